@@ -1,0 +1,48 @@
+"""One clear line on stderr for expected errors; tracebacks only with --debug.
+
+The root group catches errors around every sub-command, so `CliRunner` tests see
+exactly what a user sees: the message on stderr and the exit code.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+
+import click
+from typer.core import TyperGroup
+
+from bertkit.errors import BertkitError
+
+
+def _debug(ctx: click.Context) -> bool:
+    return bool(os.environ.get("BERTKIT_DEBUG")) or bool(ctx.params.get("debug"))
+
+
+class BertkitGroup(TyperGroup):
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort):
+            raise
+        except BrokenPipeError:  # `bertkit ... | head`: the reader left, that is fine
+            try:
+                sys.stdout = open(os.devnull, "w")
+            except OSError:
+                pass
+            ctx.exit(0)
+        except BertkitError as e:
+            if _debug(ctx):
+                traceback.print_exc()
+            click.echo(f"bertkit: error: {e}", err=True)
+            ctx.exit(e.exit_code)
+        except KeyboardInterrupt:
+            click.echo("bertkit: interrupted", err=True)
+            ctx.exit(130)
+        except Exception as e:  # unexpected: still one line unless --debug
+            if _debug(ctx):
+                traceback.print_exc()
+            else:
+                click.echo(f"bertkit: error: {type(e).__name__}: {e} (run with --debug for the traceback)", err=True)
+            ctx.exit(1)

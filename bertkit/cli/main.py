@@ -1,0 +1,47 @@
+"""The root `bertkit` command: composes one Typer app per command group."""
+
+from __future__ import annotations
+
+import typer
+
+from bertkit import __version__
+from bertkit.cli import classify, env, qa, tokenize
+from bertkit.cli.errors import BertkitGroup
+
+app = typer.Typer(
+    name="bertkit",
+    cls=BertkitGroup,
+    help="Fine-tune and use BERT-family encoders: classification, extractive QA, tokenizers side by side.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(classify.app, name="classify")
+app.add_typer(qa.app, name="qa")
+app.add_typer(tokenize.app, name="tokenize")
+app.command("env")(env.env_command)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"bertkit {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version and exit."),
+    debug: bool = typer.Option(False, "--debug", help="Show full tracebacks on errors."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Only errors on stderr."),
+) -> None:
+    from bertkit import console
+
+    console.set_quiet(quiet)
+    if debug:
+        import os
+
+        os.environ["BERTKIT_DEBUG"] = "1"
+
+
+def main() -> None:
+    app(prog_name="bertkit")

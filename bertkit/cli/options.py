@@ -1,0 +1,59 @@
+"""Options shared by several commands, declared once.
+
+Training options default to None ("not given") so that the real defaults live in
+`bertkit.defaults` and a `--config` recipe can override them; `overrides(locals())`
+keeps only what the user typed.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Optional
+
+import typer
+
+from bertkit.formats import Format
+
+_T = "Training"
+_D = "Data"
+
+Config = Annotated[Optional[str], typer.Option("--config", "-c", help="YAML recipe of overrides (see recipes/); options given here win.", rich_help_panel=_T)]
+Model = Annotated[Optional[str], typer.Option("--model", "-m", help="Local Hugging Face folder or hub id. Default: the packaged all-MiniLM-L6-v2.")]
+Train = Annotated[Optional[str], typer.Option("--train", help="Training data: CSV/TSV/JSON/JSONL/Parquet file, or NAME[:CONFIG][#SPLIT] of a Hugging Face dataset.", rich_help_panel=_D)]
+Dev = Annotated[Optional[str], typer.Option("--dev", help="Development data for evaluation each epoch, model selection and tuning.", rich_help_panel=_D)]
+OutputDir = Annotated[Optional[str], typer.Option("--output-dir", "-o", help="Where to save the model (written whole at the end, or not at all).")]
+MaxLength = Annotated[Optional[int], typer.Option("--max-length", help="Truncate inputs to this many tokens (at most the model's limit).", rich_help_panel=_D)]
+Epochs = Annotated[Optional[float], typer.Option("--epochs", help="Training epochs (fractions allowed).", rich_help_panel=_T)]
+BatchSize = Annotated[Optional[int], typer.Option("--batch-size", "-b", help="Training batch size per device.", rich_help_panel=_T)]
+EvalBatchSize = Annotated[Optional[int], typer.Option("--eval-batch-size", help="Batch size for evaluation.", rich_help_panel=_T)]
+Lr = Annotated[Optional[float], typer.Option("--lr", help="Peak learning rate (AdamW).", rich_help_panel=_T)]
+WeightDecay = Annotated[Optional[float], typer.Option("--weight-decay", help="AdamW weight decay (not on biases and norms).", rich_help_panel=_T)]
+WarmupRatio = Annotated[Optional[float], typer.Option("--warmup-ratio", help="Share of steps with linear warmup, then linear decay.", rich_help_panel=_T)]
+GradAccum = Annotated[Optional[int], typer.Option("--grad-accum", help="Gradient accumulation steps.", rich_help_panel=_T)]
+MaxGradNorm = Annotated[Optional[float], typer.Option("--max-grad-norm", help="Gradient clipping norm (0: off).", rich_help_panel=_T)]
+Seed = Annotated[Optional[int], typer.Option("--seed", help="Random seed (runs on CPU are reproducible).", rich_help_panel=_T)]
+MixedPrecision = Annotated[Optional[str], typer.Option("--mixed-precision", help="no | bf16 | fp16 (fp16 needs a GPU).", rich_help_panel=_T)]
+EvalSteps = Annotated[Optional[int], typer.Option("--eval-steps", help="Evaluate every N optimizer steps instead of every epoch.", rich_help_panel=_T)]
+Patience = Annotated[Optional[int], typer.Option("--patience", help="Stop after N evaluations without improvement.", rich_help_panel=_T)]
+Metric = Annotated[Optional[str], typer.Option("--metric", help="Dev metric for model selection and threshold tuning.", rich_help_panel=_T)]
+Limit = Annotated[Optional[int], typer.Option("--limit", help="Use only the first N training rows.", rich_help_panel=_D)]
+DevLimit = Annotated[Optional[int], typer.Option("--dev-limit", help="Use only the first N dev rows.", rich_help_panel=_D)]
+Threads = Annotated[Optional[int], typer.Option("--threads", help="CPU threads for torch (default: physical cores).", rich_help_panel=_T)]
+Compile = Annotated[Optional[bool], typer.Option("--compile/--no-compile", help="torch.compile the model.", rich_help_panel=_T)]
+Overwrite = Annotated[Optional[bool], typer.Option("--overwrite", help="Replace an existing, non-empty output folder.")]
+TrustRemoteCode = Annotated[Optional[bool], typer.Option("--trust-remote-code", help="Allow model code from the hub to run (off by default).")]
+AllowPickle = Annotated[Optional[bool], typer.Option("--allow-pickle", help="Allow pickle (.bin) weights; safetensors only by default.")]
+
+# inference / output
+FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="Output format on stdout.")]
+BatchSizePredict = Annotated[Optional[int], typer.Option("--batch-size", "-b", help="Inference batch size.")]
+
+TRAIN_KEYS = (
+    "config model train dev output_dir max_length epochs batch_size eval_batch_size lr weight_decay warmup_ratio "
+    "grad_accum max_grad_norm seed mixed_precision eval_steps patience metric limit dev_limit threads compile "
+    "overwrite trust_remote_code allow_pickle"
+).split()
+
+
+def overrides(params: dict[str, Any], exclude: tuple[str, ...] = ("config",)) -> dict[str, Any]:
+    """The options the user actually gave (not None), ready for `defaults.build_config`."""
+    return {k: v for k, v in params.items() if v is not None and k not in exclude}

