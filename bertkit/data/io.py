@@ -1,0 +1,162 @@
+"""Reading tabular data: CSV, TSV (with or without header), JSON, JSONL, Parquet, or a Hugging Face dataset.
+
+Files become a pandas DataFrame with string column names; headerless CSV/TSV
+columns are named col0, col1, ... A Hugging Face dataset is written
+`NAME[:CONFIG][#SPLIT]` (for example `glue:sst2#validation`); it needs the hub
+(or the local datasets cache).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from bertkit.defaults import LABEL_COLUMNS, PAIR_COLUMNS, TEXT_COLUMNS
+from bertkit.errors import BertkitError
+
+KNOWN_COLUMNS = {c.lower() for c in (*TEXT_COLUMNS, *PAIR_COLUMNS, *LABEL_COLUMNS, "id", "idx", "index", "context", "answers", "title")}
+TABLE_SUFFIXES = {".csv", ".tsv", ".tab", ".json", ".jsonl", ".ndjson", ".parquet", ".pq", ".txt"}
+
+
+def is_dataset_name(spec: str) -> bool:
+    return not Path(spec.split("#")[0]).exists() and Path(spec.split("#")[0]).suffix.lower() not in TABLE_SUFFIXES
+
+
+def read_table(spec: str, *, header: bool | None = None, limit: int | None = None, default_split: str = "train") -> pd.DataFrame:
+    """Load a data file or `NAME[:CONFIG][#SPLIT]` dataset as a DataFrame."""
+    path = Path(spec)
+    if not path.exists():
+        if is_dataset_name(spec):
+            return read_hf_dataset(spec, default_split=default_split, limit=limit)
+        raise BertkitError(f"{spec}: file not found")
+    if path.is_dir():
+        raise BertkitError(f"{spec}: is a folder; give a data file (CSV/TSV/JSON/JSONL/Parquet)")
+    suffix = path.suffix.lower()
+    try:
+        if suffix in (".parquet", ".pq"):
+            df = pd.read_parquet(path)
+        elif suffix in (".jsonl", ".ndjson"):
+            df = _read_jsonl(path)
+        elif suffix == ".json":
+            df = _read_json(path)
+        else:
+            df = _read_delimited(path, header)
+    except BertkitError:
+        raise
+    except (ValueError, UnicodeDecodeError, pd.errors.ParserError, OSError) as e:
+        raise BertkitError(f"{spec}: could not read ({str(e).splitlines()[0]})") from e
+    if limit is not None:
+        df = df.iloc[:limit]
+    df.columns = [str(c) for c in df.columns]
+    return df.reset_index(drop=True)
+
+
+def _read_jsonl(path: Path) -> pd.DataFrame:
+    rows = []
+    with open(path, encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise BertkitError(f"{path}:{n}: not valid JSON ({e.msg}); each line must be one JSON object") from e
+            if not isinstance(obj, dict):
+                raise BertkitError(f"{path}:{n}: expected a JSON object per line")
+            rows.append(obj)
+    return pd.DataFrame(rows)
+
+
+def _read_json(path: Path) -> pd.DataFrame:
+    try:
+        obj = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        try:  # JSON Lines saved with a .json suffix
+            return _read_jsonl(path)
+        except BertkitError:
+            raise BertkitError(f"{path}: not valid JSON ({e.msg} at line {e.lineno})") from e
+    if isinstance(obj, dict) and "data" in obj and isinstance(obj["data"], list):
+        obj = obj["data"]
+    if not isinstance(obj, list) or (obj and not isinstance(obj[0], dict)):
+        raise BertkitError(f"{path}: expected a list of objects (or {{'data': [...]}})")
+    return pd.DataFrame(obj)
+
+
+def _sniff_delimiter(path: Path, sample: str) -> str:
+    if path.suffix.lower() in (".tsv", ".tab"):
+        return "\t"
+    if path.suffix.lower() == ".csv":
+        return ","
+    first = sample.splitlines()[0] if sample else ""
+    return "\t" if first.count("\t") >= max(1, first.count(",")) else ","
+
+
+def _looks_like_header(cells: list[str], second: list[str] | None) -> bool:
+    names = [c.strip().lower() for c in cells]
+    if any(n in KNOWN_COLUMNS for n in names):
+        return True
+    if second is None:
+        return False
+
+    def numeric(x: str) -> bool:
+        try:
+            float(x)
+            return True
+        except ValueError:
+            return False
+
+    # a header cell is text where the column below holds numbers
+    return any(not numeric(a) and numeric(b) for a, b in zip(cells, second))
+
+
+def _read_delimited(path: Path, header: bool | None) -> pd.DataFrame:
+    with open(path, encoding="utf-8", newline="") as f:
+        sample = f.read(65536)
+    if not sample.strip():
+        raise BertkitError(f"{path}: file is empty")
+    sep = _sniff_delimiter(path, sample)
+    if header is None:
+        lines = list(csv.reader(io.StringIO(sample), delimiter=sep, quoting=csv.QUOTE_NONE if sep == "\t" else csv.QUOTE_MINIMAL))
+        header = _looks_like_header(lines[0], lines[1] if len(lines) > 1 else None)
+    quoting = csv.QUOTE_NONE if sep == "\t" else csv.QUOTE_MINIMAL
+    df = pd.read_csv(path, sep=sep, header=0 if header else None, quoting=quoting, dtype=str,
+                     keep_default_na=False, na_values=[], encoding="utf-8")
+    if not header:
+        df.columns = [f"col{i}" for i in range(df.shape[1])]
+    return df
+
+
+def parse_dataset_spec(spec: str, default_split: str) -> tuple[str, str | None, str]:
+    name, _, split = spec.partition("#")
+    name, _, config = name.partition(":")
+    return name, (config or None), (split or default_split)
+
+
+def read_hf_dataset(spec: str, default_split: str = "train", limit: int | None = None) -> pd.DataFrame:
+    name, config, split = parse_dataset_spec(spec, default_split)
+    try:
+        import datasets
+
+        ds = datasets.load_dataset(name, config, split=split)
+    except Exception as e:
+        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise BertkitError(
+            f"{spec}: not a file, and loading it as a Hugging Face dataset failed ({msg}). "
+            "Give a local CSV/TSV/JSON/JSONL/Parquet file, or check the name and your connection"
+        ) from e
+    if limit is not None:
+        ds = ds.select(range(min(limit, len(ds))))
+    df = ds.to_pandas()
+    # keep ClassLabel names so string labels survive
+    try:
+        feats = ds.features
+        for col, feat in feats.items():
+            if feat.__class__.__name__ == "ClassLabel":
+                df.attrs.setdefault("label_names", {})[col] = list(feat.names)
+    except Exception:
+        pass
+    return df
