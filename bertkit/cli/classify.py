@@ -1,7 +1,89 @@
-"""`bertkit classify`: sequence classification (train, eval, predict)."""
+"""`bertkit classify`: sequence classification (train, eval, predict). Thin: logic lives in bertkit.classify."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
 
 import typer
 
+from bertkit.cli import options as o
 from bertkit.cli.errors import BertkitGroup
+from bertkit.formats import Format
 
 app = typer.Typer(cls=BertkitGroup, help="Sequence classification: binary, multi-class, multi-label.", no_args_is_help=True)
+
+TextCol = Annotated[Optional[str], typer.Option("--text-col", help="Text column (default: detected: text, sentence, ...).", rich_help_panel="Data")]
+PairCol = Annotated[Optional[str], typer.Option("--text-pair-col", help="Second text column for sentence pairs.", rich_help_panel="Data")]
+LabelCol = Annotated[Optional[str], typer.Option("--label-col", help="Label column (default: detected: label, labels, ...).", rich_help_panel="Data")]
+Header = Annotated[Optional[bool], typer.Option("--header/--no-header", help="CSV/TSV has a header row (default: detected).", rich_help_panel="Data")]
+
+
+@app.command("train")
+def train_cmd(
+    model: o.Model = None, train: o.Train = None, dev: o.Dev = None, output_dir: o.OutputDir = None,
+    config: o.Config = None,
+    text_col: TextCol = None, text_pair_col: PairCol = None, label_col: LabelCol = None, header: Header = None,
+    problem_type: Annotated[Optional[str], typer.Option("--problem-type", help="binary | multiclass | multilabel (default: detected from the labels).", rich_help_panel="Data")] = None,
+    label_sep: Annotated[Optional[str], typer.Option("--label-sep", help="Separator of multi-label strings such as '3,27'.", rich_help_panel="Data")] = None,
+    label_names: Annotated[Optional[str], typer.Option("--label-names", help="Names for integer labels: 'neg,pos' or a file with one name per line.", rich_help_panel="Data")] = None,
+    class_weights: Annotated[Optional[str], typer.Option("--class-weights", help="auto (balanced) | none.", rich_help_panel="Training")] = None,
+    tune_thresholds: Annotated[Optional[bool], typer.Option("--tune-thresholds/--no-tune-thresholds", help="Tune decision thresholds on dev (binary, multi-label).", rich_help_panel="Training")] = None,
+    max_length: o.MaxLength = None, epochs: o.Epochs = None, batch_size: o.BatchSize = None, eval_batch_size: o.EvalBatchSize = None,
+    lr: o.Lr = None, weight_decay: o.WeightDecay = None, warmup_ratio: o.WarmupRatio = None, grad_accum: o.GradAccum = None,
+    max_grad_norm: o.MaxGradNorm = None, seed: o.Seed = None, mixed_precision: o.MixedPrecision = None,
+    eval_steps: o.EvalSteps = None, patience: o.Patience = None, metric: o.Metric = None, limit: o.Limit = None,
+    dev_limit: o.DevLimit = None, threads: o.Threads = None, compile: o.Compile = None, overwrite: o.Overwrite = None,
+    trust_remote_code: o.TrustRemoteCode = None, allow_pickle: o.AllowPickle = None,
+) -> None:
+    """Fine-tune a sequence classifier and save a Hugging Face model folder."""
+    given = o.overrides(locals())
+    from bertkit.classify.train import train as run
+    from bertkit.defaults import ClassifyConfig, build_config
+    from bertkit.formats import write_document
+
+    cfg = build_config(ClassifyConfig, config, given)
+    write_document(run(cfg), Format.json)
+
+
+@app.command("eval")
+def eval_cmd(
+    model: Annotated[str, typer.Option("--model", "-m", help="A model folder trained by bertkit (or any HF classifier).")],
+    data: Annotated[str, typer.Option("--data", "-d", help="Labelled data: CSV/TSV/JSON/JSONL/Parquet or NAME[:CONFIG][#SPLIT].")],
+    text_col: TextCol = None, text_pair_col: PairCol = None, label_col: LabelCol = None, header: Header = None,
+    threshold: Annotated[Optional[float], typer.Option("--threshold", help="Override the decision threshold (binary / every label).")] = None,
+    limit: o.Limit = None, batch_size: o.BatchSizePredict = None, fmt: o.FormatOpt = Format.json,
+    allow_pickle: o.AllowPickle = None, trust_remote_code: o.TrustRemoteCode = None,
+) -> None:
+    """Score a model on labelled data: metrics as JSON on stdout (--format table for people)."""
+    from bertkit.classify.evaluate import evaluate_file
+    from bertkit.formats import write_document
+
+    res = evaluate_file(model, data, text_col=text_col, pair_col=text_pair_col, label_col=label_col, header=header,
+                        threshold=threshold, limit=limit, batch_size=batch_size,
+                        allow_pickle=bool(allow_pickle), trust_remote_code=bool(trust_remote_code))
+    if fmt == Format.table:
+        res = {k: v for k, v in res.items() if not isinstance(v, (dict, list))}
+    write_document(res, fmt, title=f"classify eval: {data}")
+
+
+@app.command("predict")
+def predict_cmd(
+    model: Annotated[str, typer.Option("--model", "-m", help="A model folder trained by bertkit (or any HF classifier).")],
+    input: Annotated[str, typer.Argument(help="Plain text lines, JSONL (a text field) or CSV; '-' for stdin.")] = "-",
+    input_format: Annotated[Optional[str], typer.Option("--input-format", help="text | jsonl | csv (default: from the suffix, or sniffed on stdin).")] = None,
+    text_col: Annotated[Optional[str], typer.Option("--text-col", help="Field holding the text in JSONL/CSV (default: text, sentence, ...).")] = None,
+    text_pair_col: PairCol = None,
+    threshold: Annotated[Optional[float], typer.Option("--threshold", help="Override the decision threshold (binary / every label).")] = None,
+    all_scores: Annotated[bool, typer.Option("--all-scores", help="Add the probability of every label.")] = False,
+    batch_size: o.BatchSizePredict = None, fmt: o.FormatOpt = Format.jsonl,
+    allow_pickle: o.AllowPickle = None, trust_remote_code: o.TrustRemoteCode = None,
+) -> None:
+    """Classify texts; JSONL on stdout in input order (streams: `cat x.txt | bertkit classify predict -m D`)."""
+    from bertkit.classify.predict import Classifier, predict_stream
+    from bertkit.formats import write_records
+
+    clf = Classifier(model, batch_size=batch_size, threshold=threshold,
+                     allow_pickle=bool(allow_pickle), trust_remote_code=bool(trust_remote_code))
+    records = predict_stream(clf, input, input_format=input_format, text_col=text_col, pair_col=text_pair_col,
+                             all_scores=all_scores)
+    write_records(records, fmt)

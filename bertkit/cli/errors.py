@@ -10,21 +10,22 @@ import os
 import sys
 import traceback
 
-import click
+import typer
+from typer._click.exceptions import ClickException
 from typer.core import TyperGroup
 
 from bertkit.errors import BertkitError
 
 
-def _debug(ctx: click.Context) -> bool:
+def _debug(ctx: typer.Context) -> bool:
     return bool(os.environ.get("BERTKIT_DEBUG")) or bool(ctx.params.get("debug"))
 
 
 class BertkitGroup(TyperGroup):
-    def invoke(self, ctx: click.Context):
+    def invoke(self, ctx: typer.Context):
         try:
             return super().invoke(ctx)
-        except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort):
+        except (typer.Exit, typer.Abort, ClickException):
             raise
         except BrokenPipeError:  # `bertkit ... | head`: the reader left, that is fine
             try:
@@ -35,14 +36,14 @@ class BertkitGroup(TyperGroup):
         except BertkitError as e:
             if _debug(ctx):
                 traceback.print_exc()
-            click.echo(f"bertkit: error: {e}", err=True)
+            typer.echo(f"bertkit: error: {e}", err=True)
             ctx.exit(e.exit_code)
         except KeyboardInterrupt:
-            click.echo("bertkit: interrupted", err=True)
+            typer.echo("bertkit: interrupted", err=True)
             ctx.exit(130)
         except Exception as e:  # unexpected: still one line unless --debug
             if _debug(ctx):
                 traceback.print_exc()
             else:
-                click.echo(f"bertkit: error: {type(e).__name__}: {e} (run with --debug for the traceback)", err=True)
+                typer.echo(f"bertkit: error: {type(e).__name__}: {e} (run with --debug for the traceback)", err=True)
             ctx.exit(1)

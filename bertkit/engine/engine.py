@@ -165,6 +165,7 @@ class Engine:
             record = {"step": self.step, "epoch": round(done / batches_per_epoch, 3), **metrics}
             if run_n:
                 record["train_loss"] = float((running / run_n).item())
+                result.final_loss = record["train_loss"]
             result.history.append(record)
             value = metrics.get(self.task.metric)
             if value is None:
@@ -223,7 +224,7 @@ class Engine:
                         running, run_n = torch.zeros((), device=acc.device), 0
                     continue
                 break
-        if run_n:
+        if run_n and not (cfg.eval_steps is None and dev is not None and len(dev)):
             result.final_loss = float((running / run_n).item())
         if not stop and cfg.eval_steps and (not result.history or result.history[-1]["step"] != self.step):
             evaluate_now()  # the last steps since the previous evaluation

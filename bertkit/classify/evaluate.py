@@ -1,0 +1,31 @@
+"""`classify eval`: a trained model scored on labelled data with scikit-learn metrics."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from bertkit.classify.data import detect_columns, encode_labels, texts
+from bertkit.classify.task import evaluate_probs
+
+
+def evaluate_file(model_dir: str, data: str, text_col=None, pair_col=None, label_col=None, header=None, threshold=None,
+                  limit=None, batch_size=None, allow_pickle=False, trust_remote_code=False) -> dict[str, Any]:
+    from bertkit.classify.predict import Classifier
+    from bertkit.data.io import read_table
+
+    clf = Classifier(model_dir, batch_size=batch_size, threshold=threshold, allow_pickle=allow_pickle, trust_remote_code=trust_remote_code)
+    meta = clf.meta
+    df = read_table(data, header=header, limit=limit, default_split="validation")
+    t, p, lab = detect_columns(df, data, text_col or (meta.get("text_col") if meta.get("text_col") in df.columns else None),
+                               pair_col or (meta.get("text_pair_col") if meta.get("text_pair_col") in df.columns else None),
+                               label_col or (meta.get("label_col") if meta.get("label_col") in df.columns else None))
+    y = encode_labels(df[lab], clf.space, data, meta.get("label_sep", ","))
+    t0 = time.perf_counter()
+    probs = clf.predict_proba(texts(df, t, data), texts(df, p, data) if p else None)
+    secs = time.perf_counter() - t0
+    res = {"model": model_dir, "data": data, "problem_type": clf.space.problem_type, **evaluate_probs(clf.space, y, probs, clf.thresholds)}
+    res["thresholds"] = clf.thresholds
+    res["seconds"] = round(secs, 3)
+    res["examples_per_second"] = round(len(df) / secs, 1) if secs else None
+    return res

@@ -1,0 +1,181 @@
+"""Using a trained classifier: `Classifier(model_dir)(texts)` and streaming `classify predict`."""
+
+from __future__ import annotations
+
+import json
+import sys
+from itertools import islice
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Sequence
+
+import numpy as np
+
+from bertkit.classify.data import LabelSpace
+from bertkit.classify.head import to_probabilities
+from bertkit.classify.task import ClassificationTask, decide, featurize, model_max_length
+from bertkit.defaults import PREDICT_BATCH_SIZE, PREDICT_CHUNK_ROWS, TEXT_COLUMNS
+from bertkit.errors import BertkitError, UsageError
+from bertkit.outdir import read_metadata
+
+
+class Classifier:
+    """A fine-tuned classifier: `Classifier("out/sst2")(["great film", "dull"])` → [{"label", "score"}, ...]."""
+
+    def __init__(self, model_dir: str, batch_size: int | None = None, threshold: float | None = None, device: str | None = None,
+                 max_length: int | None = None, allow_pickle: bool = False, trust_remote_code: bool = False):
+        from transformers import AutoModelForSequenceClassification
+
+        from bertkit import console
+        from bertkit.engine.inference import pick_device
+        from bertkit.modeling import load_pretrained, load_tokenizer, set_threads
+
+        console.quiet_libraries()
+        set_threads(None)
+        self.meta = read_metadata(model_dir) if Path(model_dir).is_dir() else {}
+        self.tokenizer = load_tokenizer(model_dir, trust_remote_code)
+        self.model = load_pretrained(AutoModelForSequenceClassification, model_dir, allow_pickle=allow_pickle,
+                                     trust_remote_code=trust_remote_code)
+        self.device = pick_device(device)
+        self.model.to(self.device).eval()
+        cfg = self.model.config
+        names = [cfg.id2label[i] for i in range(cfg.num_labels)]
+        ptype = self.meta.get("problem_type")
+        if ptype is None:  # any Hugging Face classifier
+            ptype = "multilabel" if cfg.problem_type == "multi_label_classification" else "multiclass"
+        self.space = LabelSpace(ptype, names)
+        if threshold is not None and not 0.0 <= threshold <= 1.0:
+            raise UsageError(f"--threshold must be between 0 and 1, not {threshold}")
+        if threshold is not None and ptype == "multiclass":
+            raise UsageError("--threshold applies to binary and multi-label models; this one is multi-class (argmax)")
+        if ptype == "binary":
+            self.thresholds = [threshold if threshold is not None else (self.meta.get("threshold") or 0.5)]
+        elif ptype == "multilabel":
+            saved = self.meta.get("thresholds") or [0.5] * len(names)
+            self.thresholds = [threshold] * len(names) if threshold is not None else list(saved)
+        else:
+            self.thresholds = None
+        limit = model_max_length(self.tokenizer, cfg)
+        self.max_length = min(max_length or self.meta.get("max_length") or limit, limit)
+        self.batch_size = batch_size or PREDICT_BATCH_SIZE
+        self.task = ClassificationTask(self.space, self.tokenizer.pad_token_id or 0, None)
+
+    def predict_proba(self, texts: Sequence[str], pairs: Sequence[str] | None = None) -> np.ndarray:
+        """(n, K) probabilities in input order (binary: (1-p, p))."""
+        from bertkit.engine.inference import batched_forward
+
+        if len(texts) == 0:
+            return np.zeros((0, self.space.num_labels))
+        feats, _ = featurize(self.tokenizer, list(texts), list(pairs) if pairs is not None else None, self.max_length)
+        out = batched_forward(self.model, feats, self.task.collate, self.task.predict_step, self.batch_size, self.device)
+        return to_probabilities(np.stack(out["logits"]), self.space.problem_type if self.space.problem_type != "binary" else "multiclass")
+
+    def format(self, probs: np.ndarray, all_scores: bool = False) -> list[dict[str, Any]]:
+        names = self.space.names
+        pred = decide(self.space, probs, self.thresholds)
+        out = []
+        for p, d in zip(probs, pred):
+            if self.space.problem_type == "multilabel":
+                on = [names[j] for j in np.flatnonzero(d)]
+                rec: dict[str, Any] = {"labels": on, "label_scores": {n: round(float(p[names.index(n)]), 6) for n in on}}
+            else:
+                rec = {"label": names[int(d)], "score": round(float(p[int(d)]), 6)}
+            if all_scores:
+                rec["scores"] = {n: round(float(s), 6) for n, s in zip(names, p)}
+            out.append(rec)
+        return out
+
+    def __call__(self, texts: str | Sequence[str], pairs: Sequence[str] | None = None, all_scores: bool = False):
+        single = isinstance(texts, str)
+        res = self.format(self.predict_proba([texts] if single else list(texts), pairs), all_scores)
+        return res[0] if single else res
+
+
+# -- streaming input --------------------------------------------------------------------------
+
+def _sniff(first: str) -> str:
+    return "jsonl" if first.lstrip().startswith("{") else "text"
+
+
+def read_inputs(path: str, input_format: str | None) -> tuple[str, Iterator[str | dict]]:
+    """(format, rows): text lines or dict records, read lazily."""
+    if input_format and input_format not in ("text", "jsonl", "csv"):
+        raise UsageError(f"--input-format must be text, jsonl or csv, not {input_format!r}")
+    if path == "-":
+        stream = sys.stdin
+    else:
+        p = Path(path)
+        if not p.is_file():
+            raise BertkitError(f"{path}: file not found")
+        fmt = input_format or {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl", ".csv": "csv", ".tsv": "csv"}.get(p.suffix.lower(), "text")
+        if fmt == "csv":
+            from bertkit.data.io import read_table
+
+            df = read_table(path)
+            return "csv", iter(df.to_dict("records"))
+        stream = open(p, encoding="utf-8")
+        input_format = fmt
+    lines = (ln.rstrip("\n").rstrip("\r") for ln in stream)
+    first = next(lines, None)
+    if first is None:
+        return input_format or "text", iter(())
+    fmt = input_format or _sniff(first)
+    if fmt == "csv":
+        import csv
+
+        rows = csv.DictReader(_chain([first], lines))
+        return "csv", iter(rows)
+    lines = _chain([first], lines)
+    if fmt == "text":
+        return "text", (ln for ln in lines if ln.strip())
+
+    def records() -> Iterator[dict]:
+        for n, ln in enumerate(lines, 1):
+            if not ln.strip():
+                continue
+            try:
+                obj = json.loads(ln)
+            except json.JSONDecodeError as e:
+                raise BertkitError(f"{path if path != '-' else 'stdin'}: line {n}: not valid JSON ({e.msg})") from e
+            if not isinstance(obj, dict):
+                raise BertkitError(f"{path if path != '-' else 'stdin'}: line {n}: expected a JSON object with a text field")
+            yield obj
+
+    return "jsonl", records()
+
+
+def _chain(head: list[str], rest: Iterable[str]) -> Iterator[str]:
+    yield from head
+    yield from rest
+
+
+def predict_stream(clf: Classifier, path: str, input_format: str | None = None, text_col: str | None = None,
+                   pair_col: str | None = None, all_scores: bool = False, chunk: int = PREDICT_CHUNK_ROWS) -> Iterator[dict]:
+    """Read, predict and yield in chunks: output starts before the input ends, memory stays flat."""
+    fmt, rows = read_inputs(path, input_format)
+    src = "stdin" if path == "-" else path
+    col = text_col
+    n = 0
+    while True:
+        batch = list(islice(rows, chunk))
+        if not batch:
+            return
+        if fmt == "text":
+            texts, pairs, passthrough = batch, None, [{"text": t} for t in batch]
+        else:
+            if col is None:
+                col = text_col or next((c for c in (*TEXT_COLUMNS, clf.meta.get("text_col")) if c and c in batch[0]), None)
+                if col is None:
+                    raise BertkitError(f"{src}: no text field found in {sorted(batch[0])}; name it with --text-col")
+            texts, pairs = [], [] if pair_col else None
+            for i, r in enumerate(batch):
+                if col not in r or r[col] is None or str(r[col]).strip() == "":
+                    raise BertkitError(f"{src}: row {n + i + 1}: no text in field {col!r}")
+                texts.append(str(r[col]))
+                if pair_col is not None:
+                    if pair_col not in r:
+                        raise BertkitError(f"{src}: row {n + i + 1}: no field {pair_col!r} (--text-pair-col)")
+                    pairs.append(str(r[pair_col]))
+            passthrough = batch
+        for rec, res in zip(passthrough, clf.format(clf.predict_proba(texts, pairs), all_scores)):
+            yield {**rec, **res}
+        n += len(batch)

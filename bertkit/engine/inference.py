@@ -1,0 +1,40 @@
+"""Batched inference outside training: sorted by length, large batches, results in input order."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from bertkit.engine.batching import Features, sorted_batches
+
+
+def pick_device(device: str | None = None) -> torch.device:
+    if device:
+        return torch.device(device)
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+@torch.inference_mode()
+def batched_forward(
+    model: torch.nn.Module,
+    feats: Features,
+    collate: Callable[[list[dict[str, Any]]], dict[str, torch.Tensor]],
+    step: Callable[[torch.nn.Module, dict[str, torch.Tensor]], dict[str, torch.Tensor]],
+    batch_size: int,
+    device: torch.device | None = None,
+    max_tokens: int | None = None,
+) -> dict[str, list[np.ndarray]]:
+    """Run `step` over `feats` in length-sorted batches; per-example numpy outputs in the order of `feats`."""
+    device = device or next(model.parameters()).device
+    out: dict[str, list] = {}
+    for idx in sorted_batches(feats.lengths, batch_size, max_tokens=max_tokens):
+        batch = {k: v.to(device, non_blocking=True) for k, v in collate(feats.rows(idx)).items()}
+        res = step(model, batch)
+        for k, v in res.items():
+            arr = v.float().cpu().numpy()
+            col = out.setdefault(k, [None] * len(feats))
+            for j, i in enumerate(idx):
+                col[i] = arr[j]
+    return out

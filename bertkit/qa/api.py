@@ -1,0 +1,159 @@
+"""Extractive QA in one line, as the transformers `question-answering` pipeline was (removed in transformers 5):
+
+    from bertkit import QA
+    qa = QA("my-squad-model")                      # a folder from `bertkit qa train`, or any *ForQuestionAnswering
+    qa(question="Who was Jim Henson?", context="Jim Henson was a nice puppet")
+    # {'score': 0.98, 'start': 16, 'end': 28, 'answer': 'nice puppet'}
+    qa(question=[...], context=[...])              # lists → a list of dicts
+    qa([{"question": ..., "context": ...}, ...])   # dicts → a list of dicts
+    qa(question=q, context=c, top_k=3)             # → a list of up to 3 dicts, best first
+
+`qa eval` and `qa ask` use this same code. Long contexts are cut into overlapping windows; every window
+is scored and the best span over all of them wins. A SQuAD v2.0 model answers "" (start = end = 0,
+score = the no-answer probability) when its null score beats the best span by more than the tuned threshold.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+
+from bertkit.defaults import PREDICT_BATCH_SIZE, QAConfig
+from bertkit.errors import BertkitError
+from bertkit.qa.data import QAExample
+from bertkit.qa.postprocess import Prediction, Span, postprocess
+
+
+def _device(device: Any):
+    import torch
+
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if isinstance(device, int):
+        return torch.device(f"cuda:{device}" if device >= 0 else "cpu")
+    return torch.device(device)
+
+
+class QA:
+    """Answer questions from contexts with an extractive QA model folder (or hub id)."""
+
+    def __init__(self, model: str | None = None, *, device: Any = None, batch_size: int = PREDICT_BATCH_SIZE,
+                 max_length: int | None = None, doc_stride: int | None = None, n_best: int | None = None,
+                 max_answer_length: int | None = None, null_threshold: float | None = None, version_2: bool | None = None,
+                 threads: int | None = None, allow_pickle: bool = False, trust_remote_code: bool = False):
+        import torch
+        from transformers import AutoModelForQuestionAnswering
+
+        from bertkit.console import quiet_libraries
+        from bertkit.modeling import load_pretrained, load_tokenizer, resolve_model, set_threads
+        from bertkit.outdir import read_metadata
+        from bertkit.qa.task import model_max_length
+
+        quiet_libraries()
+        if threads is not None:
+            set_threads(threads)
+        self.path = resolve_model(model)
+        meta = read_metadata(self.path) if os.path.isdir(self.path) else {}
+        d = QAConfig()
+        self.meta = meta
+        self.tokenizer = load_tokenizer(self.path, trust_remote_code)
+        self.model = load_pretrained(AutoModelForQuestionAnswering, self.path, allow_pickle=allow_pickle,
+                                     trust_remote_code=trust_remote_code)
+        self.device = _device(device)
+        self.model.to(self.device).eval()
+        limit = model_max_length(self.tokenizer, self.model.config)
+        self.max_length = min(max_length or meta.get("max_length") or d.max_length, limit)
+        self.doc_stride = doc_stride if doc_stride is not None else meta.get("doc_stride", d.doc_stride)
+        self.n_best = n_best or meta.get("n_best") or d.n_best
+        self.max_answer_length = max_answer_length or meta.get("max_answer_length") or d.max_answer_length
+        self.null_threshold = float(null_threshold if null_threshold is not None else meta.get("null_threshold", 0.0))
+        self.version_2 = bool(version_2 if version_2 is not None else meta.get("version_2", False))
+        self.batch_size = max(1, int(batch_size))
+        self._torch = torch
+
+    # -- the pipeline-style call ------------------------------------------------------------------
+    def __call__(self, *args, question: str | Sequence[str] | None = None, context: str | Sequence[str] | None = None,
+                 top_k: int = 1, handle_impossible_answer: bool | None = None, **kw):
+        if kw:
+            raise TypeError(f"unexpected argument(s): {', '.join(kw)}")
+        single = False
+        if args:
+            if len(args) != 1 or question is not None:
+                raise TypeError("pass question=..., context=... or one dict / list of dicts")
+            items = args[0]
+            if isinstance(items, dict):
+                items, single = [items], True
+            pairs = [(x["question"], x["context"]) for x in items]
+        else:
+            if question is None or context is None:
+                raise TypeError("question and context are required")
+            if isinstance(question, str) and isinstance(context, str):
+                pairs, single = [(question, context)], True
+            elif isinstance(question, str):
+                pairs = [(question, c) for c in context]
+            elif isinstance(context, str):
+                pairs = [(q, context) for q in question]
+            else:
+                question, context = list(question), list(context)
+                if len(question) != len(context):
+                    raise ValueError(f"{len(question)} questions but {len(context)} contexts")
+                pairs = list(zip(question, context))
+        results = self.answer(pairs, top_k=top_k, handle_impossible_answer=handle_impossible_answer)
+        if top_k == 1:
+            results = [r[0] for r in results]
+        return results[0] if single else results
+
+    def answer(self, pairs: Iterable[tuple[str, str]], top_k: int = 1, handle_impossible_answer: bool | None = None) -> list[list[dict]]:
+        """For each (question, context): up to top_k answers {score, start, end, answer}, best first."""
+        examples = [QAExample(str(i), str(q).strip(), str(c)) for i, (q, c) in enumerate(pairs)]
+        preds = self.predict(examples)
+        v2 = self.version_2 if handle_impossible_answer is None else handle_impossible_answer
+        return [self.format(p, top_k, v2) for p in preds]
+
+    def format(self, p: Prediction, top_k: int = 1, version_2: bool | None = None) -> list[dict[str, Any]]:
+        v2 = self.version_2 if version_2 is None else version_2
+        spans = [_as_dict(s) for s in p.spans[: max(1, top_k)]]
+        if p.is_null(v2, self.null_threshold):
+            spans = [{"score": float(p.null_prob), "start": 0, "end": 0, "answer": ""}] + spans[: max(1, top_k) - 1]
+        return spans
+
+    # -- the shared inference path ----------------------------------------------------------------
+    def predict(self, examples: Sequence[QAExample]) -> list[Prediction]:
+        """Windows, one sorted batched forward pass, post-processing: a Prediction per example, in order."""
+        from bertkit.engine.batching import sorted_batches
+        from bertkit.qa.features import build_features
+
+        for e in examples:
+            if not e.question or not e.context.strip():
+                raise BertkitError(f"question {e.id}: empty {'question' if not e.question else 'context'}")
+        if not examples:
+            return []
+        feats = build_features(self.tokenizer, examples, self.max_length, self.doc_stride, labels=False)
+        starts: list[np.ndarray | None] = [None] * len(feats)
+        ends: list[np.ndarray | None] = [None] * len(feats)
+        torch = self._torch
+        from bertkit.engine.batching import pad_collate
+        from bertkit.qa.task import qa_logits
+
+        keys = ("input_ids", "token_type_ids")
+        with torch.inference_mode():
+            for idx in sorted_batches(feats.lengths, self.batch_size):
+                rows = [{k: feats.columns[k][i] for k in keys if k in feats.columns} for i in idx]
+                batch = {k: v.to(self.device) for k, v in pad_collate(rows, self.tokenizer.pad_token_id).items()}
+                s, e = qa_logits(self.model, batch)
+                s, e = s.float().cpu().numpy(), e.float().cpu().numpy()
+                for j, i in enumerate(idx):
+                    starts[i], ends[i] = s[j], e[j]
+        c = feats.columns
+        return postprocess(examples, c["example_idx"], c["offsets"], c["cls_index"], starts, ends,
+                           n_best=self.n_best, max_answer_length=self.max_answer_length)
+
+    def __repr__(self) -> str:
+        return (f"QA({self.path!r}, version_2={self.version_2}, max_length={self.max_length}, doc_stride={self.doc_stride}, "
+                f"null_threshold={self.null_threshold:.3f})")
+
+
+def _as_dict(s: Span) -> dict[str, Any]:
+    return {"score": float(s.prob), "start": int(s.start), "end": int(s.end), "answer": s.text}

@@ -1,0 +1,79 @@
+"""The extractive-QA task for the engine: span loss as BERT computes it, start/end logits out, official scores."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from bertkit.engine.batching import Features, pad_collate
+from bertkit.qa import postprocess as pp
+
+MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+COLLATED = ("input_ids", "token_type_ids", "start_positions", "end_positions")
+
+
+def model_max_length(tokenizer, model_config=None) -> int:
+    limits = []
+    mml = getattr(tokenizer, "model_max_length", None)
+    if mml and mml < 100_000:
+        limits.append(int(mml))
+    mpe = getattr(model_config, "max_position_embeddings", None) if model_config is not None else None
+    if mpe and getattr(model_config, "model_type", "") in ("roberta", "xlm-roberta", "camembert"):
+        mpe -= 2  # positions start after the padding index
+    if mpe:
+        limits.append(int(mpe))
+    return min(limits) if limits else 512
+
+
+def qa_logits(model, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    out = model(**{k: batch[k] for k in MODEL_INPUTS if k in batch})
+    return out.start_logits, out.end_logits
+
+
+class QATask:
+    """Features come from `bertkit.qa.features.build_features`; `features.meta['examples']` holds the examples."""
+
+    metric = "f1"
+    greater_is_better = True
+
+    def __init__(self, pad_id: int, version_2: bool, gold: Any, n_best: int = 20, max_answer_length: int = 30):
+        self.pad_id = pad_id
+        self.version_2 = version_2
+        self.gold = gold  # what the official scorer reads (article list)
+        self.n_best = n_best
+        self.max_answer_length = max_answer_length
+        self.last_threshold: float = 0.0
+
+    def collate(self, rows: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
+        return pad_collate([{k: r[k] for k in COLLATED if k in r} for r in rows], self.pad_id)
+
+    def loss(self, model, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        start, end = qa_logits(model, batch)
+        # padded positions must not win the softmax
+        mask = batch["attention_mask"] == 0
+        start = start.float().masked_fill(mask, -1e4)
+        end = end.float().masked_fill(mask, -1e4)
+        return (F.cross_entropy(start, batch["start_positions"]) + F.cross_entropy(end, batch["end_positions"])) / 2
+
+    def predict_step(self, model, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        start, end = qa_logits(model, batch)
+        return {"start_logits": start, "end_logits": end}
+
+    def predictions(self, outputs: dict[str, list[np.ndarray]], features: Features) -> list[pp.Prediction]:
+        return pp.predictions_from_features(features, outputs, self.n_best, self.max_answer_length)
+
+    def compute_metrics(self, outputs: dict[str, list[np.ndarray]], features: Features) -> dict[str, float]:
+        """Official scores. v2: at the null threshold tuned on these outputs (so `f1` is the best F1)."""
+        preds = self.predictions(outputs, features)
+        threshold = 0.0
+        if self.version_2:
+            threshold, _ = pp.tune_null_threshold(self.gold, preds)
+        self.last_threshold = threshold
+        res = pp.evaluate(self.gold, preds, self.version_2, threshold)
+        out = {k: v for k, v in res.items() if not k.startswith("best_")}
+        if self.version_2:
+            out["null_threshold"] = threshold
+        return out
