@@ -57,7 +57,8 @@ def _table(doc: dict, columns: list[str]) -> str:
                 cells.append(f"<td>{r['len_p50']}/{r['len_p95']}/{r['len_max']}</td>")
             else:
                 cls = ' class="best"' if r["name"] in best.get(k, ()) else ""
-                cells.append(f"<td{cls}>{escape(fmt(k, r.get(k)))}</td>")
+                v = "base" if k == "delta_vs_baseline" and r["name"] == doc.get("baseline") else fmt(k, r.get(k))
+                cells.append(f"<td{cls}>{escape(v)}</td>")
         rows.append("<tr>" + "".join(cells) + "</tr>")
     return f"<table><thead><tr><th>tokenizer</th>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
 

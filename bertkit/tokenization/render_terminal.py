@@ -6,6 +6,7 @@ tokens separated by spaces, whitespace inside tokens shown as ␣ ⇥ ⏎, best 
 
 from __future__ import annotations
 
+import io
 import sys
 from typing import TextIO
 
@@ -26,11 +27,19 @@ SENTENCE_COLUMNS = ["family", "vocab_size", "tokens", "chars_per_token", "fertil
 
 
 def console_for(out: TextIO | None = None) -> Console:
+    """A terminal console with colours, or a plain recording console (see `flush`)."""
     out = out or sys.stdout
-    tty = hasattr(out, "isatty") and out.isatty()
-    if tty:
+    if hasattr(out, "isatty") and out.isatty():
         return Console(file=out, highlight=False)
-    return Console(file=out, highlight=False, color_system=None, force_terminal=False, width=200, soft_wrap=False)
+    return Console(file=io.StringIO(), highlight=False, color_system=None, force_terminal=False, width=220,
+                   soft_wrap=False)
+
+
+def flush(con: Console, out: TextIO | None = None) -> None:
+    """Plain text: write what was rendered, without the padding rich adds to fill the width."""
+    if isinstance(con.file, io.StringIO):
+        out = out or sys.stdout
+        out.write("\n".join(line.rstrip() for line in con.file.getvalue().splitlines()) + "\n")
 
 
 def _token_text(tok, i: int, color: bool) -> Text:
@@ -73,7 +82,7 @@ def _why(row: dict) -> str:
     return ", ".join(f"{k} {v / total:.0%}" if len(fails) > 1 else k for k, v in list(fails.items())[:2])
 
 
-def _cell(row: dict, key: str, best: dict, color: bool) -> Text:
+def _cell(row: dict, key: str, best: dict, color: bool, baseline: str | None = None) -> Text:
     if key == "family":
         return Text("BPE (byte)" if row["byte_level"] else row["family"])
     if key == "why":
@@ -81,6 +90,8 @@ def _cell(row: dict, key: str, best: dict, color: bool) -> Text:
     if key == "lengths":
         return Text(f"{row['len_p50']}/{row['len_p95']}/{row['len_max']}")
     s = fmt(key, row.get(key))
+    if key == "delta_vs_baseline" and row["name"] == baseline:
+        s = "base"
     if row["name"] in best.get(key, ()):
         return Text(s, style="bold green") if color else Text(s + "*")
     return Text(s)
@@ -105,7 +116,7 @@ def metrics_table(result: dict, columns: list[str], color: bool, title: str | No
     for key in columns:
         t.add_column(_label(key, max_length), justify="left" if key in ("family", "why") else "right", no_wrap=True)
     for row in result["tokenizers"]:
-        t.add_row(row["name"], *[_cell(row, k, result["best"], color) for k in columns])
+        t.add_row(row["name"], *[_cell(row, k, result["best"], color, result.get("baseline")) for k in columns])
     return t
 
 
@@ -137,6 +148,7 @@ def print_corpus(result: dict, out: TextIO | None = None) -> None:
              f"baseline {result['baseline']}")
     con.print(metrics_table(result, TABLE_COLUMNS, color, title))
     con.print(legend(TABLE_COLUMNS, result["with_special"], color, result["max_length"]))
+    flush(con, out)
 
 
 def print_sentence(doc: dict, encoded: list[Encoded], show_ids: bool, out: TextIO | None = None) -> None:
@@ -182,3 +194,4 @@ def print_sentence(doc: dict, encoded: list[Encoded], show_ids: bool, out: TextI
             ("counted (--with-special)." if doc["with_special"] else "not counted (--with-special counts them).") +
             " ## Ġ ▁ are the tokenizers' own word markers; ␣ ⇥ ⏎ show whitespace inside a token.")
     con.print(Text(note, style="dim" if color else None))
+    flush(con, out)

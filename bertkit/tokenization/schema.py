@@ -34,7 +34,7 @@ METRICS: list[Metric] = [
     Metric("split_words", "split≥2", "min", "pct", "share of words whose text is covered by 2 or more tokens"),
     Metric("unk_rate", "UNK", "min", "pct", "share of tokens that are the unknown token"),
     Metric("roundtrip", "round-trip", "max", "pct",
-           "share of rows with decode(encode(x)) == x exactly; 'why' gives the failure reasons: unk, whitespace, "
+           "share of rows with decode(encode(x)) == x exactly; 'why not' gives the failure reasons: unk, whitespace, "
            "normalisation (NFKC), lowercasing, accent stripping (smallest set that explains the difference), other"),
     Metric("truncated", ">max-len", "min", "pct",
            "share of rows longer than --max-length, counting the special tokens a fine-tuning run adds "
@@ -95,7 +95,7 @@ def fmt(key: str, value) -> str:
         return f"{int(round(value)):,}"
     if kind == "pct":
         if key == "delta_vs_baseline":
-            return "base" if value == 0 else f"{value * 100:+.1f}%"
+            return f"{value * 100:+.1f}%"
         return f"{value * 100:.1f}%" if value >= 0.001 or value == 0 else f"{value * 100:.2f}%"
     return f"{value:.2f}"
 
