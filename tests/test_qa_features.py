@@ -157,3 +157,44 @@ def test_arbitrary_char_spans_cover_the_answer(tok, data):
     a, b = offs[s][0], offs[e][1]
     assert a <= start + (len(answer) - len(answer.lstrip())) and b >= end - (len(answer) - len(answer.rstrip()))
     assert offs[s][1] > start and offs[e][0] < end  # no token more than needed
+
+
+def test_context_first_tokenizers(tiny_bert):
+    """Tokenizers that pad on the left put the context first (the reference scripts' rule); labels still round-trip."""
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(tiny_bert)
+    tok.padding_side = "left"
+    ctx = " ".join(["night"] * 60) + " jim henson was a nice puppet"
+    ex = _ex(ctx, "who was jim henson ?", ctx.index("nice puppet"), "nice puppet")
+    f = build_features(tok, [ex], max_length=32, doc_stride=8, labels=True)
+    assert len(f) > 1
+    hits = 0
+    for i in range(len(f)):
+        offs, s, e = f.columns["offsets"][i], f.columns["start_positions"][i], f.columns["end_positions"][i]
+        assert offs[1] is not None  # context right after [CLS]
+        if s != f.columns["cls_index"][i]:
+            hits += 1
+            assert ctx[offs[s][0] : offs[e][1]] == "nice puppet"
+    assert hits >= 1
+
+
+def test_roberta_style_tokenizer_without_token_types(shared_data, tmp_path):
+    """Byte-level BPE (RoBERTa): no token_type_ids, offsets without the leading space; labels still round-trip."""
+    from transformers import PreTrainedTokenizerFast
+
+    path = shared_data / "tokenizers" / "roberta-base" / "tokenizer.json"
+    if not path.is_file():
+        pytest.skip("roberta-base tokenizer.json not in shared data")
+    tok = PreTrainedTokenizerFast(tokenizer_file=str(path), bos_token="<s>", eos_token="</s>", cls_token="<s>",
+                                  sep_token="</s>", pad_token="<pad>", unk_token="<unk>", mask_token="<mask>",
+                                  model_input_names=["input_ids", "attention_mask"])
+    ctx = "The Muppets were created by Jim Henson, a puppeteer born in 1936. " * 20 + "Paris is the capital of France."
+    ex = _ex(ctx, "What is the capital of France?", ctx.index("Paris"), "Paris")
+    f = build_features(tok, [ex], max_length=64, doc_stride=16, labels=True)
+    assert "token_type_ids" not in f.columns
+    found = [i for i in range(len(f)) if f.columns["start_positions"][i] != f.columns["cls_index"][i]]
+    assert found
+    for i in found:
+        offs = f.columns["offsets"][i]
+        assert ctx[offs[f.columns["start_positions"][i]][0] : offs[f.columns["end_positions"][i]][1]] == "Paris"

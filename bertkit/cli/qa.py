@@ -70,7 +70,7 @@ def _gold_for_file(data: str, limit: Optional[int], skip_bad_rows: bool):
 @app.command("eval")
 def eval_cmd(
     data: Annotated[str, typer.Option("--data", "-d", help="Gold data: SQuAD JSON, JSONL/CSV (question, context, answers) or a HF dataset.")],
-    model: o.Model = None,
+    model: Annotated[Optional[str], typer.Option("--model", "-m", help="A model folder from `bertkit qa train` (or any *ForQuestionAnswering folder / hub id).")] = None,
     predictions: Annotated[Optional[str], typer.Option("--predictions", "-p", help="Score this predictions.json ({id: text}) instead of running a model.")] = None,
     na_probs: Annotated[Optional[str], typer.Option("--na-probs", help="With --predictions: no-answer scores {id: float} (the official --na-prob-file).")] = None,
     na_prob_thresh: Annotated[float, typer.Option("--na-prob-thresh", help="With --predictions: no-answer score above which a prediction counts as no answer (official default 1.0).")] = 1.0,
@@ -169,7 +169,7 @@ def _read_jsonl(stream, source: str) -> Iterator[tuple[int, dict]]:
 
 @app.command("ask")
 def ask_cmd(
-    model: o.Model = None,
+    model: Annotated[str, typer.Option("--model", "-m", help="A model folder from `bertkit qa train` (or any *ForQuestionAnswering folder / hub id).")],
     question: Annotated[Optional[str], typer.Option("--question", "-q", help="The question. Without it: JSONL (question, context, ...) on stdin or --input.")] = None,
     context: Annotated[Optional[str], typer.Option("--context", help="The text to find the answer in.")] = None,
     context_file: Annotated[Optional[str], typer.Option("--context-file", help="Read the context from this text file.")] = None,

@@ -61,6 +61,11 @@ class QA:
         self.tokenizer = load_tokenizer(self.path, trust_remote_code)
         self.model = load_pretrained(AutoModelForQuestionAnswering, self.path, allow_pickle=allow_pickle,
                                      trust_remote_code=trust_remote_code)
+        archs = getattr(self.model.config, "architectures", None) or []
+        if not meta and not any(a.endswith("ForQuestionAnswering") for a in archs):
+            from bertkit.console import warn
+
+            warn(f"{model or self.path}: not a question-answering model (no trained QA head); train one with `bertkit qa train`")
         self.device = _device(device)
         self.model.to(self.device).eval()
         limit = model_max_length(self.tokenizer, self.model.config)
