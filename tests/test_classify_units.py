@@ -1,0 +1,160 @@
+"""Label logic, batching, threshold folding and config merging: unit and property tests."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bertkit.classify.data import LabelSpace, detect_columns, encode_labels, infer_label_space
+from bertkit.classify.head import finalize_head, to_probabilities
+from bertkit.classify.metrics import tune_binary_threshold, tune_multilabel_thresholds
+from bertkit.classify.task import decide
+from bertkit.defaults import ClassifyConfig, build_config
+from bertkit.engine.batching import bucket_batches, pad_collate, sorted_batches
+from bertkit.errors import BertkitError
+
+label_names = st.lists(st.text(alphabet="abcdefghij_", min_size=1, max_size=6), min_size=2, max_size=6, unique=True)
+
+
+@given(names=label_names, data=st.data())
+def test_string_labels_round_trip(names, data):
+    picks = data.draw(st.lists(st.sampled_from(names), min_size=len(names), max_size=40))
+    picks = names + picks  # every name occurs
+    space = infer_label_space(pd.Series(picks), "f", None, ",", None)
+    assert space.names == sorted(names)
+    assert space.problem_type == ("binary" if len(names) == 2 else "multiclass")
+    ids = encode_labels(pd.Series(picks), space, "f", ",")
+    assert [space.names[i] for i in ids] == picks
+
+
+@given(n_labels=st.integers(2, 8), data=st.data())
+def test_multilabel_strings_round_trip(n_labels, data):
+    sets = data.draw(st.lists(st.sets(st.integers(0, n_labels - 1), min_size=1), min_size=2, max_size=30))
+    sets.append({0, n_labels - 1})  # at least one multi-label row, all ids seen
+    raw = pd.Series([",".join(str(i) for i in sorted(s)) for s in sets])
+    space = infer_label_space(raw, "f", None, ",", None)
+    assert space.problem_type == "multilabel" and space.num_labels == n_labels
+    y = encode_labels(raw, space, "f", ",")
+    assert [set(np.flatnonzero(r).tolist()) for r in y] == sets
+
+
+@given(z=st.floats(-20, 20), t=st.floats(0.01, 0.99))
+def test_folding_threshold_into_bias_keeps_decisions(z, t):
+    """sigmoid(z - logit(t)) > 0.5 exactly when sigmoid(z) > t (away from float ties)."""
+    p = 1 / (1 + math.exp(-z))
+    if abs(p - t) < 1e-9:
+        return
+    folded = 1 / (1 + math.exp(-(z - math.log(t / (1 - t)))))
+    assert (folded > 0.5) == (p > t)
+
+
+def test_finalize_head_binary_and_multilabel_folding():
+    from transformers import BertConfig, BertForSequenceClassification
+
+    cfg = BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=20, num_labels=1)
+    torch.manual_seed(0)
+    m = BertForSequenceClassification(cfg).eval()
+    x = {"input_ids": torch.randint(5, 50, (6, 7))}
+    with torch.no_grad():
+        z = m(**x).logits[:, 0]
+    finalize_head(m, "binary", ["neg", "pos"], [0.7])
+    with torch.no_grad():
+        two = m(**x).logits
+    assert two.shape == (6, 2) and m.config.id2label == {0: "neg", 1: "pos"}
+    assert torch.equal((torch.softmax(two, -1)[:, 1] > 0.5), torch.sigmoid(z) > 0.7)
+
+    cfg.num_labels = 3
+    m = BertForSequenceClassification(cfg).eval()
+    with torch.no_grad():
+        before = torch.sigmoid(m(**x).logits)
+    finalize_head(m, "multilabel", ["a", "b", "c"], [0.2, 0.5, 0.9])
+    with torch.no_grad():
+        after = torch.sigmoid(m(**x).logits)
+    assert torch.equal(after > 0.5, before > torch.tensor([0.2, 0.5, 0.9]))
+    assert m.config.problem_type == "multi_label_classification"
+
+
+@given(lengths=st.lists(st.integers(1, 200), min_size=1, max_size=300), bs=st.integers(1, 33), seed=st.integers(0, 5), epoch=st.integers(0, 3))
+@settings(max_examples=60)
+def test_bucket_batches_partition_every_row_once(lengths, bs, seed, epoch):
+    lengths = np.asarray(lengths)
+    batches = bucket_batches(lengths, bs, seed, epoch, bucket_size=4)
+    flat = [i for b in batches for i in b]
+    assert sorted(flat) == list(range(len(lengths)))
+    assert all(1 <= len(b) <= bs for b in batches)
+    assert bucket_batches(lengths, bs, seed, epoch, bucket_size=4) == batches  # deterministic
+
+
+def test_buckets_reduce_padding():
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(3, 60, 5000)
+    def padded(batches):
+        return sum(len(b) * lengths[b].max() for b in batches)
+    rand = [list(range(i, min(i + 32, 5000))) for i in range(0, 5000, 32)]
+    assert padded(bucket_batches(lengths, 32, 0, 0)) < 0.6 * padded(rand)
+
+
+@given(lengths=st.lists(st.integers(1, 100), min_size=1, max_size=200), bs=st.integers(1, 40), budget=st.integers(100, 2000))
+def test_sorted_batches_with_token_budget(lengths, bs, budget):
+    lengths = np.asarray(lengths)
+    batches = sorted_batches(lengths, bs, max_tokens=budget)
+    assert sorted(i for b in batches for i in b) == list(range(len(lengths)))
+    for b in batches:
+        assert len(b) <= bs and (len(b) == 1 or len(b) * lengths[b].max() <= budget)
+
+
+def test_pad_collate_pads_and_masks():
+    rows = [{"input_ids": [1, 2, 3], "token_type_ids": [0, 0, 1], "labels": 1}, {"input_ids": [4], "token_type_ids": [0], "labels": 0}]
+    b = pad_collate(rows, pad_id=9)
+    assert b["input_ids"].tolist() == [[1, 2, 3], [4, 9, 9]]
+    assert b["attention_mask"].tolist() == [[1, 1, 1], [1, 0, 0]]
+    assert b["token_type_ids"].tolist() == [[0, 0, 1], [0, 0, 0]] and b["labels"].tolist() == [1, 0]
+
+
+@given(st.lists(st.tuples(st.booleans(), st.floats(0, 1)), min_size=5, max_size=80))
+def test_tuned_binary_threshold_never_worse_than_half(pairs):
+    y = np.array([int(a) for a, _ in pairs])
+    p = np.array([b for _, b in pairs])
+    t, best, base = tune_binary_threshold(y, p, "accuracy")
+    assert best >= base and 0 < t < 1
+    assert best == pytest.approx(float(((p > t).astype(int) == y).mean()))
+
+
+def test_multilabel_thresholds_beat_half_per_label():
+    rng = np.random.default_rng(1)
+    y = (rng.random((300, 4)) < [0.05, 0.2, 0.5, 0.3]).astype(int)
+    p = np.clip(y * 0.35 + rng.random((300, 4)) * 0.5, 0, 1)  # positives score higher, but below 0.5 often
+    from sklearn.metrics import f1_score
+
+    ts = tune_multilabel_thresholds(y, p)
+    for j in range(4):
+        assert f1_score(y[:, j], p[:, j] > ts[j]) >= f1_score(y[:, j], p[:, j] > 0.5, zero_division=0)
+
+
+def test_probabilities_and_ties():
+    probs = to_probabilities(np.array([[0.0], [2.0]]), "binary")
+    assert np.allclose(probs.sum(1), 1) and probs[0, 1] == 0.5
+    space = LabelSpace("binary", ["n", "p"])
+    assert decide(space, probs).tolist() == [0, 1]  # exactly 0.5 goes negative, like argmax over (0, 0)
+
+
+def test_detect_columns_headerless_goemotions_like():
+    df = pd.DataFrame({"col0": ["some long text here", "another long text"], "col1": ["1,2", "3"], "col2": ["id1", "id2"]})
+    assert detect_columns(df, "f") == ("col0", None, "col1")
+    with pytest.raises(BertkitError, match="no column 'x'"):
+        detect_columns(df, "f", label_col="x")
+
+
+def test_build_config_layers(tmp_path):
+    (tmp_path / "r.yaml").write_text("lr: 0.001\nepochs: 2\n")
+    cfg = build_config(ClassifyConfig, str(tmp_path / "r.yaml"), {"epochs": 5.0})
+    assert cfg.lr == 0.001 and cfg.epochs == 5.0 and cfg.batch_size == ClassifyConfig().batch_size
+    (tmp_path / "bad.yaml").write_text("epochs: many\n")
+    with pytest.raises(BertkitError, match="epochs must be a number"):
+        build_config(ClassifyConfig, str(tmp_path / "bad.yaml"), {})
