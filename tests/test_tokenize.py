@@ -307,17 +307,21 @@ def test_encode_raw_fd_batches(vocab_dir, tmp_path):
 
 # ---------------------------------------------------------------- properties
 
-@pytest.fixture(scope="module")
-def wordpiece(vocab_dir):
-    return load_all([str(vocab_dir)])[0]
+_BACKENDS: dict = {}
 
 
-@settings(max_examples=150, deadline=None)
+def _cached_backend(spec: str):
+    if spec not in _BACKENDS:
+        _BACKENDS[spec] = load_all([spec])[0]
+    return _BACKENDS[spec]
+
+
+@settings(max_examples=200, deadline=None)
 @given(st.text(alphabet=string.printable, max_size=60))
 def test_offsets_point_at_token_text(vocab_dir, text):
-    be = load_all([str(vocab_dir)])[0] if not hasattr(test_offsets_point_at_token_text, "be") else test_offsets_point_at_token_text.be
-    test_offsets_point_at_token_text.be = be
     from bertkit.tokenization.sentence import encode_lines
+
+    be = _cached_backend(str(vocab_dir))
 
     (toks,) = encode_lines(be, [text])
     for t in toks:
@@ -325,8 +329,8 @@ def test_offsets_point_at_token_text(vocab_dir, text):
         piece = text[t.start:t.end]
         if t.unk:
             assert piece.strip() == piece and piece
-        else:
-            assert t.text.removeprefix("##") == piece.lower()
+        else:  # BERT's normaliser deletes control characters (\x0b, \x0c); offsets still cover them
+            assert t.text.removeprefix("##") == piece.lower().replace("\x0b", "").replace("\x0c", "")
 
 
 @settings(max_examples=150, deadline=None)
