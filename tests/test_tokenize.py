@@ -349,3 +349,17 @@ def test_roundtrip_reasons():
     assert roundtrip_reason("ﬁne", "fine") == "normalisation"
     assert roundtrip_reason("x y", "[UNK] y", has_unk=True) == "unk"
     assert roundtrip_reason("abc", "xyz") == "other"
+
+
+def test_corpus_from_stdin_jsonl_and_dataset_path(vocab_dir, tmp_path):
+    r = run("tokenize", "compare", "-t", str(vocab_dir), "--file", "-", "-f", "json", input="the cat\nit was\n")
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["corpus"]["rows"] == 2
+    f = tmp_path / "rows.jsonl"
+    f.write_text('{"body": "the cat sat", "y": 1}\n{"body": "hello", "y": 0}\n{"body": "mat", "y": 0}\n')
+    r = run("tokenize", "compare", "-t", str(vocab_dir), "--dataset", str(f), "--text-col", "body", "--limit", "2",
+            "-f", "csv")
+    assert r.exit_code == 0, r.output
+    assert list(csv.DictReader(io.StringIO(r.stdout)))[0]["rows"] == "2"
+    r = run("tokenize", "compare", "-t", str(vocab_dir), "--file", str(f))
+    assert r.exit_code == 1 and "--text-col" in r.stderr and "body" in r.stderr

@@ -23,12 +23,12 @@ def compare(
     text: Annotated[Optional[str], typer.Argument(help="One sentence to show token by token (or use --file / --dataset).")] = None,
     tokenizer: Annotated[List[str], typer.Option("--tokenizer", "-t", help=_SPEC_HELP)] = [],  # noqa: B006
     file: Annotated[Optional[str], typer.Option("--file", help="Corpus: a text file (one row per line, - for stdin) or a .tsv/.csv/.jsonl/.json/.parquet column.", rich_help_panel=_D)] = None,
-    dataset: Annotated[Optional[str], typer.Option("--dataset", help="Corpus: a Hugging Face dataset NAME[:CONFIG][#SPLIT] (split: train).", rich_help_panel=_D)] = None,
+    dataset: Annotated[Optional[str], typer.Option("--dataset", help="Corpus: a Hugging Face dataset NAME[:CONFIG]\\[#SPLIT] (split: train).", rich_help_panel=_D)] = None,
     text_col: Annotated[Optional[str], typer.Option("--text-col", help="The text column of a table file or dataset (default: text, sentence, ...).", rich_help_panel=_D)] = None,
     limit: Annotated[Optional[int], typer.Option("--limit", help="Use only the first N rows.", rich_help_panel=_D)] = None,
     max_length: Annotated[int, typer.Option("--max-length", help="Rows longer than this (special tokens included) count as truncated.")] = 128,
     baseline: Annotated[Optional[str], typer.Option("--baseline", help="Tokenizer name for the Δ column (default: the first -t).")] = None,
-    lowercase: Annotated[Optional[bool], typer.Option("--lowercase/--cased", help="For vocab.txt specs: lowercase and strip accents (default: when the vocabulary has no uppercase letters).")] = None,
+    lowercase: Annotated[Optional[bool], typer.Option("--lowercase/--cased", help="For vocab.txt (lowercase + strip accents) and .model specs (lowercase); default: when the vocabulary has no uppercase letters.")] = None,
     with_special: Annotated[bool, typer.Option("--with-special", help="Count the special tokens added by post-processing ([CLS]/[SEP], <s>/</s>).")] = False,
     ids: Annotated[bool, typer.Option("--ids", help="Show token ids under the tokens (one sentence, html).", rich_help_panel=_O)] = False,
     fail_under: Annotated[List[str], typer.Option("--fail-under", help="[TOKENIZER:]METRIC=VALUE: exit 1 when a tokenizer is worse (roundtrip=0.99, unk_rate=0.1%). Repeatable.", rich_help_panel=_O)] = [],  # noqa: B006
@@ -48,7 +48,7 @@ def compare(
 def encode(
     file: Annotated[Optional[str], typer.Argument(help="Text file, one input per line; - or nothing for stdin.")] = None,
     tokenizer: Annotated[str, typer.Option("--tokenizer", "-t", help=_SPEC_HELP)] = ...,
-    lowercase: Annotated[Optional[bool], typer.Option("--lowercase/--cased", help="For a vocab.txt spec (default: auto).")] = None,
+    lowercase: Annotated[Optional[bool], typer.Option("--lowercase/--cased", help="For a vocab.txt or .model spec (default: when the vocabulary has no uppercase letters).")] = None,
     with_special: Annotated[bool, typer.Option("--with-special", help="Add the special tokens ([CLS]/[SEP], <s>/</s>).")] = False,
 ) -> None:
     """Stream JSONL {tokens, ids, offsets} for each input line (offsets: characters, end exclusive)."""
