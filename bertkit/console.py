@@ -32,27 +32,47 @@ def warn(msg: str) -> None:
 
 
 def progress_enabled() -> bool:
+    """A live bar only on a terminal; BERTKIT_NO_PROGRESS=1 turns it off there too."""
     if _quiet or os.environ.get("BERTKIT_NO_PROGRESS"):
         return False
     return sys.stderr.isatty()
 
 
-class _NullProgress:
-    def add_task(self, *a, **k):
-        return 0
+class _LogProgress:
+    """Outside a terminal: a plain progress line on stderr at most every `every` seconds (for logs and nohup)."""
 
-    def update(self, *a, **k):
-        pass
+    def __init__(self, every: float = 30.0):
+        import time
 
-    def advance(self, *a, **k):
-        pass
+        self._time, self.every, self.tasks = time.monotonic, every, {}
+
+    def add_task(self, description, total=None, **fields):
+        tid = len(self.tasks)
+        self.tasks[tid] = {"description": description, "total": total, "completed": 0, "start": self._time(), "last": self._time(), **fields}
+        return tid
+
+    def update(self, tid, completed=None, **fields):
+        t = self.tasks[tid]
+        if completed is not None:
+            t["completed"] = completed
+        t.update(fields)
+        now = self._time()
+        if now - t["last"] >= self.every or (t["total"] and t["completed"] >= t["total"] and now - t["start"] >= self.every):
+            t["last"] = now
+            done, total = t["completed"], t["total"]
+            eta = (now - t["start"]) / done * (total - done) if done and total else None
+            extra = " ".join(str(v) for k, v in t.items() if k not in ("description", "total", "completed", "start", "last") and v)
+            log(f"{t['description']}: {done}/{total or '?'} {extra}" + (f" eta {eta / 60:.1f} min" if eta is not None else ""))
+
+    def advance(self, tid, n=1):
+        self.update(tid, completed=self.tasks[tid]["completed"] + n)
 
 
 @contextmanager
 def progress(*extra_fields: str):
     """A rich progress bar on stderr, or a no-op outside a terminal."""
     if not progress_enabled():
-        yield _NullProgress()
+        yield _LogProgress(float(os.environ.get("BERTKIT_LOG_EVERY", "30")))
         return
     cols = [
         TextColumn("[bold]{task.description}"),

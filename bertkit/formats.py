@@ -107,7 +107,7 @@ def write_document(doc: dict, fmt: Format, out: TextIO | None = None, title: str
         t = Table(title=title, show_header=True)
         t.add_column("metric")
         t.add_column("value", justify="right")
-        for k, v in _flatten(doc, max_depth=1):
+        for k, v in _flatten(doc, max_depth=2):
             t.add_row(k, _fmt_cell(v))
         Console(file=out).print(t)
     out.flush()
