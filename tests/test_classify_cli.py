@@ -234,3 +234,20 @@ def test_interrupted_training_leaves_no_output(tiny_bert, tmp_path, monkeypatch)
     r = invoke(["classify", "train", "--model", str(tiny_bert), "--train", str(train), "-o", str(tmp_path / "m")])
     assert r.exit_code == 1 and "simulated crash" in r.stderr and "--debug" in r.stderr
     assert not (tmp_path / "m").exists() and not list(tmp_path.glob(".m.partial-*"))
+
+
+def test_eval_steps_patience_bf16_and_class_weights(tiny_bert, tmp_path):
+    """--eval-steps evaluates mid-epoch, --patience stops early, bf16 autocast and class weights run on CPU."""
+    train = write_sentiment_tsv(tmp_path / "t.tsv", 64)
+    r = invoke(["classify", "train", "--model", str(tiny_bert), "--train", str(train), "--dev", str(train), "-o", str(tmp_path / "m"),
+                "--epochs", "20", "--batch-size", "8", "--lr", "1e-7", "--eval-steps", "2", "--patience", "2",
+                "--mixed-precision", "bf16", "--class-weights", "auto"])
+    assert r.exit_code == 0, r.output
+    metrics = json.loads((tmp_path / "m" / "metrics.json").read_text())
+    steps = [h["step"] for h in metrics["history"]]
+    assert steps[:3] == [2, 4, 6]
+    assert metrics["train"]["stopped_early"] is True and metrics["train"]["steps"] < 20 * 8
+    best = max(range(len(steps)), key=lambda i: metrics["history"][i]["accuracy"])
+    assert len(steps) - 1 - best == 2  # stopped exactly `patience` evaluations after the best one
+    args = json.loads((tmp_path / "m" / "bertkit.json").read_text())["training_args"]
+    assert args["mixed_precision"] == "bf16" and args["class_weights"] == "auto"
