@@ -27,10 +27,11 @@ class Classifier:
 
         from bertkit import console
         from bertkit.engine.inference import pick_device
-        from bertkit.modeling import load_pretrained, load_tokenizer, set_threads
+        from bertkit.engine.threads import set_auto_threads
+        from bertkit.modeling import load_pretrained, load_tokenizer
 
         console.quiet_libraries()
-        set_threads(None)
+        set_auto_threads(None)
         self.meta = read_metadata(model_dir) if Path(model_dir).is_dir() else {}
         self.tokenizer = load_tokenizer(model_dir, trust_remote_code)
         self.model = load_pretrained(AutoModelForSequenceClassification, model_dir, allow_pickle=allow_pickle,

@@ -55,7 +55,8 @@ def train(cfg: ClassifyConfig) -> dict[str, Any]:
     from transformers import AutoModelForSequenceClassification
 
     from bertkit.engine import Engine, seed_everything
-    from bertkit.modeling import load_pretrained, load_tokenizer, set_threads
+    from bertkit.engine.threads import set_auto_threads
+    from bertkit.modeling import load_pretrained, load_tokenizer
 
     t_start = time.perf_counter()
     console.quiet_libraries()
@@ -64,7 +65,7 @@ def train(cfg: ClassifyConfig) -> dict[str, Any]:
     out_dir = check_output_dir(cfg.output_dir, cfg.overwrite)
     if cfg.class_weights not in ("auto", "none"):
         raise UsageError(f"--class-weights must be auto or none, not {cfg.class_weights!r}")
-    threads = set_threads(cfg.threads)
+    threads, threads_why = set_auto_threads(cfg.threads)
 
     train_df, cols = load_split(cfg.train, cfg, None, cfg.limit, "train")
     dev_df = load_split(cfg.dev, cfg, cols, cfg.dev_limit, "validation")[0] if cfg.dev else None
@@ -101,7 +102,7 @@ def train(cfg: ClassifyConfig) -> dict[str, Any]:
     weights = class_weights(space, y_train) if cfg.class_weights == "auto" else None
     task = ClassificationTask(space, tokenizer.pad_token_id, cfg.metric, weights)
     engine = Engine(task, model, cfg)
-    console.log(f"training {type(model).__name__} on {engine.accelerator.device} ({threads} threads), "
+    console.log(f"training {type(model).__name__} on {engine.accelerator.device} ({threads} threads: {threads_why}), "
                 f"{cfg.epochs:g} epochs, batch {cfg.batch_size}, lr {cfg.lr:g}, mixed precision {cfg.mixed_precision}")
 
     def on_eval(rec: dict) -> None:
