@@ -6,7 +6,6 @@ Safe by default: safetensors weights only (`allow_pickle` opts into .bin files),
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -97,19 +96,7 @@ def load_pretrained(auto_cls, name: str, *, allow_pickle=False, trust_remote_cod
 
 
 def set_threads(threads: int | None) -> int:
-    """One torch thread per physical core unless told otherwise (hyper-threads only slow GEMMs down)."""
-    import torch
+    """torch CPU threads: `threads` if given, else OMP_NUM_THREADS, else the free physical cores (see engine.threads)."""
+    from bertkit.engine.threads import set_auto_threads
 
-    if threads is None:
-        env = os.environ.get("OMP_NUM_THREADS")
-        if env and env.isdigit():
-            threads = int(env)
-        else:
-            try:
-                import psutil
-
-                threads = psutil.cpu_count(logical=False) or os.cpu_count() or 1
-            except Exception:
-                threads = os.cpu_count() or 1
-    torch.set_num_threads(max(1, threads))
-    return torch.get_num_threads()
+    return set_auto_threads(threads)[0]
