@@ -3,7 +3,7 @@
     from bertkit import QA
     qa = QA("my-squad-model")                      # a folder from `bertkit qa train`, or any *ForQuestionAnswering
     qa(question="Who was Jim Henson?", context="Jim Henson was a nice puppet")
-    # {'score': 0.98, 'start': 16, 'end': 28, 'answer': 'nice puppet'}
+    # {'score': 0.93, 'start': 15, 'end': 28, 'answer': 'a nice puppet'}
     qa(question=[...], context=[...])              # lists → a list of dicts
     qa([{"question": ..., "context": ...}, ...])   # dicts → a list of dicts
     qa(question=q, context=c, top_k=3)             # → a list of up to 3 dicts, best first
@@ -11,6 +11,8 @@
 `qa eval` and `qa ask` use this same code. Long contexts are cut into overlapping windows; every window
 is scored and the best span over all of them wins. A SQuAD v2.0 model answers "" (start = end = 0,
 score = the no-answer probability) when its null score beats the best span by more than the tuned threshold.
+`score` is the softmax of start + end logit over the candidate spans of all windows (and the null for v2.0),
+so answers come best first with falling scores.
 """
 
 from __future__ import annotations
@@ -119,9 +121,10 @@ class QA:
 
     def format(self, p: Prediction, top_k: int = 1, version_2: bool | None = None) -> list[dict[str, Any]]:
         v2 = self.version_2 if version_2 is None else version_2
-        spans = [_as_dict(s) for s in p.spans[: max(1, top_k)]]
+        probs, null_p = p.probabilities(v2)
+        spans = [_as_dict(s, pr) for s, pr in zip(p.spans[: max(1, top_k)], probs)]
         if p.is_null(v2, self.null_threshold):
-            spans = [{"score": float(p.null_prob), "start": 0, "end": 0, "answer": ""}] + spans[: max(1, top_k) - 1]
+            spans = [{"score": float(null_p), "start": 0, "end": 0, "answer": ""}] + spans[: max(1, top_k) - 1]
         return spans
 
     # -- the shared inference path ----------------------------------------------------------------
@@ -160,5 +163,5 @@ class QA:
                 f"null_threshold={self.null_threshold:.3f})")
 
 
-def _as_dict(s: Span) -> dict[str, Any]:
-    return {"score": float(s.prob), "start": int(s.start), "end": int(s.end), "answer": s.text}
+def _as_dict(s: Span, prob: float) -> dict[str, Any]:
+    return {"score": float(prob), "start": int(s.start), "end": int(s.end), "answer": s.text}

@@ -6,8 +6,9 @@ start + end logit. v2.0 models also have the null score (the [CLS] start + end l
 over the windows); a question gets "no answer" when null score - best span score > threshold,
 the threshold tuned on dev for the best official F1.
 
-`score` in the answers is the pipeline's probability: softmax(start) x softmax(end) over the
-context tokens and [CLS] of the window the span came from.
+An answer's probability (`score` in `qa ask` and `QA`, `probability` in nbest_predictions.json) is
+the softmax of start + end logit over the candidate spans of all windows (and the null for v2.0), so
+it follows the ranking. `Span.prob` keeps the old pipeline's per-window softmax(start) x softmax(end).
 """
 
 from __future__ import annotations
@@ -57,6 +58,18 @@ class Prediction:
 
     def text(self, version_2: bool, threshold: float) -> str:
         return "" if self.is_null(version_2, threshold) else self.spans[0].text
+
+    def probabilities(self, version_2: bool) -> tuple[list[float], float]:
+        """(softmax of start + end logit over the candidate spans, plus the null for v2.0, in span order;
+        the null's share, or for v1.0 models its window probability)."""
+        scores = [s.logit for s in self.spans]
+        with_null = version_2 and math.isfinite(self.null_start_logit)
+        if with_null:
+            scores.append(self.null_score)
+        if not scores:
+            return [], 1.0
+        p = _softmax(np.asarray(scores, dtype=np.float64)).tolist()
+        return (p[:-1], p[-1]) if with_null else (p, float(self.null_prob))
 
     def nbest(self, version_2: bool, n_best: int) -> list[dict[str, Any]]:
         """Entries for nbest_predictions.json: text, probability (softmax over the entries), logits."""
