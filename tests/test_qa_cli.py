@@ -239,3 +239,32 @@ def test_python_api_like_the_old_pipeline(trained):
     assert len(top) == 3 and top[0] == one
     qa.null_threshold = -1e9
     assert qa(question="Who?", context=ctx)["answer"] == ""
+
+
+def test_long_context_answer_near_the_end_is_found(trained):
+    """3,000+ words, the answer near the end: with an oracle head that fires on 'nice' (start) and 'puppet' (end),
+    the windows, stride and post-processing must return exactly those characters."""
+    from types import SimpleNamespace
+
+    import torch
+
+    from bertkit import QA
+
+    qa = QA(str(trained), max_length=64, doc_stride=16)
+    tok = qa.tokenizer
+    nice, puppet = tok.convert_tokens_to_ids(["nice", "puppet"])
+
+    class Oracle(torch.nn.Module):
+        def forward(self, input_ids, attention_mask=None, token_type_ids=None):
+            s = (input_ids == nice).float() * 10
+            e = (input_ids == puppet).float() * 10
+            return SimpleNamespace(start_logits=s, end_logits=e)
+
+    qa.model = Oracle()
+    filler = "the moon was born at night and the sun died in the day . berlin is a city in germany . "
+    words = (filler * 200).split()[:3100]
+    ctx = " ".join(words) + " jim henson was a nice puppet . " + " ".join(words[:150])
+    assert len(ctx.split()) > 3000
+    res = qa(question="Who was Jim Henson?", context=ctx)
+    assert res["answer"] == "nice puppet" and ctx[res["start"] : res["end"]] == "nice puppet"
+    assert res["start"] == ctx.index("nice puppet") and res["start"] > 0.9 * len(ctx)
