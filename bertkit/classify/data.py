@@ -11,13 +11,15 @@ from __future__ import annotations
 import ast
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
-import pandas as pd
 
 from bertkit.defaults import LABEL_COLUMNS, PAIR_COLUMNS, TEXT_COLUMNS
 from bertkit.errors import BertkitError
+
+if TYPE_CHECKING:  # pandas is imported by whoever reads tables; `classify predict` never needs it
+    import pandas as pd
 
 PROBLEM_TYPES = ("binary", "multiclass", "multilabel")
 

@@ -5,9 +5,21 @@ from __future__ import annotations
 from typing import Sequence
 
 import numpy as np
-from sklearn import metrics as skm
 
 from bertkit.errors import BertkitError
+
+
+class _LazySklearnMetrics:
+    """sklearn.metrics on first use: predicting never scores, and importing scikit-learn (with scipy)
+    costs ~1 s and ~100 MB of memory."""
+
+    def __getattr__(self, name: str):
+        from sklearn import metrics
+
+        return getattr(metrics, name)
+
+
+skm = _LazySklearnMetrics()
 
 THRESHOLD_GRID = np.round(np.arange(0.02, 0.99, 0.01), 2)
 

@@ -17,12 +17,17 @@ from bertkit.defaults import PREDICT_BATCH_SIZE, PREDICT_CHUNK_ROWS, TEXT_COLUMN
 from bertkit.errors import BertkitError, UsageError
 from bertkit.outdir import read_metadata
 
+# Padded tokens per inference batch at most (batches of long texts get fewer rows): on the 2-core CPU, 300
+# texts of ~150 tokens at batch 64 peaked at 1,039-1,088 MB RSS uncapped, 871-893 MB capped, same speed
+PREDICT_MAX_TOKENS = 8192
+
 
 class Classifier:
     """A fine-tuned classifier: `Classifier("out/sst2")(["great film", "dull"])` → [{"label", "score"}, ...]."""
 
     def __init__(self, model_dir: str, batch_size: int | None = None, threshold: float | None = None, device: str | None = None,
-                 max_length: int | None = None, allow_pickle: bool = False, trust_remote_code: bool = False):
+                 max_length: int | None = None, allow_pickle: bool = False, trust_remote_code: bool = False,
+                 bf16: bool = False):
         from transformers import AutoModelForSequenceClassification
 
         from bertkit import console
@@ -58,6 +63,9 @@ class Classifier:
         limit = model_max_length(self.tokenizer, cfg)
         self.max_length = min(max_length or self.meta.get("max_length") or limit, limit)
         self.batch_size = batch_size or PREDICT_BATCH_SIZE
+        # bf16 autocast: ~1.7x faster on CPUs with avx512_bf16 (SST-2 dev 6.0 s vs 10.0 s), probabilities within
+        # ~2e-4 of fp32, so a label can flip near the threshold: opt-in
+        self.bf16 = bf16
         self.task = ClassificationTask(self.space, self.tokenizer.pad_token_id or 0, None)
 
     def predict_proba(self, texts: Sequence[str], pairs: Sequence[str] | None = None) -> np.ndarray:
@@ -67,7 +75,12 @@ class Classifier:
         if len(texts) == 0:
             return np.zeros((0, self.space.num_labels))
         feats, _ = featurize(self.tokenizer, list(texts), list(pairs) if pairs is not None else None, self.max_length)
-        out = batched_forward(self.model, feats, self.task.collate, self.task.predict_step, self.batch_size, self.device)
+        import torch
+
+        autocast = torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16)
+        with autocast:
+            out = batched_forward(self.model, feats, self.task.collate, self.task.predict_step, self.batch_size, self.device,
+                                  max_tokens=PREDICT_MAX_TOKENS)
         return to_probabilities(np.stack(out["logits"]), self.space.problem_type if self.space.problem_type != "binary" else "multiclass")
 
     def format(self, probs: np.ndarray, all_scores: bool = False) -> list[dict[str, Any]]:
