@@ -1,0 +1,199 @@
+"""Benchmark `bertkit classify train` against `transformers.Trainer` + `DataCollatorWithPadding` on SST-2.
+
+    nice -n 5 python bench/train_classify.py [--rows 2000] [--epochs 1] [--repeats 1] [--threads N] [--train F] [--dev F]
+
+Both sides: the packaged all-MiniLM-L6-v2, the first --rows rows of SST-2 train, the same seed (set before
+the classification head is initialised), batch size 32, lr 5e-5, linear schedule with 6% warmup, weight decay
+0.01, gradient clipping at 1.0, --max-length 128 (truncation), fp32 unless --bf16. Threads: each side's
+default (bertkit: the free physical cores; torch/Trainer: every core) unless --threads N sets OMP_NUM_THREADS
+for both.
+Dev accuracy on the whole SST-2 dev set (872 rows). Each run is a fresh child process, sides alternated
+(bertkit, trainer, trainer, bertkit, ...); peak RSS is that child's own ru_maxrss.
+
+Tokenization is excluded from the training figures of both sides (bertkit tokenizes once before the loop;
+for the Trainer it is done with `Dataset.map(batched=True)` before `Trainer.train`), and included in wall_s.
+
+One JSON line per run (kind=run), then one per side (kind=summary, medians) and one kind=ratio:
+    train_samples_per_s   training samples / training seconds, evaluation excluded: bertkit's own
+                          train_samples_per_second (metrics.json) and the Trainer's train_samples_per_second
+    train_s               those training seconds (bertkit train_seconds, Trainer train_runtime)
+    wall_s                the child's work end to end: model + data load, tokenization, training, dev
+                          predictions (and, for bertkit, saving the model folder); interpreter start excluded
+    dev_accuracy          on SST-2 dev at the 0.5 decision threshold (Trainer: argmax), the like-for-like figure
+    dev_accuracy_tuned    bertkit only: at the threshold bertkit tunes on dev (what `classify train` reports)
+    peak_rss_mb           the child's peak resident memory
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+_HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _HERE]  # bench/tokenize.py shadows the stdlib
+sys.path.insert(0, os.path.dirname(_HERE))
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from bench.common import SHARED, emit, environment, median, order, packaged_model, read_tsv, run_child, tiny_model, write_result  # noqa: E402
+
+SIDES = ("bertkit", "trainer")
+
+
+# -- children ------------------------------------------------------------------------------------
+
+def child_bertkit(p: dict) -> dict:
+    from bertkit.classify.train import train
+    from bertkit.defaults import ClassifyConfig
+
+    t0 = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="bertkit-bench-out-") as tmp:
+        cfg = ClassifyConfig(model=p["model"], train=p["train"], dev=p["dev"], output_dir=str(Path(tmp) / "out"),
+                             epochs=p["epochs"], batch_size=p["batch_size"], lr=p["lr"], seed=p["seed"],
+                             max_length=p["max_length"], warmup_ratio=p["warmup_ratio"], weight_decay=p["weight_decay"],
+                             mixed_precision="bf16" if p["bf16"] else "no", overwrite=True, **p.get("extra", {}))
+        summary = train(cfg)
+        import torch
+
+        threads = torch.get_num_threads()
+        metrics = json.loads((Path(tmp) / "out" / "metrics.json").read_text())
+    wall = time.perf_counter() - t0
+    tuning = metrics.get("threshold_tuning") or {}
+    return {"train_samples_per_s": summary["train_samples_per_second"], "train_s": summary["train_seconds"],
+            "train_tokens_per_s": summary["train_tokens_per_second"], "steps": summary["steps"],
+            "wall_s": round(wall, 2), "dev_accuracy": tuning.get("at_0.5", metrics["dev"]["accuracy"]),
+            "dev_accuracy_tuned": metrics["dev"]["accuracy"], "train_rows": summary["train_rows"],
+            "final_loss": summary["final_loss"], "threads": threads}
+
+
+def child_trainer(p: dict) -> dict:
+    """What a user writes with the Hugging Face Trainer."""
+    import numpy as np
+    import torch
+    from datasets import Dataset
+    from transformers import (AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding, Trainer,
+                              TrainingArguments, set_seed)
+
+    t0 = time.perf_counter()
+    tr_x, tr_y = read_tsv(p["train"])
+    dv_x, dv_y = read_tsv(p["dev"])
+    tok = AutoTokenizer.from_pretrained(p["model"])
+    set_seed(p["seed"])
+    model = AutoModelForSequenceClassification.from_pretrained(p["model"], num_labels=2)
+
+    def enc(b):
+        return tok(b["sentence"], truncation=True, max_length=p["max_length"])
+
+    train_ds = Dataset.from_dict({"sentence": tr_x, "label": tr_y}).map(enc, batched=True, remove_columns=["sentence"])
+    dev_ds = Dataset.from_dict({"sentence": dv_x, "label": dv_y}).map(enc, batched=True, remove_columns=["sentence"])
+    with tempfile.TemporaryDirectory(prefix="bertkit-bench-trainer-") as tmp:
+        args = TrainingArguments(output_dir=tmp, per_device_train_batch_size=p["batch_size"],
+                                 per_device_eval_batch_size=p["eval_batch_size"], learning_rate=p["lr"],
+                                 num_train_epochs=p["epochs"], seed=p["seed"], warmup_steps=p["warmup_ratio"],
+                                 weight_decay=p["weight_decay"], bf16=p["bf16"], report_to=[], save_strategy="no",
+                                 logging_strategy="no", disable_tqdm=True)
+        trainer = Trainer(model=model, args=args, train_dataset=train_ds, data_collator=DataCollatorWithPadding(tok),
+                          processing_class=tok)
+        out = trainer.train()
+        pred = trainer.predict(dev_ds)
+    wall = time.perf_counter() - t0
+    acc = float((np.argmax(pred.predictions, axis=-1) == np.asarray(dv_y)).mean())
+    m = out.metrics
+    return {"train_samples_per_s": round(m["train_samples_per_second"], 2), "train_s": round(m["train_runtime"], 2),
+            "steps": out.global_step, "wall_s": round(wall, 2), "dev_accuracy": acc, "train_rows": len(train_ds),
+            "final_loss": round(float(out.training_loss), 4), "threads": torch.get_num_threads()}
+
+
+# -- parent ---------------------------------------------------------------------------------------
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--train", default=str(SHARED / "glue" / "SST-2" / "train.tsv"))
+    ap.add_argument("--dev", default=str(SHARED / "glue" / "SST-2" / "dev.tsv"))
+    ap.add_argument("--model", default=None, help="default: the packaged all-MiniLM-L6-v2")
+    ap.add_argument("--rows", type=int, default=2000, help="first N training rows (both sides)")
+    ap.add_argument("--epochs", type=float, default=1.0)
+    ap.add_argument("--batch-size", type=int, default=32)
+    ap.add_argument("--eval-batch-size", type=int, default=128)
+    ap.add_argument("--lr", type=float, default=5e-5)
+    ap.add_argument("--warmup-ratio", type=float, default=0.06)
+    ap.add_argument("--weight-decay", type=float, default=0.01)
+    ap.add_argument("--max-length", type=int, default=128)
+    ap.add_argument("--seed", type=int, default=42)
+    ap.add_argument("--bf16", action="store_true", help="bf16 mixed precision on both sides")
+    ap.add_argument("--threads", type=int, default=None,
+                    help="OMP_NUM_THREADS for both sides (default: unset: bertkit picks the free cores, torch all cores)")
+    ap.add_argument("--repeats", type=int, default=1, help="runs per side, alternated (A B, B A, ...)")
+    ap.add_argument("--sides", default=",".join(SIDES))
+    ap.add_argument("--bertkit-option", action="append", default=[], metavar="KEY=VALUE",
+                    help="extra ClassifyConfig setting for the bertkit side (A/B experiments), e.g. bucket_size=16")
+    ap.add_argument("--smoke", action="store_true", help="tiny random model, 64 rows, 1 repeat (for the tests)")
+    ap.add_argument("--child", choices=SIDES, help=argparse.SUPPRESS)
+    ap.add_argument("--params", help=argparse.SUPPRESS)
+    ap.add_argument("--result", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+
+    if args.child:
+        p = json.loads(args.params)
+        write_result(args.result, child_bertkit(p) if args.child == "bertkit" else child_trainer(p))
+        return
+
+    with tempfile.TemporaryDirectory(prefix="bertkit-bench-train-") as tmp:
+        if args.smoke:
+            model = tiny_model(Path(tmp) / "tiny")
+            args.rows, args.repeats = 64, 1
+        else:
+            model = args.model or packaged_model()
+        texts, labels = read_tsv(args.train)
+        texts, labels = texts[: args.rows], labels[: args.rows]
+        train_file = Path(tmp) / "train.tsv"
+        train_file.write_text("sentence\tlabel\n" + "".join(f"{t}\t{y}\n" for t, y in zip(texts, labels)), encoding="utf-8")
+        dev_file = args.dev
+        if args.smoke:
+            dx, dy = read_tsv(args.dev)
+            dev_file = str(Path(tmp) / "dev.tsv")
+            Path(dev_file).write_text("sentence\tlabel\n" + "".join(f"{t}\t{y}\n" for t, y in zip(dx[:32], dy[:32])), encoding="utf-8")
+        extra = {}
+        for kv in args.bertkit_option:
+            k, v = kv.split("=", 1)
+            extra[k] = json.loads(v) if v not in ("true", "false") else v == "true"
+        params = {"model": model, "train": str(train_file), "dev": dev_file, "epochs": args.epochs,
+                  "batch_size": args.batch_size, "eval_batch_size": args.eval_batch_size, "lr": args.lr,
+                  "warmup_ratio": args.warmup_ratio, "weight_decay": args.weight_decay, "max_length": args.max_length,
+                  "seed": args.seed, "bf16": args.bf16, "extra": extra}
+        common = {"bench": "train_classify", "model": Path(model).name if args.smoke else "all-MiniLM-L6-v2",
+                  "rows": len(texts), "epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr,
+                  "max_length": args.max_length, "seed": args.seed, "bf16": args.bf16, "threads_option": args.threads, **({"bertkit_options": extra} if extra else {})}
+        env = environment()
+        runs: dict[str, list[dict]] = {}
+        sides = [s for s in args.sides.split(",") if s]
+        for i, side in enumerate(order(sides, args.repeats)):
+            res = run_child([__file__, "--child", side, "--params", json.dumps(params)],
+                            env={"OMP_NUM_THREADS": str(args.threads)} if args.threads else None)
+            runs.setdefault(side, []).append(res)
+            emit({"kind": "run", **common, "side": side, "run": i, **env, **res})
+        summ = {}
+        for side, rs in runs.items():
+            summ[side] = {k: round(median([r[k] for r in rs]), 4) for k in
+                          ("train_samples_per_s", "train_s", "wall_s", "dev_accuracy", "peak_rss_mb")}
+            if side == "bertkit":
+                summ[side]["dev_accuracy_tuned"] = round(median([r["dev_accuracy_tuned"] for r in rs]), 4)
+            emit({"kind": "summary", **common, "side": side, "runs": len(rs), **summ[side]})
+        if "bertkit" in summ and "trainer" in summ:
+            b, t = summ["bertkit"], summ["trainer"]
+            emit({"kind": "ratio", **common,
+                  "train_samples_per_s_x": round(b["train_samples_per_s"] / t["train_samples_per_s"], 2),
+                  "wall_x": round(t["wall_s"] / b["wall_s"], 2),
+                  "dev_accuracy_diff_points": round(100 * (b["dev_accuracy"] - t["dev_accuracy"]), 2),
+                  "peak_rss_ratio": round(b["peak_rss_mb"] / t["peak_rss_mb"], 2),
+                  "targets": {"train_2.5x": b["train_samples_per_s"] >= 2.5 * t["train_samples_per_s"],
+                              "accuracy_within_0.3": b["dev_accuracy"] >= t["dev_accuracy"] - 0.003,
+                              "rss_not_above": b["peak_rss_mb"] <= t["peak_rss_mb"]}})
+
+
+if __name__ == "__main__":
+    main()

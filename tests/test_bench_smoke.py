@@ -1,0 +1,59 @@
+"""The bench scripts run end to end (`--smoke`: the tiny random BERT, a few rows, one repeat) and print
+well-formed JSON lines with a ratio for every comparison. Speed is not checked here."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def run_bench(script: str, *args: str) -> list[dict]:
+    env = {**os.environ, "BERTKIT_NO_PROGRESS": "1", "TOKENIZERS_PARALLELISM": "false", "HF_HUB_OFFLINE": "1"}
+    r = subprocess.run([sys.executable, str(REPO / "bench" / script), "--smoke", *args], cwd=str(REPO), env=env,
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    lines = [json.loads(ln) for ln in r.stdout.splitlines() if ln.strip()]
+    assert lines and all("loadavg" in ln and "kind" in ln for ln in lines), r.stdout
+    return lines
+
+
+def test_train_classify_smoke(shared_data):
+    lines = run_bench("train_classify.py")
+    runs = [ln for ln in lines if ln["kind"] == "run"]
+    assert {r["side"] for r in runs} == {"bertkit", "trainer"}
+    for r in runs:
+        assert r["train_rows"] == 64 and r["train_samples_per_s"] > 0 and r["peak_rss_mb"] > 0
+        assert 0.0 <= r["dev_accuracy"] <= 1.0
+    (ratio,) = [ln for ln in lines if ln["kind"] == "ratio"]
+    assert ratio["train_samples_per_s_x"] > 0 and set(ratio["targets"]) == {"train_2.5x", "accuracy_within_0.3", "rss_not_above"}
+
+
+def test_predict_classify_smoke(shared_data):
+    lines = run_bench("predict_classify.py")
+    ratios = {ln["corpus"]: ln for ln in lines if ln["kind"] == "ratio"}
+    assert set(ratios) == {"sst2-dev", "long"}
+    for r in ratios.values():
+        assert r["bertkit_sentences_per_s"] > 0 and r["pipeline_default_sentences_per_s"] > 0
+        assert r["label_agreement"] == 1.0  # the same model: the same labels, batched or not
+
+
+def test_qa_smoke(shared_data):
+    lines = run_bench("qa.py")
+    sides = {ln["side"]: ln for ln in lines if ln["kind"] == "summary"}
+    assert set(sides) == {"bertkit", "loop"}
+    assert all(s["questions"] == 12 and s["questions_per_s"] > 0 for s in sides.values())
+    (ratio,) = [ln for ln in lines if ln["kind"] == "ratio"]
+    assert ratio["peer"] == "loop" and ratio["x"] > 0
+
+
+@pytest.mark.parametrize("script", ["train_classify.py", "predict_classify.py", "qa.py"])
+def test_help_documents_the_command(script):
+    r = subprocess.run([sys.executable, str(REPO / "bench" / script), "--help"], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and f"python bench/{script}" in r.stdout
