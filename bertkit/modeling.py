@@ -100,3 +100,17 @@ def set_threads(threads: int | None) -> int:
     from bertkit.engine.threads import set_auto_threads
 
     return set_auto_threads(threads)[0]
+
+
+def model_max_length(tokenizer, model_config=None) -> int:
+    """The longest input the model takes: the tokenizer's limit and the position embeddings' (RoBERTa: minus 2)."""
+    limits = []
+    mml = getattr(tokenizer, "model_max_length", None)
+    if mml and mml < 100_000:
+        limits.append(int(mml))
+    mpe = getattr(model_config, "max_position_embeddings", None) if model_config is not None else None
+    if mpe and getattr(model_config, "model_type", "") in ("roberta", "xlm-roberta", "camembert"):
+        mpe -= 2  # positions start after the padding index
+    if mpe:
+        limits.append(int(mpe))
+    return min(limits) if limits else 512

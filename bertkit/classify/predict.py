@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from itertools import islice
 from pathlib import Path
@@ -12,7 +11,8 @@ import numpy as np
 
 from bertkit.classify.data import LabelSpace
 from bertkit.classify.head import to_probabilities
-from bertkit.classify.task import ClassificationTask, decide, featurize, model_max_length
+from bertkit.classify.task import ClassificationTask, decide, featurize
+from bertkit.modeling import model_max_length
 from bertkit.defaults import PREDICT_BATCH_SIZE, PREDICT_CHUNK_ROWS, TEXT_COLUMNS
 from bertkit.errors import BertkitError, UsageError
 from bertkit.outdir import read_metadata
@@ -143,15 +143,9 @@ def read_inputs(path: str, input_format: str | None) -> tuple[str, Iterator[str 
         return "text", (ln for ln in lines if ln.strip())
 
     def records() -> Iterator[dict]:
-        for n, ln in enumerate(lines, 1):
-            if not ln.strip():
-                continue
-            try:
-                obj = json.loads(ln)
-            except json.JSONDecodeError as e:
-                raise BertkitError(f"{path if path != '-' else 'stdin'}: line {n}: not valid JSON ({e.msg})") from e
-            if not isinstance(obj, dict):
-                raise BertkitError(f"{path if path != '-' else 'stdin'}: line {n}: expected a JSON object with a text field")
+        from bertkit.data.io import iter_jsonl
+
+        for _, obj in iter_jsonl(lines, path if path != "-" else "stdin", "a JSON object with a text field"):
             yield obj
 
     return "jsonl", records()

@@ -16,19 +16,6 @@ from bertkit.engine.batching import Features, pad_collate
 MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 
 
-def model_max_length(tokenizer, model_config=None) -> int:
-    limits = []
-    mml = getattr(tokenizer, "model_max_length", None)
-    if mml and mml < 100_000:
-        limits.append(int(mml))
-    mpe = getattr(model_config, "max_position_embeddings", None) if model_config is not None else None
-    if mpe and getattr(model_config, "model_type", "") in ("roberta", "xlm-roberta", "camembert"):
-        mpe -= 2  # positions start after the padding index
-    if mpe:
-        limits.append(int(mpe))
-    return min(limits) if limits else 512
-
-
 def featurize(tokenizer, texts: Sequence[str], pairs: Sequence[str] | None, max_length: int,
               labels: np.ndarray | None = None) -> tuple[Features, int]:
     """Tokenize once, unpadded. Returns the features and how many rows were truncated."""

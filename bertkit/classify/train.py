@@ -13,9 +13,11 @@ from bertkit import console
 from bertkit.classify.data import LabelSpace, detect_columns, encode_labels, infer_label_space, read_label_names, texts
 from bertkit.classify.head import finalize_head, to_probabilities
 from bertkit.classify.metrics import tune_binary_threshold, tune_multilabel_thresholds
-from bertkit.classify.task import ClassificationTask, class_weights, evaluate_probs, featurize, model_max_length
+from bertkit.classify.task import ClassificationTask, class_weights, evaluate_probs, featurize
+from bertkit.modeling import model_max_length
 from bertkit.data.io import read_table
 from bertkit.defaults import ClassifyConfig
+from bertkit.envinfo import versions
 from bertkit.errors import BertkitError, UsageError
 from bertkit.outdir import METADATA_FILE, METRICS_FILE, atomic_dir, check_output_dir, write_json
 
@@ -37,18 +39,6 @@ def load_split(spec: str, cfg: ClassifyConfig, cols: Columns | None, limit: int 
         if missing:
             raise BertkitError(f"{spec}: missing column(s) {', '.join(missing)} found in the training data; columns here: {', '.join(df.columns)}")
     return df, cols
-
-
-def versions() -> dict[str, str]:
-    from importlib import metadata
-
-    out = {}
-    for p in ("bertkit", "torch", "transformers", "accelerate", "tokenizers"):
-        try:
-            out[p] = metadata.version(p)
-        except metadata.PackageNotFoundError:
-            pass
-    return out
 
 
 def train(cfg: ClassifyConfig) -> dict[str, Any]:

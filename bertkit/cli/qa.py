@@ -150,17 +150,10 @@ def _record(qa, pred, top_k: int) -> dict[str, Any]:
 
 
 def _read_jsonl(stream, source: str) -> Iterator[tuple[int, dict]]:
+    from bertkit.data.io import iter_jsonl
     from bertkit.errors import BertkitError
 
-    for n, line in enumerate(stream, 1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise BertkitError(f"{source}:{n}: not valid JSON ({e.msg}); each line must be one JSON object") from e
-        if not isinstance(obj, dict):
-            raise BertkitError(f"{source}:{n}: expected a JSON object with question and context")
+    for n, obj in iter_jsonl(stream, source, "a JSON object with question and context"):
         for k in ("question", "context"):
             if not isinstance(obj.get(k), str) or not obj[k].strip():
                 raise BertkitError(f"{source}:{n}: needs a non-empty {k!r} string")

@@ -12,6 +12,7 @@ import csv
 import io
 import json
 from pathlib import Path
+from typing import Iterable, Iterator
 
 import pandas as pd
 
@@ -55,20 +56,23 @@ def read_table(spec: str, *, header: bool | None = None, limit: int | None = Non
     return df.reset_index(drop=True)
 
 
+def iter_jsonl(lines: Iterable[str], source: str, expect: str = "one JSON object") -> Iterator[tuple[int, dict]]:
+    """(line number, object) for each non-blank line; one clear error naming the source and line otherwise."""
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise BertkitError(f"{source}:{n}: not valid JSON ({e.msg}); each line must be {expect}") from e
+        if not isinstance(obj, dict):
+            raise BertkitError(f"{source}:{n}: expected {expect}")
+        yield n, obj
+
+
 def _read_jsonl(path: Path) -> pd.DataFrame:
-    rows = []
     with open(path, encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise BertkitError(f"{path}:{n}: not valid JSON ({e.msg}); each line must be one JSON object") from e
-            if not isinstance(obj, dict):
-                raise BertkitError(f"{path}:{n}: expected a JSON object per line")
-            rows.append(obj)
-    return pd.DataFrame(rows)
+        return pd.DataFrame([obj for _, obj in iter_jsonl(f, str(path))])
 
 
 def _read_json(path: Path) -> pd.DataFrame:

@@ -51,7 +51,7 @@ class QA:
         from bertkit.console import quiet_libraries
         from bertkit.modeling import load_pretrained, load_tokenizer, resolve_model, set_threads
         from bertkit.outdir import read_metadata
-        from bertkit.qa.task import model_max_length
+        from bertkit.modeling import model_max_length
 
         quiet_libraries()
         if threads is not None:

@@ -15,19 +15,6 @@ MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 COLLATED = ("input_ids", "token_type_ids", "start_positions", "end_positions")
 
 
-def model_max_length(tokenizer, model_config=None) -> int:
-    limits = []
-    mml = getattr(tokenizer, "model_max_length", None)
-    if mml and mml < 100_000:
-        limits.append(int(mml))
-    mpe = getattr(model_config, "max_position_embeddings", None) if model_config is not None else None
-    if mpe and getattr(model_config, "model_type", "") in ("roberta", "xlm-roberta", "camembert"):
-        mpe -= 2  # positions start after the padding index
-    if mpe:
-        limits.append(int(mpe))
-    return min(limits) if limits else 512
-
-
 def qa_logits(model, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
     out = model(**{k: batch[k] for k in MODEL_INPUTS if k in batch})
     return out.start_logits, out.end_logits

@@ -7,23 +7,13 @@ from typing import Any
 
 from bertkit import console
 from bertkit.defaults import QAConfig
+from bertkit.envinfo import versions
 from bertkit.errors import BertkitError, UsageError
 from bertkit.outdir import METADATA_FILE, METRICS_FILE, atomic_dir, check_output_dir, write_json
 from bertkit.qa.data import QAData, gold_dataset, load_qa
 from bertkit.qa.features import build_features
-from bertkit.qa.task import QATask, model_max_length
-
-
-def versions() -> dict[str, str]:
-    from importlib import metadata
-
-    out = {}
-    for p in ("bertkit", "torch", "transformers", "accelerate", "tokenizers"):
-        try:
-            out[p] = metadata.version(p)
-        except metadata.PackageNotFoundError:
-            pass
-    return out
+from bertkit.modeling import model_max_length
+from bertkit.qa.task import QATask
 
 
 def load_split(spec: str, cfg: QAConfig, limit: int | None, default_split: str) -> QAData:
