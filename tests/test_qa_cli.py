@@ -145,8 +145,8 @@ def test_eval_writes_official_files_and_scores_agree(trained, squad_file, tmp_pa
         assert k in res
     assert res["total"] == 6
     preds = json.loads((out / "predictions.json").read_text())
-    na = json.loads((out / "null_odds.json").read_text())
-    nbest = json.loads((out / "nbest_predictions.json").read_text())
+    na = json.loads((out / "na_probs.json").read_text())
+    nbest = json.loads((out / "nbest.json").read_text())
     assert set(preds) == set(na) == set(nbest) == {f"q{i}" for i in range(1, 7)}
     assert set(nbest["q1"][0]) == {"text", "probability", "start_logit", "end_logit"}
     thr = json.loads((trained / "bertkit.json").read_text())["null_threshold"]
@@ -155,7 +155,7 @@ def test_eval_writes_official_files_and_scores_agree(trained, squad_file, tmp_pa
     r2 = runner.invoke(app, ["qa", "eval", "--predictions", str(out / "predictions.json"), "--data", str(squad_file)])
     assert r2.exit_code == 0, r2.output
     assert json.loads(r2.stdout) == squad_evaluate(json.loads(squad_file.read_text()), preds)
-    r3 = runner.invoke(app, ["qa", "eval", "-p", str(out / "predictions.json"), "--na-probs", str(out / "null_odds.json"),
+    r3 = runner.invoke(app, ["qa", "eval", "-p", str(out / "predictions.json"), "--na-probs", str(out / "na_probs.json"),
                              "--na-prob-thresh", str(thr), "--data", str(squad_file)])
     assert json.loads(r3.stdout) == res
 

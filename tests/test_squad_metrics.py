@@ -198,12 +198,12 @@ def test_official_files_round_trip_atomically(tmp_path):
     nbest = {"q1": [{"text": "Paris", "probability": 0.75, "start_logit": 2.5, "end_logit": 1.0},
                     {"text": "", "probability": 0.25, "start_logit": 0.5, "end_logit": 0.0}]}
     written = of.write_official_files(tmp_path / "out", PREDS, nbest, {"q1": -1.5, "q2": 3})
-    assert sorted(written) == ["nbest", "null_odds", "predictions"]
-    assert sorted(os.listdir(tmp_path / "out")) == [of.NBEST_FILE, of.NULL_ODDS_FILE, of.PREDICTIONS_FILE]
+    assert sorted(written) == ["na_probs", "nbest", "predictions"]
+    assert sorted(os.listdir(tmp_path / "out")) == sorted([of.NBEST_FILE, of.NULL_ODDS_FILE, of.PREDICTIONS_FILE])
     assert of.read_predictions(written["predictions"]) == PREDS
     assert of.read_nbest(written["nbest"]) == nbest
     assert list(of.read_nbest(written["nbest"])["q1"][0]) == list(of.NBEST_KEYS)
-    assert of.read_na_probs(written["null_odds"]) == {"q1": -1.5, "q2": 3.0}
+    assert of.read_na_probs(written["na_probs"]) == {"q1": -1.5, "q2": 3.0}
     assert written["predictions"].read_text().startswith('{\n    "q1": "Paris"')
     target = tmp_path / "p.json"
     target.write_text('{"old": "kept"}')

@@ -74,7 +74,7 @@ def eval_cmd(
     predictions: Annotated[Optional[str], typer.Option("--predictions", "-p", help="Score this predictions.json ({id: text}) instead of running a model.")] = None,
     na_probs: Annotated[Optional[str], typer.Option("--na-probs", help="With --predictions: no-answer scores {id: float} (the official --na-prob-file).")] = None,
     na_prob_thresh: Annotated[float, typer.Option("--na-prob-thresh", help="With --predictions: no-answer score above which a prediction counts as no answer (official default 1.0).")] = 1.0,
-    output_dir: Annotated[Optional[str], typer.Option("--output-dir", "-o", help="Write predictions.json, nbest_predictions.json and null_odds.json (v2.0) here.")] = None,
+    output_dir: Annotated[Optional[str], typer.Option("--output-dir", "-o", help="Write predictions.json, nbest.json and na_probs.json (v2.0) here.")] = None,
     null_threshold: NullThreshold = None,
     batch_size: o.BatchSizePredict = None,
     limit: Annotated[Optional[int], typer.Option("--limit", help="Only the first N questions.")] = None,

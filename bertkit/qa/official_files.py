@@ -2,9 +2,9 @@
 evaluation script reads:
 
 * ``predictions.json``: {qid: answer text}, "" meaning "no answer";
-* ``nbest_predictions.json``: {qid: [{"text", "probability", "start_logit", "end_logit"}, ...]},
+* ``nbest.json``: {qid: [{"text", "probability", "start_logit", "end_logit"}, ...]},
   best first;
-* ``null_odds.json`` (a.k.a. na_probs): {qid: float}; BERT writes the null score minus the best
+* ``na_probs.json`` (BERT's null_odds.json): {qid: float}; BERT writes the null score minus the best
   non-null score there, and it is passed to the evaluation script as --na-prob-file.
 
 Files are written like BERT writes them (``json.dumps(obj, indent=4)`` and a newline) and
@@ -25,8 +25,8 @@ from typing import Any, Mapping, Sequence
 from bertkit.errors import BertkitError
 
 PREDICTIONS_FILE = "predictions.json"
-NBEST_FILE = "nbest_predictions.json"
-NULL_ODDS_FILE = "null_odds.json"
+NBEST_FILE = "nbest.json"
+NULL_ODDS_FILE = "na_probs.json"
 NBEST_KEYS = ("text", "probability", "start_logit", "end_logit")
 
 
@@ -98,7 +98,7 @@ def read_predictions(path: str | os.PathLike) -> dict[str, str]:
     return _check_predictions(_read_object(path), str(path))
 
 
-# --------------------------------------------------------------------------- null_odds.json
+# --------------------------------------------------------------------------- na_probs.json
 
 def _check_na_probs(na_probs: Mapping[str, Any], where: str, writing: bool) -> dict[str, float]:
     out = {}
@@ -115,7 +115,7 @@ def _check_na_probs(na_probs: Mapping[str, Any], where: str, writing: bool) -> d
 
 
 def write_na_probs(path: str | os.PathLike, na_probs: Mapping[str, float]) -> Path:
-    """null_odds.json / na_probs.json: {qid: float}."""
+    """na_probs.json: {qid: float}."""
     return write_json_atomic(path, _check_na_probs(na_probs, str(path), writing=True))
 
 
@@ -125,7 +125,7 @@ def read_na_probs(path: str | os.PathLike) -> dict[str, float]:
     return _check_na_probs(_read_object(path), str(path), writing=False)
 
 
-# --------------------------------------------------------------------------- nbest_predictions.json
+# --------------------------------------------------------------------------- nbest.json
 
 def _check_nbest(nbest: Mapping[str, Sequence[Mapping[str, Any]]], where: str) -> dict[str, list[dict]]:
     out: dict[str, list[dict]] = {}
@@ -147,7 +147,7 @@ def _check_nbest(nbest: Mapping[str, Sequence[Mapping[str, Any]]], where: str) -
 
 
 def write_nbest(path: str | os.PathLike, nbest: Mapping[str, Sequence[Mapping[str, Any]]]) -> Path:
-    """nbest_predictions.json: {qid: [{"text", "probability", "start_logit", "end_logit"}, ...]}.
+    """nbest.json: {qid: [{"text", "probability", "start_logit", "end_logit"}, ...]}.
     Only those four keys are written, in that order."""
     return write_json_atomic(path, _check_nbest(nbest, str(path)))
 
@@ -159,12 +159,12 @@ def read_nbest(path: str | os.PathLike) -> dict[str, list[dict]]:
 def write_official_files(output_dir: str | os.PathLike, preds: Mapping[str, str],
                          nbest: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
                          na_probs: Mapping[str, float] | None = None) -> dict[str, Path]:
-    """Write predictions.json, and nbest_predictions.json / null_odds.json when given, into
-    output_dir. Returns {"predictions": path, "nbest": path, "null_odds": path} for those written."""
+    """Write predictions.json, and nbest.json / na_probs.json when given, into
+    output_dir. Returns {"predictions": path, "nbest": path, "na_probs": path} for those written."""
     d = Path(output_dir)
     written = {"predictions": write_predictions(d / PREDICTIONS_FILE, preds)}
     if nbest is not None:
         written["nbest"] = write_nbest(d / NBEST_FILE, nbest)
     if na_probs is not None:
-        written["null_odds"] = write_na_probs(d / NULL_ODDS_FILE, na_probs)
+        written["na_probs"] = write_na_probs(d / NULL_ODDS_FILE, na_probs)
     return written

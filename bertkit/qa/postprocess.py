@@ -6,7 +6,7 @@ start + end logit. v2.0 models also have the null score (the [CLS] start + end l
 over the windows); a question gets "no answer" when null score - best span score > threshold,
 the threshold tuned on dev for the best official F1.
 
-An answer's probability (`score` in `qa ask` and `QA`, `probability` in nbest_predictions.json) is
+An answer's probability (`score` in `qa ask` and `QA`, `probability` in nbest.json) is
 the softmax of start + end logit over the candidate spans of all windows (and the null for v2.0), so
 it follows the ranking. `Span.prob` keeps the old pipeline's per-window softmax(start) x softmax(end).
 """
@@ -48,7 +48,7 @@ class Prediction:
 
     @property
     def score_diff(self) -> float:
-        """null score - best span score: the no-answer odds BERT writes (null_odds.json)."""
+        """null score - best span score: the no-answer odds BERT writes (na_probs.json)."""
         if not self.spans:
             return 1e6
         return float(self.null_score - self.spans[0].logit)
@@ -72,7 +72,7 @@ class Prediction:
         return (p[:-1], p[-1]) if with_null else (p, float(self.null_prob))
 
     def nbest(self, version_2: bool, n_best: int) -> list[dict[str, Any]]:
-        """Entries for nbest_predictions.json: text, probability (softmax over the entries), logits."""
+        """Entries for nbest.json: text, probability (softmax over the entries), logits."""
         entries = [(s.text, s.start_logit, s.end_logit) for s in self.spans[:n_best]]
         if version_2 and math.isfinite(self.null_start_logit):
             entries.append(("", self.null_start_logit, self.null_end_logit))
