@@ -251,3 +251,11 @@ def test_eval_steps_patience_bf16_and_class_weights(tiny_bert, tmp_path):
     assert len(steps) - 1 - best == 2  # stopped exactly `patience` evaluations after the best one
     args = json.loads((tmp_path / "m" / "bertkit.json").read_text())["training_args"]
     assert args["mixed_precision"] == "bf16" and args["class_weights"] == "auto"
+
+
+def test_final_loss_reported_without_dev(tiny_bert, tmp_path):
+    train = write_sentiment_tsv(tmp_path / "t.tsv", 32)
+    r = invoke(["classify", "train", "--model", str(tiny_bert), "--train", str(train), "-o", str(tmp_path / "m"), *FAST])
+    assert r.exit_code == 0, r.output
+    summary = json.loads(r.stdout)
+    assert summary["final_loss"] is not None and summary["final_loss"] > 0 and summary["epochs"] == 2.0

@@ -232,12 +232,12 @@ class Engine:
                             break
                 else:
                     self.epoch += 1
-                    if not cfg.eval_steps:
+                    if not cfg.eval_steps and dev is not None and len(dev):
                         stop = evaluate_now()
                         running, run_n = torch.zeros((), device=acc.device), 0
                     continue
                 break
-        if run_n and not (cfg.eval_steps is None and dev is not None and len(dev)):
+        if run_n:  # the mean loss since the last evaluation (or over the whole run without --dev)
             result.final_loss = float((running / run_n).item())
         if not stop and cfg.eval_steps and (not result.history or result.history[-1]["step"] != self.step):
             evaluate_now()  # the last steps since the previous evaluation
