@@ -56,6 +56,19 @@ def read_table(spec: str, *, header: bool | None = None, limit: int | None = Non
     return df.reset_index(drop=True)
 
 
+def read_json_file(path) -> object:
+    """A whole JSON file, with one-line errors that name it."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except FileNotFoundError:
+        raise BertkitError(f"{path}: file not found") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise BertkitError(f"{path}: cannot read: {e}") from None
+    except json.JSONDecodeError as e:
+        raise BertkitError(f"{path}: not valid JSON: {e}") from None
+
+
 def iter_jsonl(lines: Iterable[str], source: str, expect: str = "one JSON object") -> Iterator[tuple[int, dict]]:
     """(line number, object) for each non-blank line; one clear error naming the source and line otherwise."""
     for n, line in enumerate(lines, 1):

@@ -64,15 +64,9 @@ def write_json_atomic(path: str | os.PathLike, obj: Any) -> Path:
 
 
 def _read_object(path: str | os.PathLike) -> dict:
-    try:
-        with open(path, encoding="utf-8") as f:
-            obj = json.load(f)
-    except FileNotFoundError:
-        raise BertkitError(f"{path}: file not found") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise BertkitError(f"{path}: cannot read: {e}") from None
-    except json.JSONDecodeError as e:
-        raise BertkitError(f"{path}: not valid JSON: {e}") from None
+    from bertkit.data.io import read_json_file
+
+    obj = read_json_file(path)
     if not isinstance(obj, dict):
         raise BertkitError(f"{path}: expected a JSON object {{question id: ...}}, got {type(obj).__name__}")
     return obj

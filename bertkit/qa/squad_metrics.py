@@ -27,7 +27,6 @@ score) this module raises a :class:`~bertkit.errors.BertkitError` instead.
 from __future__ import annotations
 
 import collections
-import json
 import numbers
 import os
 import re
@@ -130,15 +129,9 @@ def gold_questions(dataset: Mapping[str, Any] | Sequence[Mapping[str, Any]], sou
 def load_squad_json(path: str | os.PathLike) -> dict:
     """Read a SQuAD v1.1/v2.0 dataset file and check the structure scoring needs (ids, answer
     texts; contexts must be strings). Returns the parsed JSON object. Errors name the file."""
-    try:
-        with open(path, encoding="utf-8") as f:
-            obj = json.load(f)
-    except FileNotFoundError:
-        raise BertkitError(f"{path}: file not found") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise BertkitError(f"{path}: cannot read: {e}") from None
-    except json.JSONDecodeError as e:
-        raise BertkitError(f"{path}: not valid JSON: {e}") from None
+    from bertkit.data.io import read_json_file
+
+    obj = read_json_file(path)
     if not isinstance(obj, dict) or not isinstance(obj.get("data"), list):
         raise BertkitError(f'{path}: not a SQuAD dataset: expected {{"data": [{{"paragraphs": [...]}}, ...]}}')
     gold_questions(obj, source=str(path))
