@@ -20,8 +20,6 @@ from __future__ import annotations
 import os
 from typing import Any, Iterable, Sequence
 
-import numpy as np
-
 from bertkit.defaults import PREDICT_BATCH_SIZE, QAConfig
 from bertkit.errors import BertkitError
 from bertkit.qa.data import QAExample
@@ -45,7 +43,6 @@ class QA:
                  max_length: int | None = None, doc_stride: int | None = None, n_best: int | None = None,
                  max_answer_length: int | None = None, null_threshold: float | None = None, version_2: bool | None = None,
                  threads: int | None = None, allow_pickle: bool = False, trust_remote_code: bool = False):
-        import torch
         from transformers import AutoModelForQuestionAnswering
 
         from bertkit.console import quiet_libraries
@@ -78,7 +75,6 @@ class QA:
         self.null_threshold = float(null_threshold if null_threshold is not None else meta.get("null_threshold", 0.0))
         self.version_2 = bool(version_2 if version_2 is not None else meta.get("version_2", False))
         self.batch_size = max(1, int(batch_size))
-        self._torch = torch
 
     # -- the pipeline-style call ------------------------------------------------------------------
     def __call__(self, *args, question: str | Sequence[str] | None = None, context: str | Sequence[str] | None = None,
@@ -130,7 +126,6 @@ class QA:
     # -- the shared inference path ----------------------------------------------------------------
     def predict(self, examples: Sequence[QAExample]) -> list[Prediction]:
         """Windows, one sorted batched forward pass, post-processing: a Prediction per example, in order."""
-        from bertkit.engine.batching import sorted_batches
         from bertkit.qa.features import build_features
 
         for e in examples:
@@ -139,21 +134,12 @@ class QA:
         if not examples:
             return []
         feats = build_features(self.tokenizer, examples, self.max_length, self.doc_stride, labels=False)
-        starts: list[np.ndarray | None] = [None] * len(feats)
-        ends: list[np.ndarray | None] = [None] * len(feats)
-        torch = self._torch
-        from bertkit.engine.batching import pad_collate
-        from bertkit.qa.task import qa_logits
+        from bertkit.engine.inference import batched_forward
+        from bertkit.qa.task import QATask
 
-        keys = ("input_ids", "token_type_ids")
-        with torch.inference_mode():
-            for idx in sorted_batches(feats.lengths, self.batch_size):
-                rows = [{k: feats.columns[k][i] for k in keys if k in feats.columns} for i in idx]
-                batch = {k: v.to(self.device) for k, v in pad_collate(rows, self.tokenizer.pad_token_id).items()}
-                s, e = qa_logits(self.model, batch)
-                s, e = s.float().cpu().numpy(), e.float().cpu().numpy()
-                for j, i in enumerate(idx):
-                    starts[i], ends[i] = s[j], e[j]
+        task = QATask(self.tokenizer.pad_token_id, bool(self.version_2), gold=None)
+        out = batched_forward(self.model, feats, task.collate, task.predict_step, self.batch_size, self.device)
+        starts, ends = out["start_logits"], out["end_logits"]
         c = feats.columns
         return postprocess(examples, c["example_idx"], c["offsets"], c["cls_index"], starts, ends,
                            n_best=self.n_best, max_answer_length=self.max_answer_length)
