@@ -65,21 +65,17 @@ def scores(data: str, limit: int | None, preds: dict[str, str]) -> dict:
 
 def child_bertkit(p: dict) -> dict:
     """The body of `bertkit qa eval --model M --data F [--limit N]`, model loading timed apart."""
-    from bertkit.cli.qa import _gold_for_file, _load
+    from bertkit.cli.qa import _allow_null, _gold_for_file, _load
     from bertkit.qa import postprocess as pp
 
-    if p.get("autocast"):  # experiments only: not a bertkit option
-        import torch
-
-        torch.autocast("cpu", dtype=torch.bfloat16).__enter__()
     t0 = time.perf_counter()
-    qa = _load(p["model"], p.get("batch_size"), None, None, None)
+    qa = _load(p["model"], p.get("batch_size"), None, None, None, bf16=bool(p.get("bf16")))
     load = time.perf_counter() - t0
     qa.predict(examples_of(p["data"], WARMUP))
     t0 = time.perf_counter()
     d, gold = _gold_for_file(p["data"], p["limit"], False)
     preds = qa.predict(d.examples)
-    res = pp.evaluate(gold, preds, qa.version_2, qa.null_threshold)
+    res = pp.evaluate(gold, preds, _allow_null(qa.version_2, d.has_impossible, None, p["data"]), qa.null_threshold)
     s = time.perf_counter() - t0
     n = len(d.examples)
     return {"load_s": round(load, 2), "seconds": round(s, 3), "questions": n, "questions_per_s": round(n / s, 2),
@@ -217,8 +213,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=None, help="OMP_NUM_THREADS for every side (default: unset, each side's own default)")
     ap.add_argument("--repeats", type=int, default=1)
     ap.add_argument("--with-tf4-pipeline", action="store_true", help=f"add transformers {TF4}'s QA pipeline as a peer")
-    ap.add_argument("--bertkit-autocast-bf16", action="store_true",
-                    help="experiment: also run bertkit inside torch.autocast(bf16) (side bertkit-bf16)")
+    ap.add_argument("--bertkit-bf16", action="store_true", help="also run `bertkit qa eval --bf16` (side bertkit-bf16)")
     ap.add_argument("--smoke", action="store_true", help="tiny random model, 12 questions, 1 repeat")
     ap.add_argument("--child", choices=("bertkit", "loop", "tf4"), help=argparse.SUPPRESS)
     ap.add_argument("--params", help=argparse.SUPPRESS)
@@ -238,7 +233,7 @@ def main() -> None:
             args.limit, args.repeats = 12, 1
         else:
             model = args.model or qa_model(args, packaged_model(), cache_root)
-        sides = ["bertkit", "loop"] + (["bertkit-bf16"] if args.bertkit_autocast_bf16 else []) + (["tf4-pipeline"] if args.with_tf4_pipeline else [])
+        sides = ["bertkit", "loop"] + (["bertkit-bf16"] if args.bertkit_bf16 else []) + (["tf4-pipeline"] if args.with_tf4_pipeline else [])
         tf4_py = tf4_python(cache_root) if args.with_tf4_pipeline else None
         limit = args.limit or None
         max_length = args.max_length
@@ -254,7 +249,7 @@ def main() -> None:
             if side == "tf4-pipeline":
                 res = run_child([__file__, "--child", "tf4", "--params", json.dumps(p)], python=tf4_py, env=cenv)
             elif side == "bertkit-bf16":
-                res = run_child([__file__, "--child", "bertkit", "--params", json.dumps({**p, "autocast": True})], env=cenv)
+                res = run_child([__file__, "--child", "bertkit", "--params", json.dumps({**p, "bf16": True})], env=cenv)
             else:
                 res = run_child([__file__, "--child", side, "--params", json.dumps(p)], env=cenv)
             runs.setdefault(side, []).append(res)

@@ -52,10 +52,11 @@ def child_bertkit(p: dict) -> dict:
 
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="bertkit-bench-out-") as tmp:
-        cfg = ClassifyConfig(model=p["model"], train=p["train"], dev=p["dev"], output_dir=str(Path(tmp) / "out"),
-                             epochs=p["epochs"], batch_size=p["batch_size"], lr=p["lr"], seed=p["seed"],
-                             max_length=p["max_length"], warmup_ratio=p["warmup_ratio"], weight_decay=p["weight_decay"],
-                             mixed_precision="bf16" if p["bf16"] else "no", overwrite=True, **p.get("extra", {}))
+        kw = dict(model=p["model"], train=p["train"], dev=p["dev"], output_dir=str(Path(tmp) / "out"),
+                  epochs=p["epochs"], batch_size=p["batch_size"], lr=p["lr"], seed=p["seed"],
+                  max_length=p["max_length"], warmup_ratio=p["warmup_ratio"], weight_decay=p["weight_decay"],
+                  mixed_precision="bf16" if p["bf16"] else "no", overwrite=True)
+        cfg = ClassifyConfig(**{**kw, **p.get("extra", {})})  # --bertkit-option wins (e.g. mixed_precision="bf16")
         summary = train(cfg)
         import torch
 
@@ -130,7 +131,8 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=1, help="runs per side, alternated (A B, B A, ...)")
     ap.add_argument("--sides", default=",".join(SIDES))
     ap.add_argument("--bertkit-option", action="append", default=[], metavar="KEY=VALUE",
-                    help="extra ClassifyConfig setting for the bertkit side (A/B experiments), e.g. bucket_size=16")
+                    help="ClassifyConfig setting for the bertkit side only (A/B experiments), e.g. bucket_size=16 or "
+                         "mixed_precision=bf16 (JSON values; anything else is a string)")
     ap.add_argument("--smoke", action="store_true", help="tiny random model, 64 rows, 1 repeat (for the tests)")
     ap.add_argument("--child", choices=SIDES, help=argparse.SUPPRESS)
     ap.add_argument("--params", help=argparse.SUPPRESS)
@@ -160,7 +162,10 @@ def main() -> None:
         extra = {}
         for kv in args.bertkit_option:
             k, v = kv.split("=", 1)
-            extra[k] = json.loads(v) if v not in ("true", "false") else v == "true"
+            try:
+                extra[k] = json.loads(v)  # numbers, true/false
+            except json.JSONDecodeError:
+                extra[k] = v  # plain strings: mixed_precision=bf16
         params = {"model": model, "train": str(train_file), "dev": dev_file, "epochs": args.epochs,
                   "batch_size": args.batch_size, "eval_batch_size": args.eval_batch_size, "lr": args.lr,
                   "warmup_ratio": args.warmup_ratio, "weight_decay": args.weight_decay, "max_length": args.max_length,

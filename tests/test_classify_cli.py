@@ -93,6 +93,17 @@ def test_predict_jsonl_passthrough_all_scores_and_threshold(binary_model, tmp_pa
     assert {x["label"] for x in jsonl(r.stdout)} == {"negative"} or max(x["scores"]["positive"] for x in recs) > 0.999999
 
 
+def test_predict_bf16_is_close_to_fp32_but_not_the_same_computation(binary_model, tmp_path):
+    out, _, _ = binary_model
+    f = tmp_path / "in.txt"
+    f.write_text("\n".join(t for t, _ in sentiment_rows(24, 7)) + "\n")
+    fp32 = jsonl(invoke(["classify", "predict", "--model", str(out), str(f), "--all-scores"]).stdout)
+    bf16 = jsonl(invoke(["classify", "predict", "--model", str(out), str(f), "--all-scores", "--bf16"]).stdout)
+    assert len(fp32) == len(bf16) == 24
+    diffs = [abs(a["scores"]["positive"] - b["scores"]["positive"]) for a, b in zip(fp32, bf16)]
+    assert max(diffs) < 0.02 and max(diffs) > 0  # bf16 autocast really ran, and stayed close
+
+
 def test_predict_csv_and_formats(binary_model, tmp_path):
     out, _, _ = binary_model
     f = tmp_path / "in.csv"

@@ -160,6 +160,27 @@ def test_eval_writes_official_files_and_scores_agree(trained, squad_file, tmp_pa
     assert json.loads(r3.stdout) == res
 
 
+def test_eval_on_v1_data_answers_every_question_unless_null(trained, tmp_path, runner):
+    v1 = tmp_path / "tiny-v1.json"
+    v1.write_text(json.dumps(squad_json(version_2=False)))
+    r = runner.invoke(app, ["qa", "eval", "--model", str(trained), "--data", str(v1), "-o", str(tmp_path / "a"),
+                            "--null-threshold", "-1e9"])
+    assert r.exit_code == 0, r.output
+    assert "no unanswerable questions" in r.stderr
+    preds = json.loads((tmp_path / "a" / "predictions.json").read_text())
+    assert len(preds) == 5 and all(preds.values())
+    assert not (tmp_path / "a" / "na_probs.json").exists()
+    # --null: the v2.0 model may abstain; at threshold -1e9 the null always wins
+    r = runner.invoke(app, ["qa", "eval", "--model", str(trained), "--data", str(v1), "-o", str(tmp_path / "b"),
+                            "--null-threshold", "-1e9", "--null"])
+    assert r.exit_code == 0, r.output
+    assert set(json.loads((tmp_path / "b" / "predictions.json").read_text()).values()) == {""}
+    assert json.loads(r.stdout)["exact"] == 0.0
+    r = runner.invoke(app, ["qa", "eval", "--model", str(trained), "--data", str(v1), "--bf16"])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["total"] == 5
+
+
 def test_predictions_path_exact_numbers(squad_file, tmp_path, runner):
     preds = {"q1": "a nice puppet", "q2": "the nice puppet!", "q3": "Paris", "q4": "", "q5": "germany", "q6": "night"}
     p = tmp_path / "p.json"

@@ -75,14 +75,14 @@ def predict_cmd(
     text_pair_col: PairCol = None,
     threshold: Annotated[Optional[float], typer.Option("--threshold", help="Override the decision threshold (binary / every label).")] = None,
     all_scores: Annotated[bool, typer.Option("--all-scores", help="Add the probability of every label.")] = False,
-    batch_size: o.BatchSizePredict = None, fmt: o.FormatOpt = Format.jsonl,
+    batch_size: o.BatchSizePredict = None, bf16: o.Bf16 = None, fmt: o.FormatOpt = Format.jsonl,
     allow_pickle: o.AllowPickle = None, trust_remote_code: o.TrustRemoteCode = None,
 ) -> None:
     """Classify texts; JSONL on stdout in input order (streams: `cat x.txt | bertkit classify predict -m D`)."""
     from bertkit.classify.predict import Classifier, predict_stream
     from bertkit.formats import write_records
 
-    clf = Classifier(model, batch_size=batch_size, threshold=threshold,
+    clf = Classifier(model, batch_size=batch_size, threshold=threshold, bf16=bool(bf16),
                      allow_pickle=bool(allow_pickle), trust_remote_code=bool(trust_remote_code))
     records = predict_stream(clf, input, input_format=input_format, text_col=text_col, pair_col=text_pair_col,
                              all_scores=all_scores)

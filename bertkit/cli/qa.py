@@ -76,6 +76,8 @@ def eval_cmd(
     na_prob_thresh: Annotated[float, typer.Option("--na-prob-thresh", help="With --predictions: no-answer score above which a prediction counts as no answer (official default 1.0).")] = 1.0,
     output_dir: Annotated[Optional[str], typer.Option("--output-dir", "-o", help="Write predictions.json, nbest.json and na_probs.json (v2.0) here.")] = None,
     null_threshold: NullThreshold = None,
+    bf16: o.Bf16 = None,
+    null: Annotated[Optional[bool], typer.Option("--null/--no-null", help="Let a v2.0 model answer '' (no answer). Default: only when --data has unanswerable questions (SQuAD v2.0); on v1.1 data every question gets its best span, as SQuAD v1.1 scoring expects.", rich_help_panel=_Q)] = None,
     batch_size: o.BatchSizePredict = None,
     limit: Annotated[Optional[int], typer.Option("--limit", help="Only the first N questions.")] = None,
     skip_bad_rows: SkipBadRows = None,
@@ -115,28 +117,43 @@ def eval_cmd(
     from bertkit.qa import postprocess as pp
     from bertkit.qa.api import QA
 
-    qa = _load(model, batch_size, null_threshold, threads, allow_pickle)
+    qa = _load(model, batch_size, null_threshold, threads, allow_pickle, bf16)
     d, gold = _gold_for_file(data, limit, bool(skip_bad_rows))
     if d.skipped:
         console.warn(f"{data}: skipped {d.skipped} bad row(s), e.g. {d.skip_reasons[0]}")
+    v2 = _allow_null(qa.version_2, d.has_impossible, null, data)
     console.log(f"answering {len(d)} questions with {qa!r}")
     preds = qa.predict(d.examples)
-    res = pp.evaluate(gold, preds, qa.version_2, qa.null_threshold)
+    res = pp.evaluate(gold, preds, v2, qa.null_threshold)
     if output_dir:
-        texts, nbest, na = pp.official_files(preds, qa.version_2, qa.null_threshold, qa.n_best)
+        texts, nbest, na = pp.official_files(preds, v2, qa.null_threshold, qa.n_best)
         written = of.write_official_files(output_dir, texts, nbest, na)
         console.log("wrote " + ", ".join(str(p) for p in written.values())
                     + (f"; the official script reproduces these scores with --na-prob-thresh {qa.null_threshold}" if na else ""))
     write_document(res, format)
 
 
-def _load(model, batch_size, null_threshold, threads, allow_pickle):
+def _allow_null(model_v2: bool, data_has_unanswerable: bool, null: Optional[bool], data: str) -> bool:
+    """Whether eval lets the model answer '': --null/--no-null, else a v2.0 model on v2.0 data only."""
+    from bertkit import console
+
+    if null is not None:
+        return bool(null)
+    if model_v2 and not data_has_unanswerable:
+        console.log(f"{data} has no unanswerable questions (SQuAD v1.1): the v2.0 model answers every question "
+                    "with its best span; --null lets it answer '' at its null threshold")
+        return False
+    return model_v2
+
+
+def _load(model, batch_size, null_threshold, threads, allow_pickle, bf16=None):
     from bertkit.defaults import PREDICT_BATCH_SIZE
     from bertkit.modeling import set_threads
     from bertkit.qa.api import QA
 
     set_threads(threads)
-    return QA(model, batch_size=batch_size or PREDICT_BATCH_SIZE, null_threshold=null_threshold, allow_pickle=bool(allow_pickle))
+    return QA(model, batch_size=batch_size or PREDICT_BATCH_SIZE, null_threshold=null_threshold, allow_pickle=bool(allow_pickle),
+              bf16=bool(bf16))
 
 
 def _record(qa, pred, top_k: int) -> dict[str, Any]:
@@ -170,6 +187,7 @@ def ask_cmd(
     top_k: Annotated[int, typer.Option("--top-k", "-k", help="Also give the next best answers (alternatives).")] = 1,
     null_threshold: NullThreshold = None,
     batch_size: o.BatchSizePredict = None,
+    bf16: o.Bf16 = None,
     threads: o.Threads = None,
     allow_pickle: o.AllowPickle = None,
     format: o.FormatOpt = Format.jsonl,
@@ -196,7 +214,7 @@ def ask_cmd(
             context = p.read_text(encoding="utf-8")
         if not question.strip() or not context.strip():
             raise UsageError("--question and the context must not be empty")
-        qa = _load(model, batch_size, null_threshold, threads, allow_pickle)
+        qa = _load(model, batch_size, null_threshold, threads, allow_pickle, bf16)
         pred = qa.predict([QAExample("0", question.strip(), context)])[0]
         write_records([_record(qa, pred, top_k)], format)
         return
@@ -204,7 +222,7 @@ def ask_cmd(
         raise UsageError("--context/--context-file need --question; for a batch, send JSONL lines with question and context")
     if input is None and sys.stdin.isatty():
         raise UsageError("give --question and --context, or JSONL lines (question, context) on stdin or with --input")
-    qa = _load(model, batch_size, null_threshold, threads, allow_pickle)
+    qa = _load(model, batch_size, null_threshold, threads, allow_pickle, bf16)
     source = input or "<stdin>"
     if input and not Path(input).is_file():
         raise UsageError(f"{input}: file not found")

@@ -42,7 +42,8 @@ class QA:
     def __init__(self, model: str | None = None, *, device: Any = None, batch_size: int = PREDICT_BATCH_SIZE,
                  max_length: int | None = None, doc_stride: int | None = None, n_best: int | None = None,
                  max_answer_length: int | None = None, null_threshold: float | None = None, version_2: bool | None = None,
-                 threads: int | None = None, allow_pickle: bool = False, trust_remote_code: bool = False):
+                 threads: int | None = None, allow_pickle: bool = False, trust_remote_code: bool = False,
+                 bf16: bool = False):
         from transformers import AutoModelForQuestionAnswering
 
         from bertkit.console import quiet_libraries
@@ -75,6 +76,7 @@ class QA:
         self.null_threshold = float(null_threshold if null_threshold is not None else meta.get("null_threshold", 0.0))
         self.version_2 = bool(version_2 if version_2 is not None else meta.get("version_2", False))
         self.batch_size = max(1, int(batch_size))
+        self.bf16 = bool(bf16)  # bf16 autocast: opt-in, scores move slightly (see Classifier)
 
     # -- the pipeline-style call ------------------------------------------------------------------
     def __call__(self, *args, question: str | Sequence[str] | None = None, context: str | Sequence[str] | None = None,
@@ -138,7 +140,10 @@ class QA:
         from bertkit.qa.task import QATask
 
         task = QATask(self.tokenizer.pad_token_id, bool(self.version_2), gold=None)
-        out = batched_forward(self.model, feats, task.collate, task.predict_step, self.batch_size, self.device)
+        import torch
+
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
+            out = batched_forward(self.model, feats, task.collate, task.predict_step, self.batch_size, self.device)
         starts, ends = out["start_logits"], out["end_logits"]
         c = feats.columns
         return postprocess(examples, c["example_idx"], c["offsets"], c["cls_index"], starts, ends,
