@@ -60,7 +60,9 @@ def child_bertkit(p: dict) -> dict:
     clf = Classifier(p["model"], batch_size=p.get("batch_size"), bf16=bool(p.get("bf16")))
     load = time.perf_counter() - t0
     clf.predict_proba(Path(p["corpora"][0]["file"]).read_text(encoding="utf-8").splitlines()[:WARMUP])
-    out: dict = {"load_s": round(load, 2), "corpora": {}}
+    import torch
+
+    out: dict = {"load_s": round(load, 2), "threads": torch.get_num_threads(), "corpora": {}}
     for c in p["corpora"]:
         labels: list[str] = []
 
@@ -85,10 +87,12 @@ def child_pipeline(p: dict) -> dict:
     t0 = time.perf_counter()
     pipe = pipeline("text-classification", model=p["model"], tokenizer=p["model"], device=-1)
     load = time.perf_counter() - t0
+    import torch
+
     kw = {} if p["batch_size"] is None else {"batch_size": p["batch_size"]}
     first = Path(p["corpora"][0]["file"]).read_text(encoding="utf-8").splitlines()[:WARMUP]
     pipe(first, **kw)
-    out: dict = {"load_s": round(load, 2), "corpora": {}}
+    out: dict = {"load_s": round(load, 2), "threads": torch.get_num_threads(), "corpora": {}}
     for c in p["corpora"]:
         with open(os.devnull, "w") as sink:
             t0 = time.perf_counter()
@@ -159,7 +163,7 @@ def main() -> None:
                 p = {"model": model, "corpora": corpora, "batch_size": bs}
                 res = run_child([__file__, "--child", "pipeline", "--params", json.dumps(p)])
             runs.setdefault(side, []).append(res)
-            emit({"kind": "run", **common, "side": side, "run": i, "load_s": res["load_s"], "peak_rss_mb": res["peak_rss_mb"],
+            emit({"kind": "run", **common, "side": side, "run": i, "load_s": res["load_s"], "threads": res["threads"], "peak_rss_mb": res["peak_rss_mb"],
                   "sentences_per_s": {k: v["sentences_per_s"] for k, v in res["corpora"].items()},
                   "seconds": {k: v["seconds"] for k, v in res["corpora"].items()}, **env})
         med: dict[str, dict[str, float]] = {}

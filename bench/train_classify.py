@@ -95,7 +95,8 @@ def child_trainer(p: dict) -> dict:
         args = TrainingArguments(output_dir=tmp, per_device_train_batch_size=p["batch_size"],
                                  per_device_eval_batch_size=p["eval_batch_size"], learning_rate=p["lr"],
                                  num_train_epochs=p["epochs"], seed=p["seed"], warmup_steps=p["warmup_ratio"],
-                                 weight_decay=p["weight_decay"], bf16=p["bf16"], report_to=[], save_strategy="no",
+                                 weight_decay=p["weight_decay"], bf16=p["bf16"], report_to=[],
+                                 use_cpu=not torch.cuda.is_available(),  # the Trainer wants it for bf16 on CPU save_strategy="no",
                                  logging_strategy="no", disable_tqdm=True)
         trainer = Trainer(model=model, args=args, train_dataset=train_ds, data_collator=DataCollatorWithPadding(tok),
                           processing_class=tok)

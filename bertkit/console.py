@@ -98,10 +98,14 @@ def quiet_libraries() -> None:
         transformers.logging.disable_progress_bar()
     except Exception:  # pragma: no cover - transformers missing is reported by `bertkit env`
         pass
-    try:
-        import datasets
-
-        datasets.logging.set_verbosity_error()
-        datasets.disable_progress_bars()
-    except Exception:  # pragma: no cover
-        pass
+    # datasets reads these when it is imported; importing it here only to quiet it would pull in pandas and
+    # pyarrow (~90 MB RSS) on inference paths that never touch it
+    os.environ.setdefault("DATASETS_VERBOSITY", "error")
+    os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
+    datasets = sys.modules.get("datasets")
+    if datasets is not None:
+        try:
+            datasets.logging.set_verbosity_error()
+            datasets.disable_progress_bars()
+        except Exception:  # pragma: no cover
+            pass

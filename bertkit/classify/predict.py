@@ -17,11 +17,6 @@ from bertkit.defaults import PREDICT_BATCH_SIZE, PREDICT_CHUNK_ROWS, TEXT_COLUMN
 from bertkit.errors import BertkitError, UsageError
 from bertkit.outdir import read_metadata
 
-# Padded tokens per inference batch at most (batches of long texts get fewer rows): on the 2-core CPU, 300
-# texts of ~150 tokens at batch 64 peaked at 1,039-1,088 MB RSS uncapped, 871-893 MB capped, same speed
-PREDICT_MAX_TOKENS = 8192
-
-
 class Classifier:
     """A fine-tuned classifier: `Classifier("out/sst2")(["great film", "dull"])` → [{"label", "score"}, ...]."""
 
@@ -79,8 +74,7 @@ class Classifier:
 
         autocast = torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16)
         with autocast:
-            out = batched_forward(self.model, feats, self.task.collate, self.task.predict_step, self.batch_size, self.device,
-                                  max_tokens=PREDICT_MAX_TOKENS)
+            out = batched_forward(self.model, feats, self.task.collate, self.task.predict_step, self.batch_size, self.device)
         return to_probabilities(np.stack(out["logits"]), self.space.problem_type if self.space.problem_type != "binary" else "multiclass")
 
     def format(self, probs: np.ndarray, all_scores: bool = False) -> list[dict[str, Any]]:

@@ -1,7 +1,21 @@
-"""The one training engine (an Accelerate loop) that every task plugs into."""
+"""The one training engine (an Accelerate loop) that every task plugs into.
 
-from bertkit.engine.batching import Features, bucket_batches, pad_collate, sorted_batches
-from bertkit.engine.engine import Engine, TrainResult, seed_everything
-from bertkit.engine.task import Task
+Names load on first use, so inference paths (`engine.inference`, `engine.batching`) do not import Accelerate.
+"""
 
-__all__ = ["Engine", "TrainResult", "Task", "Features", "bucket_batches", "sorted_batches", "pad_collate", "seed_everything"]
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_WHERE = {
+    "Features": "batching", "bucket_batches": "batching", "pad_collate": "batching", "sorted_batches": "batching",
+    "Engine": "engine", "TrainResult": "engine", "seed_everything": "engine", "Task": "task",
+}
+__all__ = list(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module 'bertkit.engine' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"bertkit.engine.{_WHERE[name]}"), name)

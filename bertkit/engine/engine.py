@@ -265,7 +265,9 @@ class Engine:
         model = model if model is not None else acc.prepare(self.model)
         was_training = model.training
         model.eval()
-        sampler = sorted_batches(feats.lengths, batch_size or self.cfg.eval_batch_size)
+        from bertkit.engine.inference import inference_max_tokens
+
+        sampler = sorted_batches(feats.lengths, batch_size or self.cfg.eval_batch_size, max_tokens=inference_max_tokens(acc.device))
         loader = acc.prepare_data_loader(self._loader(feats, sampler)) if acc.num_processes > 1 else self._loader(feats, sampler)
         out: dict[str, list[np.ndarray | None]] = {}
         for batch in loader:

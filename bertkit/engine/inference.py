@@ -10,6 +10,13 @@ import torch
 from bertkit.engine.batching import Features, sorted_batches
 
 
+def inference_max_tokens(device: torch.device | str) -> int | None:
+    """The padded-token cap per inference batch: defaults.INFERENCE_MAX_TOKENS_CPU on CPU, none on accelerators."""
+    from bertkit.defaults import INFERENCE_MAX_TOKENS_CPU
+
+    return INFERENCE_MAX_TOKENS_CPU if torch.device(device).type == "cpu" else None
+
+
 def pick_device(device: str | None = None) -> torch.device:
     if device:
         return torch.device(device)
@@ -26,8 +33,11 @@ def batched_forward(
     device: torch.device | None = None,
     max_tokens: int | None = None,
 ) -> dict[str, list[np.ndarray]]:
-    """Run `step` over `feats` in length-sorted batches; per-example numpy outputs in the order of `feats`."""
+    """Run `step` over `feats` in length-sorted batches; per-example numpy outputs in the order of `feats`.
+    `max_tokens`: padded tokens per batch at most (None: the device's default cap, 0: no cap)."""
     device = device or next(model.parameters()).device
+    if max_tokens is None:
+        max_tokens = inference_max_tokens(device)
     out: dict[str, list] = {}
     for idx in sorted_batches(feats.lengths, batch_size, max_tokens=max_tokens):
         batch = {k: v.to(device, non_blocking=True) for k, v in collate(feats.rows(idx)).items()}
