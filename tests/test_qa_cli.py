@@ -210,6 +210,11 @@ def test_ask_single_and_top_k(trained, runner):
     r = runner.invoke(app, ["qa", "ask", "--model", str(trained), "-q", "who ?", "--context", ctx, "--null-threshold", "-1e9"])
     rec = json.loads(r.stdout)
     assert rec["no_answer"] is True and rec["answer"] == "" and rec["start"] is None
+    # --no-null: the same question at the same threshold gets its best span
+    r = runner.invoke(app, ["qa", "ask", "--model", str(trained), "-q", "who ?", "--context", ctx, "--null-threshold", "-1e9",
+                            "--no-null"])
+    rec = json.loads(r.stdout)
+    assert rec["no_answer"] is False and rec["answer"] and ctx[rec["start"] : rec["end"]] == rec["answer"]
 
 
 def test_ask_long_context_file(trained, tmp_path, runner):

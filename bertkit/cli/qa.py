@@ -146,14 +146,17 @@ def _allow_null(model_v2: bool, data_has_unanswerable: bool, null: Optional[bool
     return model_v2
 
 
-def _load(model, batch_size, null_threshold, threads, allow_pickle, bf16=None):
+def _load(model, batch_size, null_threshold, threads, allow_pickle, bf16=None, null=None):
     from bertkit.defaults import PREDICT_BATCH_SIZE
     from bertkit.modeling import set_threads
     from bertkit.qa.api import QA
 
     set_threads(threads)
-    return QA(model, batch_size=batch_size or PREDICT_BATCH_SIZE, null_threshold=null_threshold, allow_pickle=bool(allow_pickle),
-              bf16=bool(bf16))
+    qa = QA(model, batch_size=batch_size or PREDICT_BATCH_SIZE, null_threshold=null_threshold, allow_pickle=bool(allow_pickle),
+            bf16=bool(bf16))
+    if null is not None:  # qa ask --null/--no-null (eval decides per dataset, see _allow_null)
+        qa.version_2 = bool(null)
+    return qa
 
 
 def _record(qa, pred, top_k: int) -> dict[str, Any]:
@@ -186,6 +189,7 @@ def ask_cmd(
     input: Annotated[Optional[str], typer.Option("--input", "-i", help="Batch mode: a JSONL file (default: stdin).")] = None,
     top_k: Annotated[int, typer.Option("--top-k", "-k", help="Also give the next best answers (alternatives).")] = 1,
     null_threshold: NullThreshold = None,
+    null: Annotated[Optional[bool], typer.Option("--null/--no-null", help="v2.0 models answer 'no answer' when the null wins (--null, the default); --no-null always gives the best span.", rich_help_panel=_Q)] = None,
     batch_size: o.BatchSizePredict = None,
     bf16: o.Bf16 = None,
     threads: o.Threads = None,
@@ -214,7 +218,7 @@ def ask_cmd(
             context = p.read_text(encoding="utf-8")
         if not question.strip() or not context.strip():
             raise UsageError("--question and the context must not be empty")
-        qa = _load(model, batch_size, null_threshold, threads, allow_pickle, bf16)
+        qa = _load(model, batch_size, null_threshold, threads, allow_pickle, bf16, null)
         pred = qa.predict([QAExample("0", question.strip(), context)])[0]
         write_records([_record(qa, pred, top_k)], format)
         return
@@ -222,7 +226,7 @@ def ask_cmd(
         raise UsageError("--context/--context-file need --question; for a batch, send JSONL lines with question and context")
     if input is None and sys.stdin.isatty():
         raise UsageError("give --question and --context, or JSONL lines (question, context) on stdin or with --input")
-    qa = _load(model, batch_size, null_threshold, threads, allow_pickle, bf16)
+    qa = _load(model, batch_size, null_threshold, threads, allow_pickle, bf16, null)
     source = input or "<stdin>"
     if input and not Path(input).is_file():
         raise UsageError(f"{input}: file not found")
