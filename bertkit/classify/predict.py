@@ -70,11 +70,8 @@ class Classifier:
         if len(texts) == 0:
             return np.zeros((0, self.space.num_labels))
         feats, _ = featurize(self.tokenizer, list(texts), list(pairs) if pairs is not None else None, self.max_length)
-        import torch
-
-        autocast = torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16)
-        with autocast:
-            out = batched_forward(self.model, feats, self.task.collate, self.task.predict_step, self.batch_size, self.device)
+        out = batched_forward(self.model, feats, self.task.collate, self.task.predict_step, self.batch_size, self.device,
+                              bf16=self.bf16)
         return to_probabilities(np.stack(out["logits"]), self.space.problem_type if self.space.problem_type != "binary" else "multiclass")
 
     def format(self, probs: np.ndarray, all_scores: bool = False) -> list[dict[str, Any]]:

@@ -152,11 +152,9 @@ def _load(model, batch_size, null_threshold, threads, allow_pickle, bf16=None, n
     from bertkit.qa.api import QA
 
     set_threads(threads)
-    qa = QA(model, batch_size=batch_size or PREDICT_BATCH_SIZE, null_threshold=null_threshold, allow_pickle=bool(allow_pickle),
-            bf16=bool(bf16))
-    if null is not None:  # qa ask --null/--no-null (eval decides per dataset, see _allow_null)
-        qa.version_2 = bool(null)
-    return qa
+    # null: qa ask --null/--no-null overrides the model's version_2 (eval decides per dataset, see _allow_null)
+    return QA(model, batch_size=batch_size or PREDICT_BATCH_SIZE, null_threshold=null_threshold, version_2=null,
+              allow_pickle=bool(allow_pickle), bf16=bool(bf16))
 
 
 def _record(qa, pred, top_k: int) -> dict[str, Any]:

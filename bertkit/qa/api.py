@@ -26,15 +26,6 @@ from bertkit.qa.data import QAExample
 from bertkit.qa.postprocess import Prediction, Span, postprocess
 
 
-def _device(device: Any):
-    import torch
-
-    if device is None:
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if isinstance(device, int):
-        return torch.device(f"cuda:{device}" if device >= 0 else "cpu")
-    return torch.device(device)
-
 
 class QA:
     """Answer questions from contexts with an extractive QA model folder (or hub id)."""
@@ -47,9 +38,9 @@ class QA:
         from transformers import AutoModelForQuestionAnswering
 
         from bertkit.console import quiet_libraries
-        from bertkit.modeling import load_pretrained, load_tokenizer, resolve_model, set_threads
+        from bertkit.engine.inference import pick_device
+        from bertkit.modeling import load_pretrained, load_tokenizer, model_max_length, resolve_model, set_threads
         from bertkit.outdir import read_metadata
-        from bertkit.modeling import model_max_length
 
         quiet_libraries()
         if threads is not None:
@@ -66,7 +57,7 @@ class QA:
             from bertkit.console import warn
 
             warn(f"{model or self.path}: not a question-answering model (no trained QA head); train one with `bertkit qa train`")
-        self.device = _device(device)
+        self.device = pick_device(device)
         self.model.to(self.device).eval()
         limit = model_max_length(self.tokenizer, self.model.config)
         self.max_length = min(max_length or meta.get("max_length") or d.max_length, limit)
@@ -140,10 +131,7 @@ class QA:
         from bertkit.qa.task import QATask
 
         task = QATask(self.tokenizer.pad_token_id, bool(self.version_2), gold=None)
-        import torch
-
-        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
-            out = batched_forward(self.model, feats, task.collate, task.predict_step, self.batch_size, self.device)
+        out = batched_forward(self.model, feats, task.collate, task.predict_step, self.batch_size, self.device, bf16=self.bf16)
         starts, ends = out["start_logits"], out["end_logits"]
         c = feats.columns
         return postprocess(examples, c["example_idx"], c["offsets"], c["cls_index"], starts, ends,
