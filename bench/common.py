@@ -8,6 +8,7 @@ Sides are run alternately (A, B, B, A, ...) so that a busy machine slows both al
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
@@ -17,7 +18,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("BERTKIT_SHARED_DATA", REPO.parent / "shared" / "data"))
@@ -104,6 +105,21 @@ def write_result(path: str | None, result: dict[str, Any]) -> None:
         Path(path).write_text(json.dumps(result))
     else:
         print(json.dumps(result), flush=True)
+
+
+def add_child_options(ap: argparse.ArgumentParser, names: Iterable[str]) -> None:
+    """The hidden options a script's children are run with: `SCRIPT --child NAME --params JSON` (+ run_child's --result)."""
+    ap.add_argument("--child", choices=tuple(names), help=argparse.SUPPRESS)
+    ap.add_argument("--params", help=argparse.SUPPRESS)
+    ap.add_argument("--result", help=argparse.SUPPRESS)
+
+
+def run_as_child(args: argparse.Namespace, children: dict[str, Callable[[dict], dict]]) -> bool:
+    """In a child (--child NAME): run children[NAME] on --params and write its result; True when it did."""
+    if not args.child:
+        return False
+    write_result(args.result, children[args.child](json.loads(args.params)))
+    return True
 
 
 def timed(fn: Callable[[], Any]) -> tuple[Any, float]:

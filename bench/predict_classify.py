@@ -34,7 +34,7 @@ import tempfile  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-from bench.common import SHARED, emit, environment, median, order, packaged_model, read_tsv, run_child, tiny_model, write_result  # noqa: E402
+from bench.common import SHARED, emit, environment, median, order, packaged_model, read_tsv, run_child, tiny_model, add_child_options, run_as_child  # noqa: E402
 
 WARMUP = 16
 
@@ -117,14 +117,10 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=1)
     ap.add_argument("--bertkit-bf16", action="store_true", help="also run bertkit with Classifier(bf16=True) (side bertkit-bf16)")
     ap.add_argument("--smoke", action="store_true", help="tiny random model, 40 sentences, the pipeline at its default batch size only")
-    ap.add_argument("--child", choices=("bertkit", "pipeline"), help=argparse.SUPPRESS)
-    ap.add_argument("--params", help=argparse.SUPPRESS)
-    ap.add_argument("--result", help=argparse.SUPPRESS)
+    children = {"bertkit": child_bertkit, "pipeline": child_pipeline}
+    add_child_options(ap, children)
     args = ap.parse_args()
-
-    if args.child:
-        p = json.loads(args.params)
-        write_result(args.result, child_bertkit(p) if args.child == "bertkit" else child_pipeline(p))
+    if run_as_child(args, children):
         return
 
     with tempfile.TemporaryDirectory(prefix="bertkit-bench-predict-") as tmp:

@@ -40,7 +40,7 @@ import tempfile  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-from bench.common import REPO, SHARED, emit, environment, median, order, packaged_model, run_child, tiny_model, write_result  # noqa: E402
+from bench.common import REPO, SHARED, emit, environment, median, order, packaged_model, run_child, tiny_model, add_child_options, run_as_child  # noqa: E402
 
 WARMUP = 8
 TF4 = "4.57.1"
@@ -215,15 +215,10 @@ def main() -> None:
     ap.add_argument("--with-tf4-pipeline", action="store_true", help=f"add transformers {TF4}'s QA pipeline as a peer")
     ap.add_argument("--bertkit-bf16", action="store_true", help="also run `bertkit qa eval --bf16` (side bertkit-bf16)")
     ap.add_argument("--smoke", action="store_true", help="tiny random model, 12 questions, 1 repeat")
-    ap.add_argument("--child", choices=("bertkit", "loop", "tf4"), help=argparse.SUPPRESS)
-    ap.add_argument("--params", help=argparse.SUPPRESS)
-    ap.add_argument("--result", help=argparse.SUPPRESS)
+    children = {"bertkit": child_bertkit, "loop": child_loop, "tf4": child_tf4}
+    add_child_options(ap, children)
     args = ap.parse_args()
-
-    if args.child:
-        p = json.loads(args.params)
-        fn = {"bertkit": child_bertkit, "loop": child_loop, "tf4": child_tf4}[args.child]
-        write_result(args.result, fn(p))
+    if run_as_child(args, children):
         return
 
     cache_root = Path(os.environ.get("TMPDIR", tempfile.gettempdir()))

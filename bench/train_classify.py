@@ -39,7 +39,7 @@ import tempfile  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-from bench.common import SHARED, emit, environment, median, order, packaged_model, read_tsv, run_child, tiny_model, write_result  # noqa: E402
+from bench.common import SHARED, emit, environment, median, order, packaged_model, read_tsv, run_child, tiny_model, add_child_options, run_as_child  # noqa: E402
 
 SIDES = ("bertkit", "trainer")
 
@@ -135,14 +135,10 @@ def main() -> None:
                     help="ClassifyConfig setting for the bertkit side only (A/B experiments), e.g. bucket_size=16 or "
                          "mixed_precision=bf16 (JSON values; anything else is a string)")
     ap.add_argument("--smoke", action="store_true", help="tiny random model, 64 rows, 1 repeat (for the tests)")
-    ap.add_argument("--child", choices=SIDES, help=argparse.SUPPRESS)
-    ap.add_argument("--params", help=argparse.SUPPRESS)
-    ap.add_argument("--result", help=argparse.SUPPRESS)
+    children = {"bertkit": child_bertkit, "trainer": child_trainer}
+    add_child_options(ap, children)
     args = ap.parse_args()
-
-    if args.child:
-        p = json.loads(args.params)
-        write_result(args.result, child_bertkit(p) if args.child == "bertkit" else child_trainer(p))
+    if run_as_child(args, children):
         return
 
     with tempfile.TemporaryDirectory(prefix="bertkit-bench-train-") as tmp:
