@@ -37,6 +37,20 @@ def resolve_model(name: str | None) -> str:
     return name  # a hub id: works online, or from the local Hugging Face cache
 
 
+def never_prompt() -> None:
+    """transformers asks "Do you wish to run the custom code? [y/N]" on stdin when `trust_remote_code` is left
+    unset and a folder or hub repo ships code; an answer piped in would run it. bertkit always passes the flag
+    explicitly, and also turns the prompt off process-wide (a timeout of 0 makes transformers refuse instead)."""
+    try:
+        import transformers.dynamic_module_utils as dmu
+    except ImportError:  # pragma: no cover
+        return
+    dmu.TIME_OUT_REMOTE_CODE = 0
+
+
+REMOTE_CODE_HINT = "it ships its own Python code; pass --trust-remote-code only if you trust its source"
+
+
 def _check_weights(path: str, allow_pickle: bool) -> None:
     p = Path(path)
     if not p.is_dir():
@@ -52,6 +66,8 @@ def _check_weights(path: str, allow_pickle: bool) -> None:
 
 def _wrap_load_error(name: str, e: Exception) -> BertkitError:
     msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+    if "trust_remote_code" in str(e) or "custom code" in str(e):
+        return BertkitError(f"{name}: {REMOTE_CODE_HINT}")
     if "offline" in msg.lower() or "connection" in msg.lower() or "resolve" in msg.lower() or "404" in msg:
         return BertkitError(f"{name}: could not load from the hub ({msg}); give a local model folder with --model")
     return BertkitError(f"{name}: could not load model ({msg})")
@@ -61,8 +77,9 @@ def load_tokenizer(name: str, trust_remote_code: bool = False):
     from transformers import AutoTokenizer
 
     path = resolve_model(name)
+    never_prompt()
     try:
-        tok = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
+        tok = AutoTokenizer.from_pretrained(path, trust_remote_code=bool(trust_remote_code))
     except Exception as e:
         raise _wrap_load_error(name, e) from e
     if not getattr(tok, "is_fast", False):
@@ -71,7 +88,8 @@ def load_tokenizer(name: str, trust_remote_code: bool = False):
 
 
 def model_kwargs(allow_pickle: bool, trust_remote_code: bool, attn: str | None) -> dict[str, Any]:
-    kw: dict[str, Any] = {"trust_remote_code": trust_remote_code}
+    never_prompt()
+    kw: dict[str, Any] = {"trust_remote_code": bool(trust_remote_code)}
     if not allow_pickle:
         kw["use_safetensors"] = True
     if attn:

@@ -6,6 +6,7 @@ from typing import Annotated, List, Optional
 
 import typer
 
+from bertkit.cli import options as o
 from bertkit.cli.errors import BertkitGroup
 from bertkit.tokenization.compare import CompareFormat
 
@@ -35,13 +36,15 @@ def compare(
     fmt: Annotated[CompareFormat, typer.Option("--format", "-f", help="table for people; json, csv or html (one self-contained page).", rich_help_panel=_O)] = CompareFormat.table,
     output: Annotated[Optional[str], typer.Option("--output", "-o", help="Write to this file instead of stdout.", rich_help_panel=_O)] = None,
     batch_size: Annotated[int, typer.Option("--batch-size", help="Rows per encode_batch call.")] = 4096,
+    trust_remote_code: o.TrustRemoteCode = None,
 ) -> None:
     """Compare tokenizers on one sentence (tokens as coloured spans) or on a corpus (metrics table)."""
     from bertkit.tokenization.compare import run_compare
 
     run_compare(text=text, tokenizers=tokenizer, file=file, dataset=dataset, text_col=text_col, limit=limit,
                 max_length=max_length, baseline=baseline, lowercase=lowercase, with_special=with_special, ids=ids,
-                fail_under=fail_under, fmt=fmt, output=output, batch_size=batch_size)
+                fail_under=fail_under, fmt=fmt, output=output, batch_size=batch_size,
+                trust_remote_code=bool(trust_remote_code))
 
 
 @app.command("encode")
@@ -50,10 +53,11 @@ def encode(
     tokenizer: Annotated[str, typer.Option("--tokenizer", "-t", help=_SPEC_HELP)] = ...,
     lowercase: Annotated[Optional[bool], typer.Option("--lowercase/--cased", help="For a vocab.txt or .model spec (default: when the vocabulary has no uppercase letters).")] = None,
     with_special: Annotated[bool, typer.Option("--with-special", help="Add the special tokens ([CLS]/[SEP], <s>/</s>).")] = False,
+    trust_remote_code: o.TrustRemoteCode = None,
 ) -> None:
     """Stream JSONL {tokens, ids, offsets} for each input line (offsets: characters, end exclusive)."""
     from bertkit.tokenization.specs import load_all
     from bertkit.tokenization.stream import run_encode
 
-    backend = load_all([tokenizer], lowercase)[0]
+    backend = load_all([tokenizer], lowercase, bool(trust_remote_code))[0]
     run_encode(backend, file, with_special)

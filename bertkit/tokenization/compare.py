@@ -54,14 +54,14 @@ def run_compare(*, text: str | None, tokenizers: list[str], file: str | None = N
                 text_col: str | None = None, limit: int | None = None, max_length: int = 128,
                 baseline: str | None = None, lowercase: bool | None = None, with_special: bool = False,
                 ids: bool = False, fail_under: list[str] | None = None, fmt: CompareFormat = CompareFormat.table,
-                output: str | None = None, batch_size: int = 4096) -> dict:
+                output: str | None = None, batch_size: int = 4096, trust_remote_code: bool = False) -> dict:
     if max_length < 1:
         raise UsageError("--max-length: must be at least 1")
     if batch_size < 1:
         raise UsageError("--batch-size: must be at least 1")
     thresholds = parse_thresholds(fail_under or [])
     sentence, corpus = corpus_mod.gather(text, file, dataset, text_col, limit)
-    backends = load_all(tokenizers, lowercase)
+    backends = load_all(tokenizers, lowercase, trust_remote_code)
     names = [b.name for b in backends]
     if baseline is not None and baseline not in names:
         raise BertkitError(f"--baseline {baseline}: no tokenizer with that name; names: {', '.join(names)}")

@@ -125,20 +125,25 @@ def _vocab_is_uncased(path: str) -> bool:
     return True
 
 
-def load(spec: Spec, lowercase: bool | None = None) -> Backend:
-    """Load one tokenizer with its own library. Errors become one-line BertkitErrors."""
+def load(spec: Spec, lowercase: bool | None = None, trust_remote_code: bool = False) -> Backend:
+    """Load one tokenizer with its own library. Errors become one-line BertkitErrors.
+    Code shipped in a folder or hub repo runs only with `trust_remote_code`; nothing ever prompts."""
     try:
-        return _load(spec, lowercase)
+        return _load(spec, lowercase, trust_remote_code)
     except BertkitError:
         raise
     except Exception as e:
+        from bertkit.modeling import REMOTE_CODE_HINT
+
+        if "trust_remote_code" in str(e) or "custom code" in str(e):
+            raise _bad(spec.raw, REMOTE_CODE_HINT) from e
         hint = "check the file" if spec.kind != "hf" else (
             "check the folder, or the hub id and your connection (offline: only cached or local tokenizers)")
         msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise _bad(spec.raw, f"could not load as {spec.kind} ({type(e).__name__}: {msg[:200]}); {hint}") from e
 
 
-def _load(spec: Spec, lowercase: bool | None) -> Backend:
+def _load(spec: Spec, lowercase: bool | None, trust_remote_code: bool = False) -> Backend:
     if spec.kind == "tokenizer.json":
         from tokenizers import Tokenizer
 
@@ -160,14 +165,17 @@ def _load(spec: Spec, lowercase: bool | None) -> Backend:
         sp = spm.SentencePieceProcessor(model_file=spec.paths[0])
         return sentencepiece_backend(sp, spec.name, spec.raw, lowercase)
     from bertkit.console import quiet_libraries
+    from bertkit.modeling import never_prompt
 
     quiet_libraries()
+    never_prompt()
     from transformers import AutoTokenizer
 
-    return transformers_backend(AutoTokenizer.from_pretrained(spec.paths[0]), spec.name, spec.raw)
+    tok = AutoTokenizer.from_pretrained(spec.paths[0], trust_remote_code=bool(trust_remote_code))
+    return transformers_backend(tok, spec.name, spec.raw)
 
 
-def load_all(raws: list[str], lowercase: bool | None = None) -> list[Backend]:
+def load_all(raws: list[str], lowercase: bool | None = None, trust_remote_code: bool = False) -> list[Backend]:
     """Parse and load every `-t`; display names are made unique."""
     if not raws:
         raise BertkitError("-t: give at least one tokenizer (-t FOLDER, -t tokenizer.json, -t x.model, ...)")
@@ -183,4 +191,4 @@ def load_all(raws: list[str], lowercase: bool | None = None) -> list[Backend]:
         while s.name in seen:
             s.name, k = f"{base}#{k}", k + 1
         seen.add(s.name)
-    return [load(s, lowercase) for s in specs]
+    return [load(s, lowercase, trust_remote_code) for s in specs]
