@@ -47,11 +47,15 @@ class TrainConfig:
     metric: str | None = None  # None: the task's default metric
     limit: int | None = None  # use only the first N training rows
     dev_limit: int | None = None
-    threads: int | None = None  # torch CPU threads; None: one per physical core
+    threads: int | str | None = None  # torch CPU threads; None: the physical cores (per process); "auto": load-aware
     compile: bool = False  # torch.compile the model
     attn: str = "sdpa"  # attention implementation: sdpa | eager
     bucket_size: int = 64  # batches per length bucket (shuffled buckets)
     log_every: int = 20  # steps between progress-bar loss refreshes (a host sync)
+    save_steps: int | None = None  # checkpoint every N optimizer steps (and at every epoch's end)
+    save_total_limit: int = 2  # checkpoints kept (the newest)
+    resume: str | None = None  # "auto" (the newest checkpoint of this output folder, if any) or a checkpoint folder
+    report_to: str = "none"  # tensorboard | wandb | mlflow | none
     overwrite: bool = False
     trust_remote_code: bool = False
     allow_pickle: bool = False  # load .bin (pickle) weights; safetensors only by default

@@ -7,6 +7,7 @@ end, so an interrupted run never leaves a folder that looks like a finished mode
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import tempfile
 from contextlib import contextmanager
@@ -35,7 +36,8 @@ def check_output_dir(path: str | None, overwrite: bool) -> Path:
 def atomic_dir(path: str | Path) -> Iterator[Path]:
     final = Path(path)
     final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.partial-", dir=final.parent))
+    # the pid in the name lets a later run tell a killed save (remove it) from a live one (leave it)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.partial-{os.getpid()}-", dir=final.parent))
     try:
         yield tmp
     except BaseException:

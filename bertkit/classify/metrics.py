@@ -69,6 +69,8 @@ def multilabel_metrics(y: np.ndarray, pred: np.ndarray, names: Sequence[str], de
     out["hamming_loss"] = float(skm.hamming_loss(y, pred))
     if detail:
         out["per_class"] = _report(y, pred, names, None)
+        cms = skm.multilabel_confusion_matrix(y, pred).reshape(len(names), 4)
+        out["per_label_confusion"] = {"labels": list(names), "columns": ["tn", "fp", "fn", "tp"], "matrix": cms.tolist()}
     out["n"] = int(len(y))
     return out
 

@@ -54,15 +54,17 @@ class ClassificationTask:
         return model(**{k: batch[k] for k in MODEL_INPUTS if k in batch}).logits
 
     def loss(self, model, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Per-row loss (the engine weights and averages it): BCE for binary and multi-label (mean over labels),
+        cross-entropy for multi-class; class weights as `pos_weight` / per-class weights."""
         logits = self.logits(model, batch).float()
         y = batch["labels"]
         w = self.weights.to(logits.device) if self.weights is not None else None
         pt = self.space.problem_type
         if pt == "binary":
-            return F.binary_cross_entropy_with_logits(logits[:, 0], y.float(), pos_weight=w)
+            return F.binary_cross_entropy_with_logits(logits[:, 0], y.float(), pos_weight=w, reduction="none")
         if pt == "multilabel":
-            return F.binary_cross_entropy_with_logits(logits, y.float(), pos_weight=w)
-        return F.cross_entropy(logits, y.long(), weight=w)
+            return F.binary_cross_entropy_with_logits(logits, y.float(), pos_weight=w, reduction="none").mean(dim=1)
+        return F.cross_entropy(logits, y.long(), weight=w, reduction="none")
 
     def predict_step(self, model, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         return {"logits": self.logits(model, batch)}

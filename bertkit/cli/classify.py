@@ -33,6 +33,8 @@ def train_cmd(
     max_grad_norm: o.MaxGradNorm = None, seed: o.Seed = None, mixed_precision: o.MixedPrecision = None,
     eval_steps: o.EvalSteps = None, patience: o.Patience = None, metric: o.Metric = None, limit: o.Limit = None,
     dev_limit: o.DevLimit = None, threads: o.Threads = None, compile: o.Compile = None, overwrite: o.Overwrite = None,
+    save_steps: o.SaveSteps = None, save_total_limit: o.SaveTotalLimit = None, resume: o.Resume = None,
+    report_to: o.ReportTo = None, log_every: o.LogEvery = None,
     trust_remote_code: o.TrustRemoteCode = None, allow_pickle: o.AllowPickle = None,
 ) -> None:
     """Fine-tune a sequence classifier and save a Hugging Face model folder."""
@@ -42,7 +44,9 @@ def train_cmd(
     from bertkit.formats import write_document
 
     cfg = build_config(ClassifyConfig, config, given)
-    write_document(run(cfg), Format.json)
+    summary = run(cfg)
+    if summary is not None:  # the main process prints; the others of a multi-process run return None
+        write_document(summary, Format.json)
 
 
 @app.command("eval")

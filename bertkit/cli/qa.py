@@ -40,6 +40,8 @@ def train_cmd(
     max_grad_norm: o.MaxGradNorm = None, seed: o.Seed = None, mixed_precision: o.MixedPrecision = None,
     eval_steps: o.EvalSteps = None, patience: o.Patience = None, limit: o.Limit = None, dev_limit: o.DevLimit = None,
     threads: o.Threads = None, compile: o.Compile = None, overwrite: o.Overwrite = None,
+    save_steps: o.SaveSteps = None, save_total_limit: o.SaveTotalLimit = None, resume: o.Resume = None,
+    report_to: o.ReportTo = None, log_every: o.LogEvery = None,
     trust_remote_code: o.TrustRemoteCode = None, allow_pickle: o.AllowPickle = None,
     format: o.FormatOpt = Format.json,
 ) -> None:
@@ -54,7 +56,9 @@ def train_cmd(
     from bertkit.qa.train import train as run
 
     cfg = _config(config, params)
-    write_document(run(cfg), format)
+    summary = run(cfg)
+    if summary is not None:  # the main process prints; the others of a multi-process run return None
+        write_document(summary, format)
 
 
 def _gold_for_file(data: str, limit: Optional[int], skip_bad_rows: bool):

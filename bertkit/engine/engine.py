@@ -1,30 +1,37 @@
 """The training engine: one Accelerate loop shared by every task.
 
-A task (see `bertkit.engine.task.Task`) supplies collation, loss, per-example outputs
-and metrics; the engine owns optimisation (AdamW, linear warmup/decay, gradient
-accumulation and clipping, mixed precision), length-bucketed batching, periodic
-evaluation, best-model selection and early stopping.
+A task (see `bertkit.engine.task.Task`) supplies collation, per-example loss, per-example outputs and metrics; the
+engine owns optimisation (AdamW, linear warmup/decay, gradient accumulation and clipping, mixed precision),
+length-bucketed batches sharded over processes, periodic evaluation, best-model selection, early stopping,
+checkpoints and exact resume. Everything needed to continue a run is in `Engine.state` (a `TrainState`) plus the
+objects Accelerate saves (model, optimizer, scheduler, RNG states of every process).
 
-State that exact resume will need (step, epoch, RNG, optimizer, scheduler) lives in
-`Engine` attributes and objects prepared by Accelerate, so `accelerator.save_state`
-can be added without reshaping the loop. Multi-process runs go through
-`accelerate launch`: batches are sharded by Accelerate and outputs gathered with
-their example indices.
+Multi-process runs go through `accelerate launch` (DDP; gloo on CPU): each process trains on its part of every
+global batch, so all take the same number of steps, and evaluation outputs are gathered by example index.
 """
 
 from __future__ import annotations
 
 import math
+import shutil
+import signal
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from pathlib import Path
+from typing import Any, Sequence
 
 import numpy as np
 import torch
 
-from bertkit.console import log, progress
+from bertkit import console
 from bertkit.defaults import TrainConfig
-from bertkit.engine.batching import BatchList, Features, sorted_batches
+from bertkit.engine import checkpoint as ckpt
+from bertkit.engine.batching import Features
+from bertkit.engine.callbacks import Callback, stop_signals
+from bertkit.engine.inference import Outputs, batched_forward
+from bertkit.engine.sampler import LocalBatch, ShardedBucketSampler
+from bertkit.engine.state import TrainState
 from bertkit.errors import BertkitError
 
 
@@ -34,26 +41,35 @@ def seed_everything(seed: int) -> None:
     set_seed(seed)
 
 
+class NonFiniteLoss(BertkitError):
+    """The loss or the gradient norm became NaN or infinite."""
+
+
+class TrainingInterrupted(BertkitError):
+    """SIGINT (exit 130) or SIGTERM (exit 143): a checkpoint was saved."""
+
+
 @dataclass
 class TrainResult:
-    history: list[dict[str, Any]] = field(default_factory=list)
+    history: list[dict[str, Any]] = field(default_factory=list)  # evaluation records
+    log_history: list[dict[str, Any]] = field(default_factory=list)  # loss / lr / grad-norm records
     best: dict[str, Any] | None = None  # the evaluation of the kept model
-    best_outputs: dict[str, list[np.ndarray]] | None = None  # its dev outputs, for post-processing
+    best_outputs: Outputs | None = None  # its dev outputs (main process), for post-processing
     steps: int = 0
     epochs: float = 0.0
     train_seconds: float = 0.0
     train_samples: int = 0
     train_tokens: int = 0
-    eval_tokens: int = 0
     stopped_early: bool = False
     final_loss: float | None = None
+    resumed_from: str | None = None
 
     @property
     def samples_per_second(self) -> float:
         return self.train_samples / self.train_seconds if self.train_seconds else 0.0
 
     def summary(self) -> dict[str, Any]:
-        return {
+        out = {
             "steps": self.steps,
             "epochs": round(self.epochs, 3),
             "train_seconds": round(self.train_seconds, 2),
@@ -62,17 +78,9 @@ class TrainResult:
             "final_loss": self.final_loss,
             "stopped_early": self.stopped_early,
         }
-
-
-class _Indexed(torch.utils.data.Dataset):
-    def __init__(self, feats: Features):
-        self.feats = feats
-
-    def __len__(self) -> int:
-        return len(self.feats)
-
-    def __getitem__(self, i: int):
-        return i, self.feats[i]
+        if self.resumed_from:
+            out["resumed_from"] = self.resumed_from
+        return out
 
 
 def _no_decay(name: str) -> bool:
@@ -90,39 +98,49 @@ def _release_accelerator_state(mixed_precision: str) -> None:
         AcceleratorState._reset_state()
 
 
+def steps_for(total_batches: int, per_epoch: int, accum: int) -> int:
+    """Optimizer steps in `total_batches` micro-batches: accumulation windows never cross an epoch's end."""
+    full, rest = divmod(total_batches, per_epoch)
+    return full * math.ceil(per_epoch / accum) + math.ceil(rest / accum)
+
+
+def make_accelerator(cfg: TrainConfig, run_dir: Path | None):
+    from accelerate import Accelerator
+
+    if cfg.mixed_precision not in ("no", "bf16", "fp16"):
+        raise BertkitError(f"--mixed-precision must be no, bf16 or fp16, not {cfg.mixed_precision!r}")
+    if cfg.mixed_precision == "fp16" and not torch.cuda.is_available():
+        raise BertkitError("--mixed-precision fp16 needs a GPU; on CPU use bf16 or no")
+    _release_accelerator_state(cfg.mixed_precision)
+    report_to = getattr(cfg, "report_to", None)
+    log_with = None if report_to in (None, "none") else [report_to]
+    return Accelerator(mixed_precision=cfg.mixed_precision, cpu=not torch.cuda.is_available(), log_with=log_with,
+                       project_dir=str(run_dir) if run_dir else None, step_scheduler_with_optimizer=False)
+
+
 class Engine:
-    def __init__(self, task, model: torch.nn.Module, cfg: TrainConfig, cpu: bool | None = None):
-        from accelerate import Accelerator
-
-        if cfg.mixed_precision not in ("no", "bf16", "fp16"):
-            raise BertkitError(f"--mixed-precision must be no, bf16 or fp16, not {cfg.mixed_precision!r}")
-        if cfg.mixed_precision == "fp16" and not torch.cuda.is_available():
-            raise BertkitError("--mixed-precision fp16 needs a GPU; on CPU use bf16 or no")
-        self.task, self.cfg = task, cfg
-        _release_accelerator_state(cfg.mixed_precision)
-        self.accelerator = Accelerator(
-            mixed_precision=cfg.mixed_precision,
-            gradient_accumulation_steps=max(1, cfg.grad_accum),
-            cpu=bool(cpu),
-        )
+    def __init__(self, task, model: torch.nn.Module, cfg: TrainConfig, run_dir: Path | None = None,
+                 callbacks: Sequence[Callback] = (), project_name: str = "bertkit"):
+        self.task, self.cfg, self.run_dir, self.project_name = task, cfg, run_dir, project_name
+        self.accelerator = make_accelerator(cfg, run_dir)
         self.model = model
-        self.step = 0  # optimizer steps taken
-        self.epoch = 0
-        self.tokens_collated = 0
+        self.state = TrainState()
+        self.callbacks = list(callbacks)
+        self.best_weights: dict[str, torch.Tensor] | None = None  # main process only
+        self.best_outputs: Outputs | None = None
+        self.resumed_from: Path | None = None
+        self._stop = False
+        self._signal: dict[str, int | None] = {"signal": None}
 
-    # -- data ------------------------------------------------------------------------------
-    def _collate(self, items):
-        idx = [i for i, _ in items]
-        rows = [r for _, r in items]
-        self.tokens_collated += sum(len(r["input_ids"]) for r in rows)  # real tokens, counted on the host
-        batch = self.task.collate(rows)
-        batch["_idx"] = torch.as_tensor(idx, dtype=torch.long)
-        return batch
+    @property
+    def is_main(self) -> bool:
+        return self.accelerator.is_main_process
 
-    def _loader(self, feats: Features, sampler) -> torch.utils.data.DataLoader:
-        return torch.utils.data.DataLoader(_Indexed(feats), batch_sampler=sampler, collate_fn=self._collate, num_workers=0)
+    def _call(self, event: str, *args) -> None:
+        for cb in self.callbacks:
+            getattr(cb, event)(self, *args)
 
-    # -- optimisation ------------------------------------------------------------------------
+    # -- set-up ------------------------------------------------------------------------------------
     def _optimizer(self, model: torch.nn.Module) -> torch.optim.Optimizer:
         decay, no_decay = [], []
         for n, p in model.named_parameters():
@@ -136,158 +154,281 @@ class Engine:
         except (RuntimeError, TypeError, ValueError):  # an older torch, or parameters the fused kernel does not take
             return torch.optim.AdamW(groups, lr=self.cfg.lr)
 
-    # -- training ----------------------------------------------------------------------------
-    def fit(self, train: Features, dev: Features | None = None, on_eval: Callable[[dict], None] | None = None) -> TrainResult:
+    def _setup(self, train: Features, dev: Features | None) -> None:
+        from transformers import get_linear_schedule_with_warmup
+
         cfg, acc = self.cfg, self.accelerator
         if len(train) == 0:
             raise BertkitError("no training examples left after loading; check the training file and --limit")
-        sampler = BatchList(train.lengths, cfg.batch_size, seed=cfg.seed, bucket_size=cfg.bucket_size, shuffle=True)
-        loader = self._loader(train, sampler)
-        model = self.model
-        if cfg.compile:
-            model = torch.compile(model, dynamic=True)
+        self.train_feats, self.dev_feats = train, (dev if dev is not None and len(dev) else None)
+        self.sampler = ShardedBucketSampler(train.lengths, cfg.batch_size, cfg.seed, cfg.bucket_size,
+                                            acc.num_processes, acc.process_index)
+        self.per_epoch = len(self.sampler)
+        self.total_batches = max(1, math.ceil(cfg.epochs * self.per_epoch))
+        self.total_steps = steps_for(self.total_batches, self.per_epoch, cfg.grad_accum)
+        model = torch.compile(self.model, dynamic=True) if cfg.compile else self.model
         optimizer = self._optimizer(model)
-        model, optimizer, loader = acc.prepare(model, optimizer, loader)
-        batches_per_epoch = len(loader)
-        total_batches = max(1, math.ceil(cfg.epochs * batches_per_epoch))
-        total_steps = max(1, math.ceil(total_batches / max(1, cfg.grad_accum)))
-        from transformers import get_linear_schedule_with_warmup
+        scheduler = get_linear_schedule_with_warmup(optimizer, int(cfg.warmup_ratio * self.total_steps), self.total_steps)
+        self.prepared, self.optimizer, self.scheduler = acc.prepare(model, optimizer, scheduler)
+        self.state.config = {**{k: v for k, v in vars(cfg).items() if k in ckpt.RESUME_KEYS},
+                             "num_processes": acc.num_processes, "train_rows": len(train)}
+        self._running = torch.zeros((), device=acc.device)
+        self._bad = torch.zeros((), dtype=torch.long, device=acc.device)
+        self._grad_norm: torch.Tensor | None = None
+        self._last_eval_step: int | None = None
 
-        scheduler = get_linear_schedule_with_warmup(optimizer, int(cfg.warmup_ratio * total_steps), total_steps)
-        result = TrainResult()
-        best_state: dict[str, torch.Tensor] | None = None
-        best_value: float | None = None
-        bad_evals = 0
-        running = torch.zeros((), device=acc.device)
-        run_n = 0
-        seen = 0
-        t0 = time.perf_counter()
-        tok0 = self.tokens_collated
-        eval_time = 0.0
-        done = 0
+    # -- the loop ----------------------------------------------------------------------------------
+    def fit(self, train: Features, dev: Features | None = None, resume: Path | None = None) -> TrainResult:
+        self._setup(train, dev)
+        if resume is not None:
+            self.load_checkpoint(resume)
+        self._call("on_train_begin")
+        try:
+            with stop_signals() as flag:
+                self._signal = flag
+                self._loop()
+        finally:
+            self._call("on_train_end")
+        return self._finish()
 
-        def evaluate_now() -> bool:
-            """Evaluate, keep the best weights; True when early stopping says stop."""
-            nonlocal best_state, best_value, bad_evals, eval_time
-            if dev is None or len(dev) == 0:
-                return False
-            te, tk = time.perf_counter(), self.tokens_collated
-            metrics, outputs = self.evaluate(dev, model)
-            eval_time += time.perf_counter() - te
-            result.eval_tokens += self.tokens_collated - tk
-            record = {"step": self.step, "epoch": round(done / batches_per_epoch, 3), **metrics}
-            if run_n:
-                record["train_loss"] = float((running / run_n).item())
-                result.final_loss = record["train_loss"]
-            result.history.append(record)
-            value = metrics.get(self.task.metric)
-            if value is None:
-                raise BertkitError(f"metric {self.task.metric!r} is not computed for this task; choose one of: {', '.join(sorted(metrics))}")
-            better = best_value is None or (value > best_value if self.task.greater_is_better else value < best_value)
-            if better:
-                best_value, bad_evals = value, 0
-                best_state = {k: v.detach().to("cpu", copy=True) for k, v in acc.unwrap_model(model).state_dict().items()}
-                result.best, result.best_outputs = record, outputs
-            else:
-                bad_evals += 1
-            if on_eval:
-                on_eval(record)
-            return cfg.patience is not None and bad_evals >= cfg.patience
+    def _loop(self) -> None:
+        st = self.state
+        self._clock, self._seconds0 = time.perf_counter(), st.train_seconds
+        while st.batches_done < self.total_batches and not self._stop:
+            start = (st.batch_in_epoch // self.cfg.grad_accum) * self.cfg.grad_accum
+            end = min(start + self.cfg.grad_accum, self.per_epoch, self.total_batches - st.epoch * self.per_epoch)
+            sync = st.batch_in_epoch + 1 == end
+            self._train_batch(self.sampler.local(st.epoch, st.batch_in_epoch), end - start, sync)
+            st.batch_in_epoch += 1
+            st.batches_done += 1
+            epoch_end = st.batch_in_epoch == self.per_epoch
+            if epoch_end:
+                st.epoch, st.batch_in_epoch = st.epoch + 1, 0
+            self._call("on_batch")
+            if sync:
+                self._after_step(epoch_end)
 
-        stop = False
-        with progress("loss", "speed") as bar:
-            task_id = bar.add_task("train", total=total_batches, loss="loss -", speed="")
-            while done < total_batches and not stop:
-                sampler.set_epoch(self.epoch)
-                model.train()
-                for batch in loader:
-                    if done >= total_batches:
-                        break
-                    batch.pop("_idx")
-                    with acc.accumulate(model):
-                        loss = self.task.loss(model, batch)
-                        acc.backward(loss)
-                        if acc.sync_gradients:
-                            if cfg.max_grad_norm:
-                                acc.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
-                        optimizer.step()
-                        if acc.sync_gradients:
-                            scheduler.step()
-                        optimizer.zero_grad(set_to_none=True)
-                    done += 1
-                    n = batch["input_ids"].shape[0]
-                    seen += n
-                    running = running + loss.detach()
-                    run_n += 1
-                    if acc.sync_gradients:
-                        self.step += 1
-                    if done % cfg.log_every == 0 or done == total_batches:
-                        el = time.perf_counter() - t0 - eval_time
-                        bar.update(task_id, completed=done, loss=f"loss {(running / run_n).item():.4f}", speed=f"{seen / max(el, 1e-9):.0f} samples/s")
-                    if cfg.eval_steps and acc.sync_gradients and self.step % cfg.eval_steps == 0:
-                        stop = evaluate_now()
-                        model.train()
-                        running, run_n = torch.zeros((), device=acc.device), 0
-                        if stop:
-                            break
-                else:
-                    self.epoch += 1
-                    if not cfg.eval_steps and dev is not None and len(dev):
-                        stop = evaluate_now()
-                        running, run_n = torch.zeros((), device=acc.device), 0
-                    continue
-                break
-        if run_n:  # the mean loss since the last evaluation (or over the whole run without --dev)
-            result.final_loss = float((running / run_n).item())
-        if not stop and cfg.eval_steps and (not result.history or result.history[-1]["step"] != self.step):
-            evaluate_now()  # the last steps since the previous evaluation
-        elif not stop and not cfg.eval_steps and done >= total_batches and (not result.history or result.history[-1]["step"] != self.step):
-            evaluate_now()  # a fractional last epoch
-        result.stopped_early = stop
-        result.train_seconds = time.perf_counter() - t0 - eval_time
-        result.train_samples = seen
-        result.train_tokens = self.tokens_collated - tok0 - result.eval_tokens
-        result.steps, result.epochs = self.step, done / batches_per_epoch
-        acc.wait_for_everyone()
-        final = acc.unwrap_model(model)
-        if cfg.compile:
-            final = getattr(final, "_orig_mod", final)
-        if best_state is not None:
-            final.load_state_dict(best_state)
-        self.model = final
-        return result
+    def _loss(self, model, batch: dict[str, torch.Tensor], lb: LocalBatch, window: int) -> torch.Tensor:
+        """The global batch's mean loss, as this process's share: DDP averages gradients over processes, so
+        sum(local losses) × processes / (global rows × accumulation window) gives every row the same weight."""
+        with self.accelerator.autocast():
+            per_row = self.task.loss(model, batch).float()
+        weights = torch.tensor(lb.weights, device=per_row.device)
+        scale = self.accelerator.num_processes / (lb.global_rows * window)
+        return (per_row * weights).sum() * scale
 
-    # -- inference ---------------------------------------------------------------------------
-    @torch.inference_mode()
-    def predict(self, feats: Features, model: torch.nn.Module | None = None, batch_size: int | None = None) -> dict[str, list[np.ndarray]]:
-        """Per-example outputs, in the order of `feats` (batches sorted by length internally)."""
+    def _train_batch(self, lb: LocalBatch, window: int, sync: bool) -> None:
+        acc, st, model = self.accelerator, self.state, self.prepared
+        model.train()
+        batch = {k: v.to(acc.device, non_blocking=True) for k, v in self.task.collate(self.train_feats.rows(lb.rows)).items()}
+        st.tokens += int(np.dot(self.train_feats.lengths[lb.rows], lb.weights))
+        st.samples += lb.global_rows
+        with nullcontext() if sync or acc.num_processes == 1 else acc.no_sync(model):
+            loss = self._loss(model, batch, lb, window)
+            acc.backward(loss)
+        self._running += loss.detach() * window
+        st.loss_count += 1
+        bad = ~torch.isfinite(loss.detach())
+        if sync:
+            if self.cfg.max_grad_norm:
+                self._grad_norm = acc.clip_grad_norm_(model.parameters(), self.cfg.max_grad_norm)
+                bad = bad | ~torch.isfinite(self._grad_norm)
+            self.optimizer.step()
+            if not getattr(self.optimizer, "step_was_skipped", False):
+                self.scheduler.step()
+            self.optimizer.zero_grad(set_to_none=True)
+        self._bad = torch.where(self._bad == 0, bad.long() * (st.step + 1), self._bad)
+
+    def _after_step(self, epoch_end: bool) -> None:
+        cfg, st = self.cfg, self.state
+        st.step += 1
+        last = st.batches_done >= self.total_batches
+        at_log = st.step % cfg.log_every == 0 or last
+        if at_log:
+            self._log()
+        if self.dev_feats is not None and self._last_eval_step != st.step and (
+                (cfg.eval_steps and st.step % cfg.eval_steps == 0) or (not cfg.eval_steps and epoch_end) or last):
+            self._evaluate()
+        signum = self._pending_signal(at_log)
+        save_steps = getattr(cfg, "save_steps", None)
+        if signum or (not last and not self._stop and ((save_steps and st.step % save_steps == 0) or epoch_end)):
+            path = self.save_checkpoint()
+            if signum:
+                self._interrupted(signum, path)
+
+    def _pending_signal(self, at_log: bool) -> int | None:
+        """The stop signal, agreed on by every process (checked at log steps only when there are several)."""
         acc = self.accelerator
-        model = model if model is not None else acc.prepare(self.model)
-        was_training = model.training
-        model.eval()
-        from bertkit.engine.inference import inference_max_tokens
+        sig = self._signal["signal"] or 0
+        if acc.num_processes > 1:
+            if not at_log:
+                return None
+            sig = int(acc.reduce(torch.tensor(sig, device=acc.device), "max").item())
+        return sig or None
 
-        sampler = sorted_batches(feats.lengths, batch_size or self.cfg.eval_batch_size, max_tokens=inference_max_tokens(acc.device))
-        loader = acc.prepare_data_loader(self._loader(feats, sampler)) if acc.num_processes > 1 else self._loader(feats, sampler)
-        out: dict[str, list[np.ndarray | None]] = {}
-        for batch in loader:
-            idx = batch.pop("_idx")
-            batch = {k: v.to(acc.device) for k, v in batch.items()}
-            with acc.autocast():
-                res = self.task.predict_step(model, batch)
-            if acc.num_processes > 1:
-                res = {k: acc.pad_across_processes(v, dim=1) if v.dim() > 1 else v for k, v in res.items()}
-                idx, res = acc.gather_for_metrics((idx.to(acc.device), res))
-            idx_list = idx.tolist()
-            for k, v in res.items():
-                arr = v.float().cpu().numpy()
-                col = out.setdefault(k, [None] * len(feats))
-                for j, i in enumerate(idx_list):
-                    col[i] = arr[j]
-        if was_training:
-            model.train()
-        return out  # type: ignore[return-value]
+    def _interrupted(self, signum: int, path: Path | None) -> None:
+        import shlex
+        import sys
 
-    def evaluate(self, feats: Features, model: torch.nn.Module | None = None) -> tuple[dict[str, float], dict[str, list[np.ndarray]]]:
-        outputs = self.predict(feats, model)
-        return self.task.compute_metrics(outputs, feats), outputs
+        name = signal.Signals(signum).name
+        cmd = " ".join(shlex.quote(a) for a in sys.argv)
+        cmd = cmd if "--resume" in sys.argv else f"{cmd} --resume auto"
+        err = TrainingInterrupted(f"{name} at step {self.state.step}: checkpoint saved in {path}; "
+                                  f"continue with: {cmd}")
+        err.exit_code = 128 + signum
+        raise err
+
+    # -- measurements --------------------------------------------------------------------------------
+    def _elapsed(self) -> float:
+        return self._seconds0 + time.perf_counter() - self._clock
+
+    def _paused(self, since: float) -> None:
+        """Time spent evaluating or saving does not count as training time."""
+        self._clock += time.perf_counter() - since
+
+    def _check_finite(self) -> None:
+        acc = self.accelerator
+        bad = self._bad if acc.num_processes == 1 else acc.reduce(self._bad.clone(), "max")
+        step = int(bad.item())
+        if step:
+            last = ckpt.checkpoints(self.run_dir)[-1] if self.run_dir and ckpt.checkpoints(self.run_dir) else None
+            keep = f"the last good checkpoint is {last}" if last else "no checkpoint was saved before it"
+            raise NonFiniteLoss(f"step {step}: the training loss or gradient norm is NaN or infinite; {keep}. "
+                                "Try a lower --lr, --max-grad-norm 1.0, or --mixed-precision no")
+
+    def _mean_running(self) -> float | None:
+        """Mean training loss since the last evaluation, over every process (a host sync)."""
+        st, acc = self.state, self.accelerator
+        if not st.loss_count:
+            return None
+        total = self._running if acc.num_processes == 1 else acc.reduce(self._running.clone(), "mean")
+        return float(total.item()) / st.loss_count
+
+    def _log(self) -> None:
+        self._check_finite()
+        st = self.state
+        rec = {"kind": "log", "step": st.step, "epoch": round(st.batches_done / self.per_epoch, 4),
+               "loss": self._mean_running(), "lr": float(self.scheduler.get_last_lr()[0]),
+               "samples_per_second": st.samples / max(self._elapsed(), 1e-9)}
+        if self._grad_norm is not None:
+            rec["grad_norm"] = float(self._grad_norm)
+        st.history.append(rec)
+        self._call("on_log", rec)
+
+    # -- evaluation ---------------------------------------------------------------------------------
+    def eval_model(self) -> torch.nn.Module:
+        model = self.accelerator.unwrap_model(self.prepared)
+        return getattr(model, "_orig_mod", model)
+
+    def predict(self, feats: Features, distributed: bool = True, model: torch.nn.Module | None = None) -> Outputs:
+        acc = self.accelerator
+        dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(self.cfg.mixed_precision)
+        n, r = (acc.num_processes, acc.process_index) if distributed else (1, 0)
+        return batched_forward(model or self.eval_model(), feats, self.task.collate, self.task.predict_step,
+                               self.cfg.eval_batch_size, acc.device, autocast_dtype=dtype, num_processes=n, process_index=r)
+
+    def _evaluate(self) -> None:
+        from accelerate.utils import broadcast_object_list
+
+        self._check_finite()
+        t, st = time.perf_counter(), self.state
+        outputs = self.predict(self.dev_feats)
+        record = [None]
+        if self.is_main:
+            metrics = self.task.compute_metrics(outputs, self.dev_feats)
+            if self.task.metric not in metrics:
+                raise BertkitError(f"metric {self.task.metric!r} is not computed for this task; "
+                                   f"choose one of: {', '.join(sorted(metrics))}")
+            record = [{"kind": "eval", "step": st.step, "epoch": round(st.batches_done / self.per_epoch, 3), **metrics}]
+        if self.accelerator.num_processes > 1:
+            broadcast_object_list(record)
+        rec = record[0]
+        loss = self._mean_running()
+        if loss is not None:
+            rec["train_loss"] = loss
+        self._select(rec, outputs)
+        self._running.zero_()
+        st.loss_count = 0
+        st.history.append(rec)
+        self._last_eval_step = st.step
+        self._call("on_evaluate", rec)
+        self._paused(t)
+
+    def _select(self, rec: dict[str, Any], outputs: Outputs) -> None:
+        """Keep the best weights (main process); count evaluations without improvement for --patience."""
+        st, value = self.state, rec[self.task.metric]
+        better = st.best_metric is None or (value > st.best_metric if self.task.greater_is_better else value < st.best_metric)
+        if better:
+            st.best_metric, st.best_step, st.bad_evals = value, st.step, 0
+            if self.is_main:
+                self.best_weights = {k: v.detach().to("cpu", copy=True) for k, v in self.eval_model().state_dict().items()}
+                self.best_outputs = outputs
+        else:
+            st.bad_evals += 1
+        if self.cfg.patience is not None and st.bad_evals >= self.cfg.patience:
+            st.stopped_early, self._stop = True, True
+
+    # -- checkpoints ----------------------------------------------------------------------------------
+    def save_checkpoint(self) -> Path | None:
+        """Model, optimizer, scheduler and RNG states (Accelerate) + trainer_state.json, written whole or not at all."""
+        if self.run_dir is None:
+            return None
+        from safetensors.torch import save_file
+
+        self._check_finite()
+        acc, st, t = self.accelerator, self.state, time.perf_counter()
+        loss = self._mean_running()  # every process continues from the same (global) running loss
+        self._running.fill_((loss or 0.0) * st.loss_count)
+        partial, final = ckpt.partial_path(self.run_dir, st.step), ckpt.final_path(self.run_dir, st.step)
+        if self.is_main:
+            shutil.rmtree(partial, ignore_errors=True)
+            partial.mkdir(parents=True)
+        acc.wait_for_everyone()
+        acc.save_state(str(partial))
+        if self.is_main:
+            st.loss_sum, st.train_seconds = float(self._running.item()), self._elapsed()
+            st.save(partial)
+            if self.best_weights is not None and st.best_step != st.step:
+                save_file({k: v.contiguous() for k, v in self.best_weights.items()}, str(partial / ckpt.BEST_WEIGHTS))
+            ckpt.commit(partial, final)
+            ckpt.prune(self.run_dir, getattr(self.cfg, "save_total_limit", None) or 0)
+        acc.wait_for_everyone()
+        self._call("on_save", final)
+        self._paused(t)
+        return final
+
+    def load_checkpoint(self, path: Path) -> None:
+        from safetensors.torch import load_file
+
+        saved = TrainState.load(path)
+        ckpt.check_compatible(saved.config, self.state.config, path)
+        self.accelerator.load_state(str(path))
+        saved.config = self.state.config
+        self.state = saved
+        self._running.fill_(saved.loss_sum)
+        self._last_eval_step = saved.evaluations[-1]["step"] if saved.evaluations else None
+        if self.is_main and saved.best_step is not None:
+            best = path / ckpt.BEST_WEIGHTS
+            weights = load_file(str(best)) if best.is_file() else self.eval_model().state_dict()
+            self.best_weights = {k: v.detach().to("cpu", copy=True) for k, v in weights.items()}
+        self.resumed_from = path
+        console.log(f"resumed from {path}: step {saved.step}, epoch {saved.epoch}, batch {saved.batch_in_epoch} of {self.per_epoch}")
+
+    # -- the end --------------------------------------------------------------------------------------
+    def _finish(self) -> TrainResult:
+        st, acc = self.state, self.accelerator
+        acc.wait_for_everyone()
+        model = self.eval_model()
+        if self.is_main and self.best_weights is not None and st.best_step != st.step:
+            model.load_state_dict(self.best_weights)
+        self.model = model
+        if self.is_main and self.dev_feats is not None and self.best_outputs is None and st.best_step is not None:
+            self.best_outputs = self.predict(self.dev_feats, distributed=False)  # the best was before a resume
+        evals = st.evaluations
+        best = next((r for r in evals if r["step"] == st.best_step), None)
+        final_loss = self._mean_running() if st.loss_count else (evals[-1].get("train_loss") if evals else None)
+        return TrainResult(history=evals, log_history=[r for r in st.history if r.get("kind") == "log"], best=best,
+                           best_outputs=self.best_outputs, steps=st.step, epochs=st.batches_done / self.per_epoch,
+                           train_seconds=self._elapsed() if hasattr(self, "_clock") else st.train_seconds,
+                           train_samples=st.samples, train_tokens=st.tokens, stopped_early=st.stopped_early,
+                           final_loss=final_loss, resumed_from=str(self.resumed_from) if self.resumed_from else None)

@@ -1,4 +1,9 @@
-"""Batched inference outside training: sorted by length, large batches, results in input order."""
+"""The one inference loop: `Classifier`, `QA` and the engine's evaluation all run `batched_forward`.
+
+Batches are sorted by length (little padding) and capped in padded tokens on CPU. In a multi-process run each
+process takes every `num_processes`-th batch and the outputs are gathered by example index on every process, so
+nothing is counted twice or dropped, whatever the split.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,8 @@ import numpy as np
 import torch
 
 from bertkit.engine.batching import Features, sorted_batches
+
+Outputs = dict[str, list[np.ndarray]]
 
 
 def inference_max_tokens(device: torch.device | str) -> int | None:
@@ -26,6 +33,10 @@ def pick_device(device: str | int | torch.device | None = None) -> torch.device:
     return torch.device(device)
 
 
+def _autocast(device: torch.device, dtype: torch.dtype | None):
+    return torch.autocast(device.type, dtype=dtype or torch.bfloat16, enabled=dtype is not None)
+
+
 @torch.inference_mode()
 def batched_forward(
     model: torch.nn.Module,
@@ -36,21 +47,42 @@ def batched_forward(
     device: torch.device | None = None,
     max_tokens: int | None = None,
     bf16: bool = False,
-) -> dict[str, list[np.ndarray]]:
+    autocast_dtype: torch.dtype | None = None,
+    num_processes: int = 1,
+    process_index: int = 0,
+) -> Outputs:
     """Run `step` over `feats` in length-sorted batches; per-example numpy outputs in the order of `feats`.
     `max_tokens`: padded tokens per batch at most (None: the device's default cap, 0: no cap).
-    `bf16`: run under bf16 autocast (opt-in: faster, scores move slightly)."""
-    device = device or next(model.parameters()).device
+    `bf16`: run under bf16 autocast (opt-in: faster, scores move slightly); `autocast_dtype` names another.
+    With `num_processes` > 1 (call it on every process): this process runs its share and every process
+    gets the outputs of all examples."""
+    device = torch.device(device or next(model.parameters()).device)
     if max_tokens is None:
         max_tokens = inference_max_tokens(device)
-    out: dict[str, list] = {}
-    with torch.autocast(torch.device(device).type, dtype=torch.bfloat16, enabled=bf16):
-        for idx in sorted_batches(feats.lengths, batch_size, max_tokens=max_tokens):
+    dtype = autocast_dtype or (torch.bfloat16 if bf16 else None)
+    was_training = model.training
+    model.eval()
+    batches = sorted_batches(feats.lengths, batch_size, max_tokens=max_tokens)[process_index::num_processes]
+    local: list[tuple[list[int], dict[str, np.ndarray]]] = []
+    with _autocast(device, dtype):
+        for idx in batches:
             batch = {k: v.to(device, non_blocking=True) for k, v in collate(feats.rows(idx)).items()}
             res = step(model, batch)
-            for k, v in res.items():
-                arr = v.float().cpu().numpy()
-                col = out.setdefault(k, [None] * len(feats))
-                for j, i in enumerate(idx):
-                    col[i] = arr[j]
+            local.append((idx, {k: v.float().cpu().numpy() for k, v in res.items()}))
+    if was_training:
+        model.train()
+    if num_processes > 1:
+        from accelerate.utils import gather_object
+
+        local = gather_object(local)
+    return _by_index(local, len(feats))
+
+
+def _by_index(parts: list[tuple[list[int], dict[str, np.ndarray]]], n: int) -> Outputs:
+    out: dict[str, list] = {}
+    for idx, res in parts:
+        for k, arr in res.items():
+            col = out.setdefault(k, [None] * n)
+            for j, i in enumerate(idx):
+                col[i] = arr[j]
     return out

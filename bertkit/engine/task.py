@@ -14,7 +14,8 @@ class Task(Protocol):
     """The contract between a task (classification, QA, ...) and `Engine`.
 
     - `collate(rows)`: a list of feature rows to a dict of tensors (the model inputs plus labels).
-    - `loss(model, batch)`: the training loss for one batch (a scalar tensor; no host sync).
+    - `loss(model, batch)`: the training loss of every row of the batch (shape (rows,); no host sync); the
+      engine weights and averages it over the global batch.
     - `predict_step(model, batch)`: per-example outputs as a dict of tensors with batch as dim 0.
     - `compute_metrics(outputs, features)`: outputs (dict of per-example numpy arrays, in the order of
       `features`) to a flat dict of numbers; `metric` names the one used to pick the best model.

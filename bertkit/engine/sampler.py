@@ -1,0 +1,52 @@
+"""Length-bucketed training batches, sharded by process so every process takes the same number of steps.
+
+The batches of an epoch are a pure function of (seed, epoch): global batches of `batch_size × processes` rows are
+cut from shuffled length buckets (`bucket_batches`), and each global batch is split into one contiguous part per
+process. So 2 processes × batch 8 see exactly the rows that 1 process × batch 16 sees, step for step, and a resumed
+run finds its place from (epoch, position) alone. A part left empty (a last global batch with fewer rows than
+processes) gets one row with weight 0, so every process still runs the step; the loss is normalised by the real
+rows of the whole global batch (see `Engine._loss`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from bertkit.engine.batching import bucket_batches
+
+
+@dataclass
+class LocalBatch:
+    rows: list[int]  # feature indices for this process
+    weights: list[float]  # 1 for a real row, 0 for a filler
+    global_rows: int  # real rows in the global batch (every process together)
+
+
+class ShardedBucketSampler:
+    def __init__(self, lengths: np.ndarray, batch_size: int, seed: int, bucket_size: int = 64,
+                 num_processes: int = 1, process_index: int = 0):
+        self.lengths = np.asarray(lengths)
+        self.global_batch = batch_size * num_processes
+        self.seed, self.bucket_size = seed, bucket_size
+        self.num_processes, self.process_index = num_processes, process_index
+        self._cache: tuple[int, list[list[int]]] | None = None
+
+    def global_batches(self, epoch: int) -> list[list[int]]:
+        if self._cache is None or self._cache[0] != epoch:
+            self._cache = (epoch, bucket_batches(self.lengths, self.global_batch, self.seed, epoch, self.bucket_size))
+        return self._cache[1]
+
+    def __len__(self) -> int:
+        """Batches (steps before accumulation) per epoch; the same on every process."""
+        n = len(self.lengths)
+        return -(-n // self.global_batch) if n else 0
+
+    def local(self, epoch: int, position: int) -> LocalBatch:
+        """This process's part of global batch `position` of `epoch`."""
+        gb = self.global_batches(epoch)[position]
+        part = np.array_split(np.asarray(gb), self.num_processes)[self.process_index].tolist()
+        if not part:
+            return LocalBatch([gb[0]], [0.0], len(gb))
+        return LocalBatch(part, [1.0] * len(part), len(gb))

@@ -1,0 +1,164 @@
+"""The one training skeleton that `classify train` and `qa train` plug into.
+
+check settings and paths → read data (task) → model and tokenizer → features (task) → `Engine.fit` (with
+checkpoints, resume, trackers) → the task's after-training step (threshold tuning, …) → one all-or-nothing
+Hugging Face folder with bertkit.json, metrics.json and the figures. A task recipe supplies only what differs:
+`load_data`, `model_kwargs`, `featurize`, `make_task`, `describe_eval` and `after_fit`.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Protocol
+
+from bertkit import console
+from bertkit.defaults import TrainConfig
+from bertkit.envinfo import versions
+from bertkit.errors import BertkitError, UsageError
+from bertkit.outdir import METADATA_FILE, METRICS_FILE, atomic_dir, check_output_dir, write_json
+
+TRACKER_PACKAGES = {"tensorboard": ("tensorboard", "tensorboardX"), "wandb": ("wandb",), "mlflow": ("mlflow",)}
+
+
+@dataclass
+class Finished:
+    """What a task adds once training is over (main process)."""
+
+    meta: dict[str, Any]  # task part of bertkit.json
+    metrics: dict[str, Any]  # task part of metrics.json (dev metrics, tuning)
+    summary: dict[str, Any]  # task part of the stdout summary
+    train: dict[str, Any] = field(default_factory=dict)  # task figures for metrics["train"] (rows, truncation)
+    figures: Callable[[Path], None] | None = None  # writes task figures into the output folder
+
+
+class Recipe(Protocol):
+    auto_class: str  # the transformers Auto class name
+    cfg: TrainConfig
+
+    def load_data(self) -> None: ...
+
+    def model_kwargs(self) -> dict[str, Any]: ...
+
+    def featurize(self, tokenizer, model) -> tuple[Any, Any]: ...
+
+    def make_task(self, tokenizer) -> Any: ...
+
+    def describe_eval(self, record: dict[str, Any]) -> str: ...
+
+    def after_fit(self, engine, result) -> Finished: ...
+
+
+def check_tracker(report_to: str | None) -> None:
+    import importlib.util
+
+    if report_to in (None, "none"):
+        return
+    mods = TRACKER_PACKAGES.get(report_to)
+    if mods is None:
+        raise UsageError(f"--report-to must be one of: none, {', '.join(TRACKER_PACKAGES)}; not {report_to!r}")
+    if not any(importlib.util.find_spec(m) for m in mods):
+        raise BertkitError(f"--report-to {report_to} needs the {mods[0]} package: pip install 'bertkit[{report_to}]'")
+
+
+def _distributed():
+    import torch
+    from accelerate import PartialState
+
+    state = PartialState(cpu=not torch.cuda.is_available())  # under `accelerate launch`: joins the process group
+    if not state.is_main_process:
+        console.set_quiet(True)  # one copy of the logs: the main process's
+    return state
+
+
+def _broadcast(state, value):
+    if state.num_processes == 1:
+        return value
+    from accelerate.utils import broadcast_object_list
+
+    box = [value]
+    broadcast_object_list(box)
+    return box[0]
+
+
+def _prepare_paths(cfg: TrainConfig, state) -> tuple[Path, Path | None]:
+    """The output folder is checked before anything loads; stale leftovers go; the checkpoint to resume from."""
+    from bertkit.engine import checkpoint as ckpt
+
+    out_dir = check_output_dir(cfg.output_dir, cfg.overwrite)
+    resume = None
+    if state.is_main_process:
+        ckpt.remove_stale(out_dir)
+        resume = ckpt.resolve_resume(getattr(cfg, "resume", None), out_dir, cfg.overwrite)
+    return out_dir, _broadcast(state, resume)
+
+
+def _load_model(recipe: Recipe, cfg: TrainConfig):
+    import transformers
+
+    from bertkit.engine import seed_everything
+    from bertkit.modeling import load_pretrained, load_tokenizer
+
+    seed_everything(cfg.seed)  # before the head is initialised
+    tokenizer = load_tokenizer(cfg.model, cfg.trust_remote_code)
+    if tokenizer.pad_token_id is None:
+        raise BertkitError(f"{cfg.model}: the tokenizer has no padding token")
+    model = load_pretrained(getattr(transformers, recipe.auto_class), cfg.model, allow_pickle=cfg.allow_pickle,
+                            trust_remote_code=cfg.trust_remote_code, attn=cfg.attn, **recipe.model_kwargs())
+    return tokenizer, model
+
+
+def run(recipe: Recipe) -> dict[str, Any] | None:
+    """Train, then save on the main process. Returns the summary there (None on the other processes)."""
+    from bertkit.engine import Engine
+    from bertkit.engine.callbacks import EvalLogCallback, ProgressCallback, TrackerCallback
+    from bertkit.engine.checkpoint import run_dir
+    from bertkit.engine.threads import set_auto_threads
+
+    cfg, t_start = recipe.cfg, time.perf_counter()
+    console.quiet_libraries()
+    if not cfg.train:
+        raise UsageError("--train is required: the training data file")
+    check_tracker(getattr(cfg, "report_to", None))
+    state = _distributed()
+    out_dir, resume = _prepare_paths(cfg, state)
+    threads, threads_why = set_auto_threads(cfg.threads, state.num_processes)
+    recipe.load_data()
+    tokenizer, model = _load_model(recipe, cfg)
+    train_feats, dev_feats = recipe.featurize(tokenizer, model)
+    task = recipe.make_task(tokenizer)
+    callbacks = [ProgressCallback(), EvalLogCallback(recipe.describe_eval)] if state.is_main_process else []
+    if getattr(cfg, "report_to", "none") not in (None, "none"):
+        callbacks.append(TrackerCallback())
+    engine = Engine(task, model, cfg, run_dir(out_dir), callbacks, project_name=out_dir.name)
+    console.log(f"training {type(model).__name__} on {engine.accelerator.device} × {state.num_processes} process(es) "
+                f"({threads} threads each: {threads_why}), {cfg.epochs:g} epochs, batch {cfg.batch_size} per process, "
+                f"lr {cfg.lr:g}, mixed precision {cfg.mixed_precision}")
+    result = engine.fit(train_feats, dev_feats, resume=resume)
+    summary = None
+    if engine.is_main:
+        summary = _save(recipe, engine, result, tokenizer, out_dir, time.perf_counter() - t_start)
+    engine.accelerator.wait_for_everyone()
+    return summary
+
+
+def _save(recipe: Recipe, engine, result, tokenizer, out_dir: Path, seconds: float) -> dict[str, Any]:
+    from bertkit import plots
+
+    cfg = recipe.cfg
+    done = recipe.after_fit(engine, result)
+    meta = {**done.meta, "metric": engine.task.metric, "training_args": dict(vars(cfg)), "versions": versions()}
+    train = {**result.summary(), **done.train, "processes": engine.accelerator.num_processes,
+             "wall_seconds": round(seconds, 2)}
+    metrics = {"metric": engine.task.metric, "best": result.best, **done.metrics, "history": result.history,
+               "log_history": result.log_history, "train": train}
+    with atomic_dir(out_dir) as tmp:
+        engine.model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        write_json(tmp / METADATA_FILE, meta)
+        write_json(tmp / METRICS_FILE, metrics)
+        plots.training_curves(result.log_history, result.history, engine.task.metric, tmp / plots.CURVES_FILE)
+        if done.figures:
+            done.figures(tmp)
+    return {"output_dir": str(out_dir), **done.summary, **train}

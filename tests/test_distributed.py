@@ -1,0 +1,153 @@
+"""Real 2-process runs (accelerate launch, DDP over gloo on CPU): 2 processes × batch 8 train exactly like
+1 process × batch 16, evaluation is gathered without duplicates, and the output and stdout are written once.
+Also 2 "machines" (two launchers, one process each) on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from helpers import sentiment_rows
+
+HERE = Path(__file__).resolve().parent
+# dropout off: each process draws its own dropout masks (as in any DDP run), which no batch split can reproduce
+SAME = ["--seed", "3", "--lr", "3e-3", "--epochs", "2", "--eval-batch-size", "8", "--threads", "1", "--log-every", "2",
+        "--eval-steps", "4"]
+QA_SAME = ["--seed", "3", "--lr", "1e-3", "--epochs", "2", "--eval-batch-size", "4", "--threads", "1", "--log-every", "1",
+           "--max-length", "32", "--doc-stride", "8"]
+WEIGHT_TOL = 1e-6  # measured: 1.2e-7 (float32 sums in another order), see test output
+
+
+def env() -> dict[str, str]:
+    e = {**os.environ, "BERTKIT_NO_PROGRESS": "1", "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1",
+         "PYTHONPATH": os.pathsep.join([str(HERE.parent), os.environ.get("PYTHONPATH", "")])}
+    e.pop("BERTKIT_FAULT", None)
+    return e
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def launch(args: list[str], *extra_launch: str) -> list[str]:
+    return [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--mixed_precision", "no",
+            "--dynamo_backend", "no", *extra_launch, "-m", "bertkit", *args]
+
+
+def run(cmd: list[str]) -> subprocess.CompletedProcess:
+    return subprocess.run(cmd, capture_output=True, text=True, env=env(), timeout=400)
+
+
+def no_dropout_model(tiny_bert: Path, dest: Path) -> Path:
+    shutil.copytree(tiny_bert, dest)
+    cfg = json.loads((dest / "config.json").read_text())
+    cfg.update(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    (dest / "config.json").write_text(json.dumps(cfg))
+    return dest
+
+
+def max_weight_diff(a: Path, b: Path) -> float:
+    from safetensors.torch import load_file
+
+    wa, wb = load_file(str(a / "model.safetensors")), load_file(str(b / "model.safetensors"))
+    assert wa.keys() == wb.keys()
+    return max(float((wa[k].float() - wb[k].float()).abs().max()) for k in wa)
+
+
+def assert_same_run(one: Path, two: Path, metric_keys: tuple[str, ...]) -> float:
+    diff = max_weight_diff(one, two)
+    print(f"max |weight difference| 1 process x 16 vs 2 processes x 8: {diff:.3g}")
+    assert diff <= WEIGHT_TOL
+    m1, m2 = (json.loads((p / "metrics.json").read_text()) for p in (one, two))
+    assert len(m1["history"]) == len(m2["history"]) >= 2
+    for r1, r2 in zip(m1["history"], m2["history"]):
+        assert r1["step"] == r2["step"]
+        for k in metric_keys:
+            assert r1[k] == pytest.approx(r2[k], abs=1e-6), (k, r1, r2)
+        assert r1["train_loss"] == pytest.approx(r2["train_loss"], abs=1e-6)
+    assert m1["train"]["steps"] == m2["train"]["steps"] and m2["train"]["processes"] == 2
+    return diff
+
+
+def assert_written_once(r: subprocess.CompletedProcess, out: Path) -> None:
+    json.loads(r.stdout)  # exactly one JSON document on stdout: the main process's
+    assert r.stdout.count('"output_dir"') == 1
+    assert r.stderr.count("training Bert") == 1 and "× 2 process(es)" in r.stderr
+    assert (out / "config.json").is_file()
+    assert not [p for p in out.parent.iterdir() if ".partial" in p.name]
+
+
+@pytest.fixture(scope="module")
+def setup(tiny_bert, tmp_path_factory):
+    d = tmp_path_factory.mktemp("dist")
+    model = no_dropout_model(tiny_bert, d / "model")
+    for name, n, seed in (("train.csv", 100, 0), ("dev.csv", 37, 1)):
+        (d / name).write_text("text,label\n" + "".join(f"{t},{y}\n" for t, y in sentiment_rows(n, seed)))
+    one = d / "one"
+    r = run([sys.executable, "-m", "bertkit", *cls_args(model, d, one, 16)])
+    assert r.returncode == 0, r.stderr[-3000:]
+    return d, model, one
+
+
+def cls_args(model: Path, d: Path, out: Path, batch: int) -> list[str]:
+    return ["classify", "train", "-m", str(model), "--train", str(d / "train.csv"), "--dev", str(d / "dev.csv"),
+            "-o", str(out), "--batch-size", str(batch), *SAME]
+
+
+def test_classify_two_processes_train_like_one(setup):
+    d, model, one = setup
+    two = d / "two"
+    r = run(launch(cls_args(model, d, two, 8), "--num_processes", "2", "--num_machines", "1"))
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert_written_once(r, two)
+    assert_same_run(one, two, ("accuracy", "f1", "roc_auc"))
+    dev = json.loads((two / "metrics.json").read_text())["dev"]
+    assert dev["n"] == 37  # gathered without duplicates or drops (37 rows over 2 processes)
+    assert dev == pytest.approx(json.loads((one / "metrics.json").read_text())["dev"])
+
+
+def test_two_machines_on_loopback(setup):
+    d, model, one = setup
+    out, port = d / "nodes", free_port()
+    cmds = [launch(cls_args(model, d, out, 8), "--num_processes", "2", "--num_machines", "2", "--machine_rank", str(rank),
+                   "--main_process_ip", "127.0.0.1", "--main_process_port", str(port)) for rank in (0, 1)]
+    procs = [subprocess.Popen(c, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env()) for c in cmds]
+    outs = [p.communicate(timeout=400) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outs[0][1][-2000:] + outs[1][1][-2000:]
+    assert outs[1][0].strip() == ""  # machine 1 prints nothing on stdout
+    assert_written_once(subprocess.CompletedProcess(cmds[0], 0, outs[0][0], outs[0][1]), out)
+    assert_same_run(one, out, ("accuracy",))
+
+
+def test_qa_two_processes_train_like_one(tiny_bert, setup):
+    from test_qa_cli import squad_json
+
+    d, model, _ = setup
+    squad = d / "squad.json"
+    doc = squad_json()
+    paras = doc["data"][0]["paragraphs"]
+    doc["data"][0]["paragraphs"] = [{"context": p["context"], "qas": [{**q, "id": f"{q['id']}-{k}"} for q in p["qas"]]}
+                                    for k in range(3) for p in paras]
+    squad.write_text(json.dumps(doc))
+
+    def args(out: Path, batch: int) -> list[str]:
+        return ["qa", "train", "-m", str(model), "--train", str(squad), "--dev", str(squad), "-o", str(out),
+                "--batch-size", str(batch), *QA_SAME]
+
+    r1 = run([sys.executable, "-m", "bertkit", *args(d / "qa1", 8)])
+    assert r1.returncode == 0, r1.stderr[-3000:]
+    r2 = run(launch(args(d / "qa2", 4), "--num_processes", "2", "--num_machines", "1"))
+    assert r2.returncode == 0, r2.stderr[-3000:]
+    assert_written_once(r2, d / "qa2")
+    assert_same_run(d / "qa1", d / "qa2", ("exact", "f1", "null_threshold"))
+    s1, s2 = json.loads(r1.stdout), json.loads(r2.stdout)
+    assert s1["f1"] == pytest.approx(s2["f1"], abs=1e-6) and s1["exact"] == pytest.approx(s2["exact"], abs=1e-6)
