@@ -18,7 +18,7 @@ from helpers import sentiment_rows
 
 HERE = Path(__file__).resolve().parent
 # dropout off: each process draws its own dropout masks (as in any DDP run), which no batch split can reproduce
-SAME = ["--seed", "3", "--lr", "3e-3", "--epochs", "2", "--eval-batch-size", "8", "--threads", "1", "--log-every", "2",
+SAME = ["--seed", "3", "--lr", "5e-3", "--epochs", "3", "--eval-batch-size", "8", "--threads", "1", "--log-every", "2",
         "--eval-steps", "4"]
 QA_SAME = ["--seed", "3", "--lr", "1e-3", "--epochs", "2", "--eval-batch-size", "4", "--threads", "1", "--log-every", "1",
            "--max-length", "32", "--doc-stride", "8"]
@@ -55,18 +55,28 @@ def no_dropout_model(tiny_bert: Path, dest: Path) -> Path:
     return dest
 
 
-def max_weight_diff(a: Path, b: Path) -> float:
+# QA only: a constant added to every position's start (or end) logit does not change the softmax over positions,
+# so the exact gradient of qa_outputs.bias and of the last LayerNorm's bias (which shifts every position alike) is
+# 0; what they get is float rounding noise, which Adam normalises into steps of up to ~lr. They are compared to
+# lr × steps; every other tensor to WEIGHT_TOL.
+SHIFT_INVARIANT = ("qa_outputs.bias", "bert.encoder.layer.1.output.LayerNorm.bias")
+
+
+def weight_diffs(a: Path, b: Path) -> dict[str, float]:
     from safetensors.torch import load_file
 
     wa, wb = load_file(str(a / "model.safetensors")), load_file(str(b / "model.safetensors"))
     assert wa.keys() == wb.keys()
-    return max(float((wa[k].float() - wb[k].float()).abs().max()) for k in wa)
+    return {k: float((wa[k].float() - wb[k].float()).abs().max()) for k in wa}
 
 
-def assert_same_run(one: Path, two: Path, metric_keys: tuple[str, ...]) -> float:
-    diff = max_weight_diff(one, two)
-    print(f"max |weight difference| 1 process x 16 vs 2 processes x 8: {diff:.3g}")
+def assert_same_run(one: Path, two: Path, metric_keys: tuple[str, ...], lr_steps: float | None = None) -> float:
+    diffs = weight_diffs(one, two)
+    loose = SHIFT_INVARIANT if lr_steps is not None else ()
+    diff = max(v for k, v in diffs.items() if k not in loose)
+    print(f"max |weight difference| 1 process vs 2 processes: {diff:.3g}" + "".join(f"; {k} {diffs[k]:.3g}" for k in loose))
     assert diff <= WEIGHT_TOL
+    assert all(diffs[k] <= lr_steps for k in loose)
     m1, m2 = (json.loads((p / "metrics.json").read_text()) for p in (one, two))
     assert len(m1["history"]) == len(m2["history"]) >= 2
     for r1, r2 in zip(m1["history"], m2["history"]):
@@ -112,7 +122,10 @@ def test_classify_two_processes_train_like_one(setup):
     assert_same_run(one, two, ("accuracy", "f1", "roc_auc"))
     dev = json.loads((two / "metrics.json").read_text())["dev"]
     assert dev["n"] == 37  # gathered without duplicates or drops (37 rows over 2 processes)
-    assert dev == pytest.approx(json.loads((one / "metrics.json").read_text())["dev"])
+    ref = json.loads((one / "metrics.json").read_text())["dev"]
+    assert {k: v for k, v in dev.items() if isinstance(v, float)} == pytest.approx(
+        {k: v for k, v in ref.items() if isinstance(v, float)}, abs=1e-6)
+    assert dev["confusion_matrix"] == ref["confusion_matrix"]
 
 
 def test_two_machines_on_loopback(setup):
@@ -148,6 +161,6 @@ def test_qa_two_processes_train_like_one(tiny_bert, setup):
     r2 = run(launch(args(d / "qa2", 4), "--num_processes", "2", "--num_machines", "1"))
     assert r2.returncode == 0, r2.stderr[-3000:]
     assert_written_once(r2, d / "qa2")
-    assert_same_run(d / "qa1", d / "qa2", ("exact", "f1", "null_threshold"))
+    assert_same_run(d / "qa1", d / "qa2", ("exact", "f1", "null_threshold"), lr_steps=1e-3 * 6)
     s1, s2 = json.loads(r1.stdout), json.loads(r2.stdout)
     assert s1["f1"] == pytest.approx(s2["f1"], abs=1e-6) and s1["exact"] == pytest.approx(s2["exact"], abs=1e-6)
