@@ -132,7 +132,8 @@ def run(recipe: Recipe) -> dict[str, Any] | None:
     if getattr(cfg, "report_to", "none") not in (None, "none"):
         callbacks.append(TrackerCallback())
     engine = Engine(task, model, cfg, run_dir(out_dir), callbacks, project_name=out_dir.name)
-    console.log(f"training {type(model).__name__} on {engine.accelerator.device} × {state.num_processes} process(es) "
+    kind = str(engine.accelerator.distributed_type).split(".")[-1]
+    console.log(f"training {type(model).__name__} on {engine.accelerator.device} × {state.num_processes} process(es) ({kind}) "
                 f"({threads} threads each: {threads_why}), {cfg.epochs:g} epochs, batch {cfg.batch_size} per process, "
                 f"lr {cfg.lr:g}, mixed precision {cfg.mixed_precision}")
     result = engine.fit(train_feats, dev_feats, resume=resume)

@@ -316,16 +316,33 @@ class Engine:
         self._call("on_log", rec)
 
     # -- evaluation ---------------------------------------------------------------------------------
+    @property
+    def sharded(self) -> bool:
+        """FSDP or DeepSpeed (from the user's `accelerate config`): weights live in pieces across processes."""
+        return str(self.accelerator.distributed_type).split(".")[-1] in ("FSDP", "DEEPSPEED")
+
     def eval_model(self) -> torch.nn.Module:
+        if self.sharded:
+            return self.prepared  # its forward gathers the pieces: every process must take part
         model = self.accelerator.unwrap_model(self.prepared)
         return getattr(model, "_orig_mod", model)
+
+    def full_state_dict(self) -> dict[str, torch.Tensor] | None:
+        """The whole model's weights on the main process, on the CPU (None elsewhere). Under FSDP / DeepSpeed the
+        pieces are gathered, so every process must call it."""
+        if self.sharded:
+            sd = self.accelerator.get_state_dict(self.prepared)
+        else:
+            sd = self.eval_model().state_dict() if self.is_main else None
+        return {k: v.detach().to("cpu", copy=True) for k, v in sd.items()} if self.is_main and sd is not None else None
 
     def predict(self, feats: Features, distributed: bool = True, model: torch.nn.Module | None = None) -> Outputs:
         acc = self.accelerator
         dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(self.cfg.mixed_precision)
         n, r = (acc.num_processes, acc.process_index) if distributed else (1, 0)
         return batched_forward(model or self.eval_model(), feats, self.task.collate, self.task.predict_step,
-                               self.cfg.eval_batch_size, acc.device, autocast_dtype=dtype, num_processes=n, process_index=r)
+                               self.cfg.eval_batch_size, acc.device, autocast_dtype=dtype, num_processes=n, process_index=r,
+                               same_steps=self.sharded and distributed)
 
     def _evaluate(self) -> None:
         from accelerate.utils import broadcast_object_list
@@ -360,9 +377,8 @@ class Engine:
         better = st.best_metric is None or (value > st.best_metric if self.task.greater_is_better else value < st.best_metric)
         if better:
             st.best_metric, st.best_step, st.bad_evals = value, st.step, 0
-            if self.is_main:
-                self.best_weights = {k: v.detach().to("cpu", copy=True) for k, v in self.eval_model().state_dict().items()}
-                self.best_outputs = outputs
+            self.best_weights = self.full_state_dict()
+            self.best_outputs = outputs if self.is_main else None
         else:
             st.bad_evals += 1
         if self.cfg.patience is not None and st.bad_evals >= self.cfg.patience:
@@ -418,12 +434,19 @@ class Engine:
     def _finish(self) -> TrainResult:
         st, acc = self.state, self.accelerator
         acc.wait_for_everyone()
-        model = self.eval_model()
-        if self.is_main and self.best_weights is not None and st.best_step != st.step:
-            model.load_state_dict(self.best_weights)
+        weights = self.best_weights if self.best_weights is not None and st.best_step != st.step else None
+        if self.sharded:  # a plain copy of the model on the main process, with the gathered weights
+            final = self.full_state_dict()
+            model = type(self.model)(self.model.config) if self.is_main else self.model
+            if self.is_main:
+                model.load_state_dict(weights or final)
+        else:
+            model = self.eval_model()
+            if self.is_main and weights is not None:
+                model.load_state_dict(weights)
         self.model = model
         if self.is_main and self.dev_feats is not None and self.best_outputs is None and st.best_step is not None:
-            self.best_outputs = self.predict(self.dev_feats, distributed=False)  # the best was before a resume
+            self.best_outputs = self.predict(self.dev_feats, distributed=False, model=model)  # the best came before a resume
         evals = st.evaluations
         best = next((r for r in evals if r["step"] == st.best_step), None)
         final_loss = self._mean_running() if st.loss_count else (evals[-1].get("train_loss") if evals else None)

@@ -50,25 +50,31 @@ def batched_forward(
     autocast_dtype: torch.dtype | None = None,
     num_processes: int = 1,
     process_index: int = 0,
+    same_steps: bool = False,
 ) -> Outputs:
     """Run `step` over `feats` in length-sorted batches; per-example numpy outputs in the order of `feats`.
     `max_tokens`: padded tokens per batch at most (None: the device's default cap, 0: no cap).
     `bf16`: run under bf16 autocast (opt-in: faster, scores move slightly); `autocast_dtype` names another.
     With `num_processes` > 1 (call it on every process): this process runs its share and every process
-    gets the outputs of all examples."""
+    gets the outputs of all examples. `same_steps`: every process runs as many forward passes (a model sharded
+    with FSDP / DeepSpeed gathers its weights in each one); the extra passes repeat a batch and are dropped."""
     device = torch.device(device or next(model.parameters()).device)
     if max_tokens is None:
         max_tokens = inference_max_tokens(device)
     dtype = autocast_dtype or (torch.bfloat16 if bf16 else None)
     was_training = model.training
     model.eval()
-    batches = sorted_batches(feats.lengths, batch_size, max_tokens=max_tokens)[process_index::num_processes]
+    every = sorted_batches(feats.lengths, batch_size, max_tokens=max_tokens)
+    batches = every[process_index::num_processes]
+    rounds = -(-len(every) // num_processes) if same_steps else len(batches)
     local: list[tuple[list[int], dict[str, np.ndarray]]] = []
     with _autocast(device, dtype):
-        for idx in batches:
-            batch = {k: v.to(device, non_blocking=True) for k, v in collate(feats.rows(idx)).items()}
+        for k in range(rounds):
+            idx = batches[k] if k < len(batches) else every[0]
+            batch = {name: v.to(device, non_blocking=True) for name, v in collate(feats.rows(idx)).items()}
             res = step(model, batch)
-            local.append((idx, {k: v.float().cpu().numpy() for k, v in res.items()}))
+            if k < len(batches):
+                local.append((idx, {name: v.float().cpu().numpy() for name, v in res.items()}))
     if was_training:
         model.train()
     if num_processes > 1:
