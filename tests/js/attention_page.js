@@ -20,6 +20,6 @@ eval(code);
 const c = els['head-0'];
 c.listeners.mousemove({clientX: 20, clientY: 6 + 20 * 3 + 5});
 c.listeners.click({clientX: 20, clientY: 6 + 20 * 2 + 5});
-els['model-0'].children[20].onclick();
+const kids = els['model-0'].children; kids[kids.length - 1].onclick();  // the last layer's last head
 els['head'].value = 'all'; els['head'].onchange();
 console.log(JSON.stringify({ok: true, grid: els['model-0'].children.length, focus: els['focus'].textContent, calls}));
