@@ -8,7 +8,7 @@ import numpy as np
 
 from bertkit.attention.weights import Attention
 
-BAR_WIDTH = 12
+BAR_WIDTH = 10
 _EIGHTHS = " ▏▎▍▌▋▊▉"
 
 
@@ -19,7 +19,7 @@ def bar(weight: float, width: int = BAR_WIDTH) -> str:
     return ("█" * full + (_EIGHTHS[rest] if rest else "")).ljust(width)
 
 
-def _label(tok: str, width: int = 10) -> str:
+def _label(tok: str, width: int = 8) -> str:
     return tok if len(tok) <= width else tok[: width - 1] + "…"
 
 
@@ -27,8 +27,8 @@ def _head_table(att: Attention, li: int, hi: int, ranked, title: str, diff: floa
     from rich.table import Table
     from rich.text import Text
 
-    t = Table(title=title, title_justify="left", box=None, show_header=False, pad_edge=False, padding=(0, 1))
-    t.add_column(justify="right", no_wrap=True, width=10)
+    t = Table(title=title, title_justify="left", box=None, show_header=False, pad_edge=False, padding=(0, 1), collapse_padding=True)
+    t.add_column(justify="right", no_wrap=True, width=8)
     t.add_column(no_wrap=True, width=BAR_WIDTH)
     t.add_column(justify="right", no_wrap=True)
     for j, w in ranked:
@@ -36,6 +36,14 @@ def _head_table(att: Attention, li: int, hi: int, ranked, title: str, diff: floa
     if diff is not None:
         t.add_row("", Text("Δ vs other", style="dim"), f"{diff:.2f}")
     return t
+
+
+def _side_by_side(tables):
+    from rich.table import Table
+
+    grid = Table.grid(padding=(0, 2))
+    grid.add_row(*tables)
+    return grid
 
 
 def render(att: Attention, token: str | int, k: int = 5, out: TextIO | None = None, width: int | None = None,
@@ -57,13 +65,17 @@ def render(att: Attention, token: str | int, k: int = 5, out: TextIO | None = No
     console.print(Text(f"attention from {att.tokens[i]!r} (token {i} of {len(att.tokens)}): "
                        f"top {k} per head, {att.model}" + (f" | {compare.model}" if compare else ""), style="bold"))
     for a, layer in enumerate(att.layers):
+        if a:
+            console.print()
         blocks = []
         for b, head in enumerate(att.heads):
+            pair = []
             for m, (model, top) in enumerate(zip(models, tops)):
                 name = f"L{layer} H{head}" + ("" if compare is None else f" {'AB'[m]}")
                 d = float(row_diff[a, b]) if row_diff is not None and m == 1 else None
-                blocks.append(_head_table(model, a, b, top[a][b], name, d))
-        console.print(Columns(blocks, padding=(1, 3), equal=True))
+                pair.append(_head_table(model, a, b, top[a][b], name, d))
+            blocks.append(pair[0] if compare is None else _side_by_side(pair))
+        console.print(Columns(blocks, padding=(1, 2), equal=True))
     if compare is not None:
         console.print(Text(f"A = {att.model}, B = {compare.model}; Δ = total-variation distance of the "
                            f"{att.tokens[i]!r} rows (0 same, 1 disjoint)", style="dim"))

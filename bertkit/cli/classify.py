@@ -62,7 +62,7 @@ def eval_cmd(
                         threshold=threshold, limit=limit, batch_size=batch_size,
                         allow_pickle=bool(allow_pickle), trust_remote_code=bool(trust_remote_code), extra_metrics=extra_metric)
     if fmt == Format.table:
-        res = {k: v for k, v in res.items() if not isinstance(v, (dict, list))}
+        res = {k: v for k, v in res.items() if not isinstance(v, (dict, list)) or k == "extra_metrics"}
     write_document(res, fmt, title=f"classify eval: {data}")
 
 
