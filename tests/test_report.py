@@ -209,3 +209,17 @@ def test_extra_metric_errors(clf, work, metrics_dir, monkeypatch):
     monkeypatch.setattr(extra_metrics, "_LOADED", {})
     r = invoke(["classify", "eval", "--model", str(clf), "--data", str(work / "dev.tsv"), "--extra-metric", "accuracy"])
     assert r.exit_code == 1 and "pip install 'bertkit[evaluate]'" in r.stderr
+
+
+def test_report_when_the_recorded_dev_data_cannot_be_read(clf, tmp_path):
+    moved = tmp_path / "clf"
+    shutil.copytree(clf, moved)
+    meta = json.loads((moved / "bertkit.json").read_text())
+    meta["training_args"]["dev"] = "no_such_dataset_xyz#validation"  # a hub dataset, offline here
+    (moved / "bertkit.json").write_text(json.dumps(meta))
+    r = invoke(["report", str(moved), "-o", str(tmp_path / "r.html")])
+    assert r.exit_code == 0, r.output
+    text = _text(parse_self_contained((tmp_path / "r.html").read_text()))
+    assert "could not be read here" in text and "give it with --data" in text
+    r = invoke(["report", str(moved), "--data", "no_such_dataset_xyz#validation", "-o", str(tmp_path / "r2.html")])
+    assert r.exit_code == 1 and not (tmp_path / "r2.html").exists()  # given explicitly: an error

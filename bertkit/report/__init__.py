@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from bertkit.errors import BertkitError
+from bertkit.errors import BertkitError, UsageError
 from bertkit.report import html as H
 
 __all__ = ["build_report", "write_report"]
@@ -80,6 +80,8 @@ def build_report(model_dir: str | os.PathLike, data: str | None = None, mistakes
     from bertkit import console
 
     console.quiet_libraries()
+    if mistakes < 0 or (limit is not None and limit < 1):
+        raise UsageError("--mistakes must be 0 or more and --limit at least 1")
     d = Path(model_dir)
     meta, metrics = _read(d)
     dev, why = dev_source(meta, data)
@@ -93,7 +95,15 @@ def build_report(model_dir: str | os.PathLike, data: str | None = None, mistakes
         from bertkit.report.classify import sections
     else:
         from bertkit.report.qa import sections
-    body = sections(str(d), meta, metrics, dev, why, **kw)
+    try:
+        body = sections(str(d), meta, metrics, dev, why, **kw)
+    except BertkitError as e:
+        if data or not dev or dev not in str(e):  # only the recorded dev data failing is a note, not an error
+            raise
+        why = f"the dev data recorded at training ({dev}) could not be read here ({e}); give it with --data"
+        console.warn(why)
+        dev = None
+        body = sections(str(d), meta, metrics, None, why, **kw)
     title = f"bertkit report: {d.name}"
     sub = f"{meta['task']} model in {d}" + (f"; dev data: {dev} ({why})" if dev else f"; {why}")
     return H.page(title, sub, [("Settings", settings_section(meta, metrics)), *body[:1],
