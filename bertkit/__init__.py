@@ -2,7 +2,7 @@
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "QA", "Classifier"]
+__all__ = ["__version__", "QA", "Classifier", "attention"]
 
 
 def __getattr__(name):  # lazy: `import bertkit` must stay cheap for the CLI
@@ -14,4 +14,8 @@ def __getattr__(name):  # lazy: `import bertkit` must stay cheap for the CLI
         from bertkit.classify.predict import Classifier
 
         return Classifier
+    if name == "attention":
+        import importlib
+
+        return importlib.import_module("bertkit.attention")
     raise AttributeError(f"module 'bertkit' has no attribute {name!r}")

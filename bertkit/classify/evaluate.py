@@ -3,18 +3,47 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Any
+
+import numpy as np
 
 from bertkit.classify.data import detect_columns, encode_labels, texts
 from bertkit.classify.task import evaluate_probs
 
 
+@dataclass
+class EvalRun:
+    """What one evaluation saw and computed (`bertkit report` shows the rows and the mistakes)."""
+
+    metrics: dict[str, Any]
+    df: Any  # the data as read (pandas)
+    columns: tuple[str, str | None, str]  # text, pair, label
+    y: np.ndarray
+    probs: np.ndarray
+
+
 def evaluate_file(model_dir: str, data: str, text_col=None, pair_col=None, label_col=None, header=None, threshold=None,
-                  limit=None, batch_size=None, allow_pickle=False, trust_remote_code=False) -> dict[str, Any]:
+                  limit=None, batch_size=None, allow_pickle=False, trust_remote_code=False, extra_metrics=None) -> dict[str, Any]:
+    """Scores of a model folder on labelled data; `extra_metrics`: `evaluate` metric names or paths (see
+    bertkit.extra_metrics), loaded before the model so a missing one fails fast."""
     from bertkit.classify.predict import Classifier
+    from bertkit.extra_metrics import classify_extra, load_all
+
+    load_all(extra_metrics)
+    clf = Classifier(model_dir, batch_size=batch_size, threshold=threshold, allow_pickle=allow_pickle, trust_remote_code=trust_remote_code)
+    run = evaluate_classifier(clf, model_dir, data, text_col, pair_col, label_col, header, limit)
+    if extra_metrics:
+        from bertkit.classify.task import decide
+
+        run.metrics["extra_metrics"] = classify_extra(extra_metrics, run.y, decide(clf.space, run.probs, clf.thresholds))
+    return run.metrics
+
+
+def evaluate_classifier(clf, model_dir: str, data: str, text_col=None, pair_col=None, label_col=None, header=None,
+                        limit=None) -> EvalRun:
     from bertkit.data.io import read_table
 
-    clf = Classifier(model_dir, batch_size=batch_size, threshold=threshold, allow_pickle=allow_pickle, trust_remote_code=trust_remote_code)
     meta = clf.meta
     df = read_table(data, header=header, limit=limit, default_split="validation")
     t, p, lab = detect_columns(df, data, text_col or (meta.get("text_col") if meta.get("text_col") in df.columns else None),
@@ -28,4 +57,4 @@ def evaluate_file(model_dir: str, data: str, text_col=None, pair_col=None, label
     res["thresholds"] = clf.thresholds
     res["seconds"] = round(secs, 3)
     res["examples_per_second"] = round(len(df) / secs, 1) if secs else None
-    return res
+    return EvalRun(res, df, (t, p, lab), y, probs)

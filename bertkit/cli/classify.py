@@ -56,7 +56,7 @@ def eval_cmd(
     text_col: TextCol = None, text_pair_col: PairCol = None, label_col: LabelCol = None, header: Header = None,
     threshold: Annotated[Optional[float], typer.Option("--threshold", help="Override the decision threshold (binary / every label).")] = None,
     limit: o.Limit = None, batch_size: o.BatchSizePredict = None, fmt: o.FormatOpt = Format.json,
-    allow_pickle: o.AllowPickle = None, trust_remote_code: o.TrustRemoteCode = None,
+    allow_pickle: o.AllowPickle = None, trust_remote_code: o.TrustRemoteCode = None, extra_metric: o.ExtraMetric = None,
 ) -> None:
     """Score a model on labelled data: metrics as JSON on stdout (--format table for people)."""
     from bertkit.classify.evaluate import evaluate_file
@@ -64,9 +64,9 @@ def eval_cmd(
 
     res = evaluate_file(model, data, text_col=text_col, pair_col=text_pair_col, label_col=label_col, header=header,
                         threshold=threshold, limit=limit, batch_size=batch_size,
-                        allow_pickle=bool(allow_pickle), trust_remote_code=bool(trust_remote_code))
+                        allow_pickle=bool(allow_pickle), trust_remote_code=bool(trust_remote_code), extra_metrics=extra_metric)
     if fmt == Format.table:
-        res = {k: v for k, v in res.items() if not isinstance(v, (dict, list))}
+        res = {k: v for k, v in res.items() if not isinstance(v, (dict, list)) or k == "extra_metrics"}
     write_document(res, fmt, title=f"classify eval: {data}")
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from bertkit import __version__
-from bertkit.cli import classify, env, qa, tokenize
+from bertkit.cli import attention, classify, env, qa, report, tokenize
 from bertkit.cli.errors import BertkitGroup
 
 app = typer.Typer(
@@ -19,6 +19,8 @@ app = typer.Typer(
 app.add_typer(classify.app, name="classify")
 app.add_typer(qa.app, name="qa")
 app.add_typer(tokenize.app, name="tokenize")
+app.add_typer(attention.app, name="attention")
+app.command("report")(report.report_command)
 app.command("env")(env.env_command)
 
 

@@ -88,6 +88,7 @@ def eval_cmd(
     threads: o.Threads = None,
     allow_pickle: o.AllowPickle = None,
     format: o.FormatOpt = Format.json,
+    extra_metric: o.ExtraMetric = None,
 ) -> None:
     """Official SQuAD v2.0 scores (exact, f1, HasAns_*, NoAns_*, best_* with thresholds) as JSON on stdout."""
     from bertkit import console
@@ -95,8 +96,10 @@ def eval_cmd(
     from bertkit.formats import write_document
     from bertkit.qa import official_files as of
     from bertkit.qa.squad_metrics import squad_evaluate
+    from bertkit.extra_metrics import load_all, qa_results
 
     console.quiet_libraries()
+    load_all(extra_metric)
     if predictions:
         if model:
             raise UsageError("give --model (run the model) or --predictions (score a file), not both")
@@ -111,7 +114,8 @@ def eval_cmd(
                 gold = _gold_for_file(data, limit, bool(skip_bad_rows))[1]
         else:
             gold = _gold_for_file(data, limit, bool(skip_bad_rows))[1]
-        write_document(squad_evaluate(gold, preds, na_probs=probs, na_prob_thresh=na_prob_thresh), format)
+        res = squad_evaluate(gold, preds, na_probs=probs, na_prob_thresh=na_prob_thresh)
+        write_document({**res, **qa_results(extra_metric, gold, preds, na_probs=probs)}, format)
         return
     if na_probs:
         raise UsageError("--na-probs goes with --predictions; a model computes its own")
@@ -128,7 +132,7 @@ def eval_cmd(
     v2 = _allow_null(qa.version_2, d.has_impossible, null, data)
     console.log(f"answering {len(d)} questions with {qa!r}")
     preds = qa.predict(d.examples)
-    res = pp.evaluate(gold, preds, v2, qa.null_threshold)
+    res = {**pp.evaluate(gold, preds, v2, qa.null_threshold), **qa_results(extra_metric, gold, preds, v2, qa.null_threshold)}
     if output_dir:
         texts, nbest, na = pp.official_files(preds, v2, qa.null_threshold, qa.n_best)
         written = of.write_official_files(output_dir, texts, nbest, na)
