@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from bertkit import console
-from bertkit.errors import BertkitError, UsageError
+from bertkit.errors import UsageError
 
 CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
 BEST_WEIGHTS = "best_model.safetensors"
@@ -121,7 +121,3 @@ def commit(partial: Path, final: Path) -> None:
     if final.exists():
         shutil.rmtree(final)
     partial.rename(final)
-
-
-def no_checkpoint_error(step: int) -> BertkitError:
-    return BertkitError(f"step {step}: no checkpoint was saved yet")

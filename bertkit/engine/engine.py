@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
-import numpy as np
 import torch
 
 from bertkit import console
@@ -221,7 +220,7 @@ class Engine:
         acc, st, model = self.accelerator, self.state, self.prepared
         model.train()
         batch = {k: v.to(acc.device, non_blocking=True) for k, v in self.task.collate(self.train_feats.rows(lb.rows)).items()}
-        st.tokens += int(np.dot(self.train_feats.lengths[lb.rows], lb.weights))
+        st.tokens += lb.global_tokens
         st.samples += lb.global_rows
         with nullcontext() if sync or acc.num_processes == 1 else acc.no_sync(model):
             loss = self._loss(model, batch, lb, window)

@@ -22,6 +22,7 @@ class LocalBatch:
     rows: list[int]  # feature indices for this process
     weights: list[float]  # 1 for a real row, 0 for a filler
     global_rows: int  # real rows in the global batch (every process together)
+    global_tokens: int  # their real (unpadded) tokens
 
 
 class ShardedBucketSampler:
@@ -47,6 +48,7 @@ class ShardedBucketSampler:
         """This process's part of global batch `position` of `epoch`."""
         gb = self.global_batches(epoch)[position]
         part = np.array_split(np.asarray(gb), self.num_processes)[self.process_index].tolist()
+        tokens = int(self.lengths[gb].sum())
         if not part:
-            return LocalBatch([gb[0]], [0.0], len(gb))
-        return LocalBatch(part, [1.0] * len(part), len(gb))
+            return LocalBatch([gb[0]], [0.0], len(gb), tokens)
+        return LocalBatch(part, [1.0] * len(part), len(gb), tokens)

@@ -21,7 +21,7 @@ class TrainState:
     batch_in_epoch: int = 0  # micro-batches of the current epoch already trained on
     batches_done: int = 0  # micro-batches over the whole run
     samples: int = 0  # training rows seen (every process together)
-    tokens: int = 0  # real (non-pad) training tokens seen by this process
+    tokens: int = 0  # real (non-pad) training tokens seen (every process together)
     train_seconds: float = 0.0
     best_metric: float | None = None
     best_step: int | None = None
