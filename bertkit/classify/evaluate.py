@@ -5,21 +5,30 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from bertkit.classify.data import detect_columns, encode_labels, texts
+from bertkit.classify.data import detect_columns, encode_labels, row_text, texts
 from bertkit.classify.task import evaluate_probs
+from bertkit.errors import BertkitError
 
 
 def evaluate_file(model_dir: str, data: str, text_col=None, pair_col=None, label_col=None, header=None, threshold=None,
                   limit=None, batch_size=None, allow_pickle=False, trust_remote_code=False) -> dict[str, Any]:
     from bertkit.classify.predict import Classifier
     from bertkit.data.io import read_table
+    from bertkit.defaults import check_options
 
+    check_options(limit=limit)
     clf = Classifier(model_dir, batch_size=batch_size, threshold=threshold, allow_pickle=allow_pickle, trust_remote_code=trust_remote_code)
     meta = clf.meta
     df = read_table(data, header=header, limit=limit, default_split="validation")
-    t, p, lab = detect_columns(df, data, text_col or (meta.get("text_col") if meta.get("text_col") in df.columns else None),
-                               pair_col or (meta.get("text_pair_col") if meta.get("text_pair_col") in df.columns else None),
-                               label_col or (meta.get("label_col") if meta.get("label_col") in df.columns else None))
+    if df.empty:
+        raise BertkitError(f"{data}: no rows")
+
+    def saved(key: str) -> str | None:  # the model's training column, when this file has it
+        c = meta.get(key)
+        return c if c and row_text(df.iloc[0].to_dict(), c) is not None else None
+
+    t, p, lab = detect_columns(df, data, text_col or saved("text_col"), pair_col or saved("text_pair_col"),
+                               label_col or saved("label_col"))
     y = encode_labels(df[lab], clf.space, data, meta.get("label_sep", ","))
     t0 = time.perf_counter()
     probs = clf.predict_proba(texts(df, t, data), texts(df, p, data) if p else None)

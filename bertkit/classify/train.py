@@ -34,10 +34,8 @@ def load_split(spec: str, cfg: ClassifyConfig, cols: Columns | None, limit: int 
     if cols is None:
         t, p, lab = detect_columns(df, spec, cfg.text_col, cfg.text_pair_col, cfg.label_col)
         cols = Columns(t, p, lab)
-    else:
-        missing = [c for c in (cols.text, cols.pair, cols.label) if c and c not in df.columns]
-        if missing:
-            raise BertkitError(f"{spec}: missing column(s) {', '.join(missing)} found in the training data; columns here: {', '.join(df.columns)}")
+    else:  # the training data's columns (positions and joined columns resolved again), or a clear error
+        detect_columns(df, spec, cols.text, cols.pair, cols.label)
     return df, cols
 
 

@@ -12,7 +12,7 @@ import traceback
 
 import typer
 from typer._click.exceptions import ClickException
-from typer.core import TyperGroup
+from typer.core import TyperCommand, TyperGroup
 
 from bertkit.errors import BertkitError
 
@@ -21,7 +21,24 @@ def _debug(ctx: typer.Context) -> bool:
     return bool(os.environ.get("BERTKIT_DEBUG")) or bool(ctx.params.get("debug"))
 
 
+def _flags_without_type(cmd, ctx) -> None:
+    """Show boolean flags as flags: typer prints a <bool> type beside --overwrite and even --help."""
+    for p in cmd.get_params(ctx):
+        if getattr(p, "is_flag", False) and p.metavar is None:
+            p.metavar = ""
+
+
+class BertkitCommand(TyperCommand):
+    def format_help(self, ctx, formatter):
+        _flags_without_type(self, ctx)
+        return super().format_help(ctx, formatter)
+
+
 class BertkitGroup(TyperGroup):
+    def format_help(self, ctx, formatter):
+        _flags_without_type(self, ctx)
+        return super().format_help(ctx, formatter)
+
     def invoke(self, ctx: typer.Context):
         try:
             return super().invoke(ctx)
