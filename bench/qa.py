@@ -65,17 +65,18 @@ def scores(data: str, limit: int | None, preds: dict[str, str]) -> dict:
 
 def child_bertkit(p: dict) -> dict:
     """The body of `bertkit qa eval --model M --data F [--limit N]`, model loading timed apart."""
-    from bertkit.cli.qa import _allow_null, _gold_for_file, _load
+    from bertkit.cli.qa import _load
     from bertkit.qa import postprocess as pp
+    from bertkit.qa.evaluate import allow_no_answer, gold_for_file
 
     t0 = time.perf_counter()
     qa = _load(p["model"], p.get("batch_size"), None, None, None, bf16=bool(p.get("bf16")))
     load = time.perf_counter() - t0
     qa.predict(examples_of(p["data"], WARMUP))
     t0 = time.perf_counter()
-    d, gold = _gold_for_file(p["data"], p["limit"], False)
+    d, gold = gold_for_file(p["data"], p["limit"], False)
     preds = qa.predict(d.examples)
-    res = pp.evaluate(gold, preds, _allow_null(qa.version_2, d.has_impossible, None, p["data"]), qa.null_threshold)
+    res = pp.evaluate(gold, preds, allow_no_answer(qa.allow_no_answer, d.has_impossible, None, p["data"]), qa.null_threshold)
     s = time.perf_counter() - t0
     n = len(d.examples)
     return {"load_s": round(load, 2), "seconds": round(s, 3), "questions": n, "questions_per_s": round(n / s, 2),

@@ -322,6 +322,11 @@ def load_yaml_overrides(cls: type, path: str) -> dict[str, Any]:
     p = Path(path)
     if p.is_dir():
         raise UsageError(f"{path}: is a folder; --config takes a YAML file (see `bertkit recipes list`)")
+    if not p.is_file() and "/" not in path:  # a packaged recipe by name: -c sst2-minilm
+        from bertkit import recipes
+
+        if path.removesuffix(".yaml") in recipes.names():
+            p = recipes.path(path)
     if not p.is_file():
         raise UsageError(f"{path}: config file not found (see `bertkit recipes list` for the packaged ones)")
     try:

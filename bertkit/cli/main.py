@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from bertkit import __version__
-from bertkit.cli import classify, env, qa, tokenize
+from bertkit.cli import classify, env, qa, recipes, tokenize
 from bertkit.cli.errors import BertkitCommand, BertkitGroup
 
 app = typer.Typer(
@@ -19,6 +19,7 @@ app = typer.Typer(
 app.add_typer(classify.app, name="classify")
 app.add_typer(qa.app, name="qa")
 app.add_typer(tokenize.app, name="tokenize")
+app.add_typer(recipes.app, name="recipes")
 app.command("env", cls=BertkitCommand)(env.env_command)
 
 

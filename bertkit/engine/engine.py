@@ -22,7 +22,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from bertkit.console import log, progress
+from bertkit.console import progress
 from bertkit.defaults import TrainConfig
 from bertkit.engine.batching import BatchList, Features, sorted_batches
 from bertkit.errors import BertkitError
