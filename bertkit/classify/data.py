@@ -117,7 +117,8 @@ def detect_columns(df: pd.DataFrame, src: str, text_col=None, pair_col=None, lab
         rest = [c for c in df.columns if c not in (text, pair) and "," not in str(c)]
         if not rest:
             raise BertkitError(f"{src}: could not find a label column; name it with --label-col (columns: {_columns(df)})")
-        label = min(rest, key=lambda c: sample[c].astype(str).nunique())
+        varied = [c for c in rest if sample[c].astype(str).nunique() > 1] or rest  # a constant column labels nothing
+        label = min(varied, key=lambda c: sample[c].astype(str).nunique())
     return text, pair, label
 
 

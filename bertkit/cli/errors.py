@@ -12,6 +12,7 @@ import traceback
 
 import typer
 from typer._click.exceptions import ClickException
+from typer._click.exceptions import UsageError as ClickUsageError
 from typer.core import TyperCommand, TyperGroup
 
 from bertkit.errors import BertkitError
@@ -42,6 +43,12 @@ class BertkitGroup(TyperGroup):
     def invoke(self, ctx: typer.Context):
         try:
             return super().invoke(ctx)
+        except ClickUsageError as e:  # a bad or missing option of a sub-command: one line too, and where to look
+            if not e.format_message().strip():  # `bertkit classify` alone: the help, printed already
+                ctx.exit(e.exit_code)
+            sub = e.ctx.command_path if e.ctx is not None else ctx.command_path
+            typer.echo(f"bertkit: error: {e.format_message()} (see `{sub} --help`)", err=True)
+            ctx.exit(e.exit_code)
         except (typer.Exit, typer.Abort, ClickException):
             raise
         except BrokenPipeError:  # `bertkit ... | head`: the reader left, that is fine
