@@ -51,7 +51,7 @@ def read_table(spec: str, *, header: bool | None = None, limit: int | None = Non
         raise
     except UnicodeDecodeError as e:
         raise not_utf8(spec, e) from None
-    except (ValueError, pd.errors.ParserError, OSError) as e:
+    except (ValueError, pd.errors.ParserError, OSError, csv.Error) as e:
         raise BertkitError(f"{spec}: could not read ({str(e).splitlines()[0]})") from e
     if limit is not None:
         df = df.iloc[:limit]
@@ -184,7 +184,12 @@ def _read_delimited(path: Path, header: bool | None) -> pd.DataFrame:
         raise BertkitError(f"{path}: file is empty")
     sep = _sniff_delimiter(path, sample)
     if header is None:
-        lines = list(csv.reader(io.StringIO(sample), delimiter=sep, quoting=csv.QUOTE_NONE if sep == "\t" else csv.QUOTE_MINIMAL))
+        try:
+            lines = list(csv.reader(io.StringIO(sample, newline=""), delimiter=sep,
+                                    quoting=csv.QUOTE_NONE if sep == "\t" else csv.QUOTE_MINIMAL))
+        except csv.Error:
+            lines = [ln.split(sep) for ln in sample.splitlines()]
+        lines = [ln for ln in lines if ln] or [[""]]
         header = _looks_like_header(lines[0], lines[1] if len(lines) > 1 else None)
     quoting = csv.QUOTE_NONE if sep == "\t" else csv.QUOTE_MINIMAL
     df = pd.read_csv(path, sep=sep, header=0 if header else None, quoting=quoting, dtype=str,
