@@ -69,16 +69,18 @@ def resolve_column(df: pd.DataFrame, given: str, option: str, src: str) -> str:
 
 
 def row_text(rec: dict, col: str) -> Any:
-    """The text of `col` in one record (streaming predict), joined columns included; None when absent."""
+    """The text of `col` in one record (streaming predict): by name, position or joined; None when absent."""
     if col in rec:
         return rec[col]
-    if col.strip().isdigit() and f"col{int(col)}" in rec:
-        return rec[f"col{int(col)}"]
+    if col.strip().isdigit():
+        i, keys = int(col), list(rec)
+        return rec.get(f"col{i}", rec[keys[i]] if i < len(keys) else None)
     parts = [x.strip() for x in col.split(",")] if "," in col else []
-    if len(parts) > 1 and all(p in rec for p in parts):
-        vals = ["" if rec[p] is None else str(rec[p]).strip() for p in parts]
-        return TEXT_JOIN_SEPARATOR.join(v for v in vals if v)
-    return None
+    vals = [row_text(rec, p) for p in parts if p]
+    if len(vals) < 2 or any(v is None for v in vals):
+        return None
+    texts = ["" if isinstance(v, float) and v != v else str(v).strip() for v in vals]
+    return TEXT_JOIN_SEPARATOR.join(t for t in texts if t)
 
 
 def _find(df: pd.DataFrame, given: str | None, candidates: Sequence[str], option: str, src: str) -> str | None:
@@ -224,7 +226,8 @@ def _names_for(values: list[str], label_names: list[str] | dict[str, str] | None
         return names, [str(i) for i in range(len(names))]
     missing = [v for v in values if v not in names]
     if missing:
-        raise BertkitError(f"{src}: labels {', '.join(missing[:5])} are not in --label-names")
+        raise BertkitError(f"{src}: labels {', '.join(missing[:5])} are not in --label-names; "
+                           "is the label column right? (name it with --label-col)")
     return names, names
 
 
