@@ -140,6 +140,7 @@ def test_metrics_say_which_classes_they_leave_out():
     with_absent = single_label_metrics(y, pred, ["a", "b", "c"])
     only = single_label_metrics(y, pred, ["a", "b"])
     assert with_absent["classes_not_averaged"] == ["c"] and with_absent["f1_macro"] == only["f1_macro"]
+    assert with_absent["per_class"] == only["per_class"] and set(only["per_class"]) == {"a", "b"}
 
 
 def test_predict_reuses_the_pair_columns_and_warns_on_single_texts(tiny_bert, tmp_path):

@@ -88,6 +88,8 @@ def multilabel_metrics(y: np.ndarray, pred: np.ndarray, names: Sequence[str], de
 
 
 def _report(y, pred, names, labels) -> dict:
+    if labels is not None:  # the names of just these ids
+        names = [names[i] for i in labels]
     rep = skm.classification_report(y, pred, labels=labels, target_names=list(names), output_dict=True, zero_division=0)
     return {n: {k: (float(v) if k != "support" else int(v)) for k, v in rep[n].items()} for n in names if n in rep}
 
