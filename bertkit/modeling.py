@@ -6,6 +6,7 @@ Safe by default: safetensors weights only (`allow_pickle` opts into .bin files),
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,33 @@ def resolve_model(name: str | None) -> str:
     if name.startswith((".", "/", "~")) or name.count("/") > 1:
         raise BertkitError(f"{name}: model folder not found")
     return name  # a hub id: works online, or from the local Hugging Face cache
+
+
+def architectures(path: str) -> list[str]:
+    """`architectures` from a model folder's config.json ([] for a hub id or when it says nothing)."""
+    p = Path(path) / "config.json"
+    try:
+        return [str(a) for a in (json.loads(p.read_text(encoding="utf-8")).get("architectures") or [])]
+    except (OSError, ValueError, AttributeError):
+        return []
+
+
+def check_model_task(name: str, path: str, meta: dict, want: str) -> None:
+    """Stop before loading when a folder holds a model for another task, or (classify) no trained head at all:
+    a random head would answer confidently and wrongly. bertkit.json's task decides, else config.json's architectures."""
+    archs = architectures(path)
+    qa = meta.get("task") == "qa" or any(a.endswith("ForQuestionAnswering") for a in archs)
+    clf = meta.get("task") == "classify" or any(a.endswith("ForSequenceClassification") for a in archs)
+    shown = f" (architectures: {', '.join(archs)})" if archs else ""
+    if want == "classify" and qa and not clf:
+        raise BertkitError(f"{name}: a question-answering model{shown}, not a classifier; "
+                           "use `bertkit qa ask` / `bertkit qa eval`, or train a classifier with `bertkit classify train`")
+    if want == "classify" and archs and not clf:
+        raise BertkitError(f"{name}: no trained classification head{shown}; its random head would answer by chance. "
+                           f"Train one with `bertkit classify train --model {name}`")
+    if want == "qa" and clf and not qa:
+        raise BertkitError(f"{name}: a classifier{shown}, not a question-answering model; "
+                           "use `bertkit classify predict`, or train a QA model with `bertkit qa train`")
 
 
 def never_prompt() -> None:

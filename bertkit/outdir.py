@@ -22,14 +22,39 @@ METRICS_FILE = "metrics.json"
 
 
 def check_output_dir(path: str | None, overwrite: bool) -> Path:
+    """The output folder, checked before anything loads: not a file, empty (or --overwrite), and writable."""
     if not path:
         raise BertkitError("--output-dir is required: where to save the trained model")
     p = Path(path)
     if p.exists() and not p.is_dir():
-        raise BertkitError(f"{path}: exists and is not a folder")
+        raise BertkitError(f"{path}: exists and is not a folder; choose another --output-dir")
     if p.is_dir() and any(p.iterdir()) and not overwrite:
         raise BertkitError(f"{path}: folder exists and is not empty; pass --overwrite or choose another --output-dir")
+    base = p.absolute().parent
+    while not base.exists():
+        base = base.parent
+    if not base.is_dir():
+        raise BertkitError(f"{path}: {base} is a file, so no folder can be made under it; choose another --output-dir")
+    try:  # the only sure test of writability (permissions, read-only mounts, /proc): make and remove a folder there
+        os.rmdir(tempfile.mkdtemp(prefix=".bertkit-write-test-", dir=base))
+    except OSError as e:
+        raise BertkitError(f"{path}: cannot write in {base} ({e.strerror or e}); choose another --output-dir") from None
     return p
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _follow_umask(root: Path) -> None:
+    """mkdtemp makes 0700 and some writers (safetensors) 0600: the finished folder follows the umask like any other."""
+    mask = _umask()
+    root.chmod(0o777 & ~mask)
+    for p in root.rglob("*"):
+        if not p.is_symlink():
+            p.chmod((0o777 if p.is_dir() else 0o666) & ~mask)
 
 
 @contextmanager
@@ -40,6 +65,7 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
     tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.partial-{os.getpid()}-", dir=final.parent))
     try:
         yield tmp
+        _follow_umask(tmp)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

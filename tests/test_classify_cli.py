@@ -88,9 +88,9 @@ def test_predict_jsonl_passthrough_all_scores_and_threshold(binary_model, tmp_pa
         assert set(x["scores"]) == {"negative", "positive"}
         assert abs(sum(x["scores"].values()) - 1) < 1e-4
         assert x["label"] == ("positive" if x["scores"]["positive"] > 0.5 else "negative")
-    # a threshold above every score makes every row negative
-    r = invoke(["classify", "predict", "--model", str(out), str(f), "--threshold", "0.999999"])
-    assert {x["label"] for x in jsonl(r.stdout)} == {"negative"} or max(x["scores"]["positive"] for x in recs) > 0.999999
+    # no probability is above 1: at --threshold 1 every row is negative
+    r = invoke(["classify", "predict", "--model", str(out), str(f), "--threshold", "1"])
+    assert r.exit_code == 0 and {x["label"] for x in jsonl(r.stdout)} == {"negative"}
 
 
 def test_predict_bf16_is_close_to_fp32_but_not_the_same_computation(binary_model, tmp_path):
@@ -207,9 +207,10 @@ def test_recipe_overrides_and_cli_wins(tiny_bert, tmp_path):
         (["--train", "nope/missing.csv"], 1, "missing.csv: file not found"),
         (["--label-col", "nope"], 1, "no column 'nope' (--label-col)"),
         (["--max-length", "4096"], 2, "above this model's limit of 512"),
-        (["--problem-type", "regression"], 1, "--problem-type must be one of"),
-        (["--class-weights", "sometimes"], 2, "--class-weights must be auto or none"),
-        (["--metric", "bleu"], 1, "--metric 'bleu' is not available for binary"),
+        (["--problem-type", "regression"], 2, "--problem-type must be one of"),
+        (["--class-weights", "sometimes"], 2, "--class-weights must be one of auto, none"),
+        (["--metric", "bleu"], 2, "--metric must be one of accuracy"),
+        (["--metric", "hamming_loss"], 1, "--metric 'hamming_loss' is not available for binary"),
     ],
 )
 def test_train_errors_are_one_line(tiny_bert, tmp_path, extra, code, needle):
@@ -226,7 +227,7 @@ def test_unknown_recipe_key_and_nonempty_output(tiny_bert, tmp_path):
     train = write_sentiment_tsv(tmp_path / "t.tsv", 20)
     (tmp_path / "r.yaml").write_text("epochs: 1\nlearning_rate: 0.1\n")
     r = invoke(["classify", "train", "--model", str(tiny_bert), "--train", str(train), "-o", str(tmp_path / "m"), "-c", str(tmp_path / "r.yaml")])
-    assert r.exit_code == 1 and "unknown key(s) learning_rate" in r.stderr
+    assert r.exit_code == 2 and "unknown key(s) learning_rate" in r.stderr
     (tmp_path / "busy").mkdir()
     (tmp_path / "busy" / "x").write_text("keep me")
     r = invoke(["classify", "train", "--model", str(tiny_bert), "--train", str(train), "-o", str(tmp_path / "busy")])
@@ -234,17 +235,46 @@ def test_unknown_recipe_key_and_nonempty_output(tiny_bert, tmp_path):
     assert (tmp_path / "busy" / "x").read_text() == "keep me"
 
 
-def test_interrupted_training_leaves_no_output(tiny_bert, tmp_path, monkeypatch):
-    from bertkit.engine import Engine
+@pytest.mark.parametrize("overwrite", [False, True])
+def test_crash_while_saving_leaves_no_output(tiny_bert, tmp_path, monkeypatch, overwrite):
+    """A crash inside the atomic output block (the model half-written) leaves no folder that looks complete and no
+    .partial folder; with --overwrite the old folder stays as it was."""
+    from transformers import PreTrainedModel
 
-    def boom(self, *a, **k):
-        raise RuntimeError("simulated crash")
+    def save_half(self, path, *a, **k):
+        (Path(path) / "model.safetensors").write_bytes(b"half")
+        raise RuntimeError("simulated crash while saving")
 
-    monkeypatch.setattr(Engine, "fit", boom)
     train = write_sentiment_tsv(tmp_path / "t.tsv", 20)
-    r = invoke(["classify", "train", "--model", str(tiny_bert), "--train", str(train), "-o", str(tmp_path / "m")])
-    assert r.exit_code == 1 and "simulated crash" in r.stderr and "--debug" in r.stderr
-    assert not (tmp_path / "m").exists() and not list(tmp_path.glob(".m.partial-*"))
+    out = tmp_path / "m"
+    if overwrite:
+        out.mkdir()
+        (out / "old.txt").write_text("the previous model")
+    monkeypatch.setattr(PreTrainedModel, "save_pretrained", save_half)
+    args = ["classify", "train", "--model", str(tiny_bert), "--train", str(train), "-o", str(out), *FAST, "--epochs", "1"]
+    r = invoke(args + (["--overwrite"] if overwrite else []))
+    assert r.exit_code == 1 and "simulated crash while saving" in r.stderr and "--debug" in r.stderr
+    if overwrite:
+        assert [p.name for p in out.iterdir()] == ["old.txt"]
+    else:
+        assert not out.exists()
+    assert not list(tmp_path.glob(".m.*"))
+
+
+def test_output_folder_follows_the_umask(tiny_bert, tmp_path):
+    import os
+    import stat
+
+    train = write_sentiment_tsv(tmp_path / "t.tsv", 20)
+    old = os.umask(0o022)
+    try:
+        r = invoke(["classify", "train", "--model", str(tiny_bert), "--train", str(train), "-o", str(tmp_path / "m"), *FAST, "--epochs", "1"])
+    finally:
+        os.umask(old)
+    assert r.exit_code == 0, r.stderr
+    assert stat.S_IMODE((tmp_path / "m").stat().st_mode) == 0o755
+    assert all(stat.S_IMODE(p.stat().st_mode) == 0o644 for p in (tmp_path / "m").iterdir()), \
+        {p.name: oct(p.stat().st_mode) for p in (tmp_path / "m").iterdir()}
 
 
 def test_eval_steps_patience_bf16_and_class_weights(tiny_bert, tmp_path):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pandas as pd
@@ -36,22 +37,46 @@ def test_string_labels_round_trip(names, data):
 @given(n_labels=st.integers(2, 8), data=st.data())
 def test_multilabel_strings_round_trip(n_labels, data):
     sets = data.draw(st.lists(st.sets(st.integers(0, n_labels - 1), min_size=1), min_size=2, max_size=30))
-    sets.append({0, n_labels - 1})  # at least one multi-label row, all ids seen
+    sets.append({0, n_labels - 1})  # at least one multi-label row
     raw = pd.Series([",".join(str(i) for i in sorted(s)) for s in sets])
     space = infer_label_space(raw, "f", None, ",", None)
-    assert space.problem_type == "multilabel" and space.num_labels == n_labels
+    seen = sorted(set().union(*sets))
+    assert space.problem_type == "multilabel" and space.names == [str(i) for i in seen]  # the labels observed
     y = encode_labels(raw, space, "f", ",")
-    assert [set(np.flatnonzero(r).tolist()) for r in y] == sets
+    assert [{int(space.names[j]) for j in np.flatnonzero(r)} for r in y] == sets
+
+
+class _OneLogit(torch.nn.Module):
+    """The smallest model finalize_head works on: a one-logit Linear whose output is its input z."""
+
+    def __init__(self):
+        super().__init__()
+        from types import SimpleNamespace
+
+        self.config = SimpleNamespace()
+        self.classifier = torch.nn.Linear(1, 1)
+        with torch.no_grad():
+            self.classifier.weight.fill_(1.0)
+            self.classifier.bias.zero_()
+
+    def forward(self, x):
+        return self.classifier(x)
 
 
 @given(z=st.floats(-20, 20), t=st.floats(0.01, 0.99))
+@settings(max_examples=60, deadline=None)
 def test_folding_threshold_into_bias_keeps_decisions(z, t):
-    """sigmoid(z - logit(t)) > 0.5 exactly when sigmoid(z) > t (away from float ties)."""
+    """bertkit's finalize_head: the saved two-logit head says 'positive' (softmax > 0.5) exactly when the trained
+    one-logit head's sigmoid(z) > t (away from float ties)."""
     p = 1 / (1 + math.exp(-z))
-    if abs(p - t) < 1e-9:
+    if abs(p - t) < 1e-6:
         return
-    folded = 1 / (1 + math.exp(-(z - math.log(t / (1 - t)))))
-    assert (folded > 0.5) == (p > t)
+    m = _OneLogit()
+    finalize_head(m, "binary", ["neg", "pos"], [t])
+    with torch.no_grad():
+        two = m(torch.tensor([[z]], dtype=torch.float32))
+    assert two.shape == (1, 2)
+    assert bool(torch.softmax(two.double(), -1)[0, 1] > 0.5) == (p > t)
 
 
 def test_finalize_head_binary_and_multilabel_folding():
@@ -118,6 +143,7 @@ def test_pad_collate_pads_and_masks():
 
 
 @given(st.lists(st.tuples(st.booleans(), st.floats(0, 1)), min_size=5, max_size=80))
+@settings(deadline=None)  # the first call imports scikit-learn
 def test_tuned_binary_threshold_never_worse_than_half(pairs):
     y = np.array([int(a) for a, _ in pairs])
     p = np.array([b for _, b in pairs])
@@ -156,5 +182,51 @@ def test_build_config_layers(tmp_path):
     cfg = build_config(ClassifyConfig, str(tmp_path / "r.yaml"), {"epochs": 5.0})
     assert cfg.lr == 0.001 and cfg.epochs == 5.0 and cfg.batch_size == ClassifyConfig().batch_size
     (tmp_path / "bad.yaml").write_text("epochs: many\n")
-    with pytest.raises(BertkitError, match="epochs must be a number"):
+    with pytest.raises(BertkitError, match="bad.yaml: epochs must be a number"):
         build_config(ClassifyConfig, str(tmp_path / "bad.yaml"), {})
+
+
+@pytest.mark.parametrize("labels, names, want_names, want_ids", [
+    (["1", "2", "3", "4", "2"], None, ["1", "2", "3", "4"], [0, 1, 2, 3, 1]),  # no phantom class 0
+    ([1, 2, 3, 4], "1=World,2=Sports,3=Business,4=Sci", ["World", "Sports", "Business", "Sci"], [0, 1, 2, 3]),
+    (["0", "1", "1"], "neg,pos", ["neg", "pos"], [0, 1, 1]),
+    (["b", "a", "c"], None, ["a", "b", "c"], [1, 0, 2]),
+    ([3.0, 10.0, 3.0], None, ["3", "10"], [0, 1, 0]),  # numbers sort by value
+])
+def test_labels_are_the_observed_set(labels, names, want_names, want_ids):
+    from bertkit.classify.data import read_label_names
+
+    raw = pd.Series(labels)
+    space = infer_label_space(raw, "f", None, ",", read_label_names(names))
+    assert space.names == want_names
+    assert encode_labels(raw, space, "f", ",").tolist() == want_ids
+
+
+@pytest.mark.parametrize("labels, names, needle", [
+    (["1", "NaN", "2"], None, "row 2: missing label"),
+    ([1.0, float("nan"), 0.0], None, "row 2: missing label"),
+    (["x", "x", "x"], None, "every row has the label 'x'"),
+    (["1", "2", "3", "4"], "a,b,c,d", "name each label instead, e.g. --label-names 1=a,2=b"),
+    (["1", "2"], "1=a", "label(s) 2 have no name"),
+    (["1", "2"], "1=a,2", "'2' is not LABEL=NAME"),
+])
+def test_bad_labels_say_what_to_do(labels, names, needle):
+    from bertkit.classify.data import read_label_names
+
+    with pytest.raises(BertkitError, match=re.escape(needle)):
+        infer_label_space(pd.Series(labels), "f", None, ",", read_label_names(names))
+
+
+def test_config_checks_every_field_and_names_the_option():
+    from bertkit.defaults import RULES, QAConfig, TrainConfig
+    from dataclasses import fields
+
+    for cls in (TrainConfig, ClassifyConfig, QAConfig):
+        assert {f.name for f in fields(cls)} <= set(RULES)
+    for kw, needle in [({"batch_size": -4}, "--batch-size must be an integer of at least 1, not -4"),
+                       ({"warmup_ratio": 5}, "--warmup-ratio must be a number from 0 to 1"),
+                       ({"threads": "many"}, "--threads must be an integer of at least 1 or 'auto'"),
+                       ({"report_to": "x"}, "--report-to must be one of tensorboard, wandb, mlflow, none")]:
+        with pytest.raises(BertkitError, match=re.escape(needle)):
+            ClassifyConfig(**kw)
+    assert ClassifyConfig(threads="auto").threads is None and ClassifyConfig(threads="3").threads == 3

@@ -48,7 +48,6 @@ def test_flat_jsonl_csv_and_answer_shapes(tmp_path):
     j.write_text("\n".join(json.dumps(r) for r in rows))
     d = load_qa(str(j))
     assert [e.id for e in d.examples] == ["x1", "x2"] and d.examples[1].is_impossible
-    assert d.examples[0].extra == {"extra": 1}
     c = tmp_path / "d.csv"
     pd.DataFrame([{**r, "answers": json.dumps(r["answers"])} for r in rows]).to_csv(c, index=False)
     d2 = load_qa(str(c))

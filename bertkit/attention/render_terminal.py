@@ -52,7 +52,7 @@ def render(att: Attention, token: str | int, k: int = 5, out: TextIO | None = No
     import sys
 
     from rich.columns import Columns
-    from rich.console import Console, Group
+    from rich.console import Console
     from rich.text import Text
 
     i = att.token_index(token)

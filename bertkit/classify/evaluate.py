@@ -8,8 +8,9 @@ from typing import Any
 
 import numpy as np
 
-from bertkit.classify.data import detect_columns, encode_labels, texts
+from bertkit.classify.data import detect_columns, encode_labels, row_text, texts
 from bertkit.classify.task import evaluate_probs
+from bertkit.errors import BertkitError
 
 
 @dataclass
@@ -28,8 +29,10 @@ def evaluate_file(model_dir: str, data: str, text_col=None, pair_col=None, label
     """Scores of a model folder on labelled data; `extra_metrics`: `evaluate` metric names or paths (see
     bertkit.extra_metrics), loaded before the model so a missing one fails fast."""
     from bertkit.classify.predict import Classifier
+    from bertkit.defaults import check_options
     from bertkit.extra_metrics import classify_extra, load_all
 
+    check_options(limit=limit, batch_size=batch_size)
     load_all(extra_metrics)
     clf = Classifier(model_dir, batch_size=batch_size, threshold=threshold, allow_pickle=allow_pickle, trust_remote_code=trust_remote_code)
     run = evaluate_classifier(clf, model_dir, data, text_col, pair_col, label_col, header, limit)
@@ -46,9 +49,15 @@ def evaluate_classifier(clf, model_dir: str, data: str, text_col=None, pair_col=
 
     meta = clf.meta
     df = read_table(data, header=header, limit=limit, default_split="validation")
-    t, p, lab = detect_columns(df, data, text_col or (meta.get("text_col") if meta.get("text_col") in df.columns else None),
-                               pair_col or (meta.get("text_pair_col") if meta.get("text_pair_col") in df.columns else None),
-                               label_col or (meta.get("label_col") if meta.get("label_col") in df.columns else None))
+    if df.empty:
+        raise BertkitError(f"{data}: no rows")
+
+    def saved(key: str) -> str | None:  # the model's training column, when this file has it
+        c = meta.get(key)
+        return c if c and row_text(df.iloc[0].to_dict(), c) is not None else None
+
+    t, p, lab = detect_columns(df, data, text_col or saved("text_col"), pair_col or saved("text_pair_col"),
+                               label_col or saved("label_col"))
     y = encode_labels(df[lab], clf.space, data, meta.get("label_sep", ","))
     t0 = time.perf_counter()
     probs = clf.predict_proba(texts(df, t, data), texts(df, p, data) if p else None)

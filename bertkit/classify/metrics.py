@@ -42,9 +42,18 @@ def _prf(y, p, average, labels=None) -> tuple[float, float, float]:
     return float(pr), float(rc), float(f1)
 
 
+def present_labels(y: np.ndarray, pred: np.ndarray, k: int) -> tuple[list[int], list[int]]:
+    """(ids in the truth or the predictions, ids in neither). Averages run over the first: a class that no row
+    has and no prediction names would count as F1 0 and pull macro scores down for nothing."""
+    seen = set(np.unique(y).tolist()) | set(np.unique(pred).tolist())
+    return [i for i in range(k) if i in seen], [i for i in range(k) if i not in seen]
+
+
 def single_label_metrics(y: np.ndarray, pred: np.ndarray, names: Sequence[str], pos_scores: np.ndarray | None = None, detail: bool = True) -> dict:
-    labels = list(range(len(names)))
+    labels, absent = present_labels(y, pred, len(names))
     out: dict = {"accuracy": float(skm.accuracy_score(y, pred))}
+    if absent:  # said, not silent: the averages below leave these classes out
+        out["classes_not_averaged"] = [names[i] for i in absent]
     for avg in ("macro", "micro", "weighted"):
         p, r, f = _prf(y, pred, avg, labels)
         out[f"precision_{avg}"], out[f"recall_{avg}"], out[f"f1_{avg}"] = p, r, f
@@ -55,15 +64,20 @@ def single_label_metrics(y: np.ndarray, pred: np.ndarray, names: Sequence[str], 
             out["roc_auc"] = float(skm.roc_auc_score(y, pos_scores)) if len(set(y.tolist())) == 2 else None
     if detail:
         out["per_class"] = _report(y, pred, names, labels)
-        out["confusion_matrix"] = {"labels": list(names), "matrix": skm.confusion_matrix(y, pred, labels=labels).tolist()}
+        every = list(range(len(names)))
+        out["confusion_matrix"] = {"labels": list(names), "matrix": skm.confusion_matrix(y, pred, labels=every).tolist()}
     out["n"] = int(len(y))
     return out
 
 
 def multilabel_metrics(y: np.ndarray, pred: np.ndarray, names: Sequence[str], detail: bool = True) -> dict:
     out: dict = {}
+    seen = (y.sum(axis=0) + pred.sum(axis=0)) > 0 if len(y) else np.zeros(len(names), dtype=bool)
+    labels = [j for j in range(len(names)) if seen[j]] or None
+    if labels is not None and len(labels) < len(names):
+        out["classes_not_averaged"] = [names[j] for j in range(len(names)) if not seen[j]]
     for avg in ("macro", "micro", "weighted", "samples"):
-        p, r, f = _prf(y, pred, avg)
+        p, r, f = _prf(y, pred, avg, labels if avg != "samples" else None)
         out[f"precision_{avg}"], out[f"recall_{avg}"], out[f"f1_{avg}"] = p, r, f
     out["subset_accuracy"] = float(skm.accuracy_score(y, pred))
     out["hamming_loss"] = float(skm.hamming_loss(y, pred))
@@ -76,6 +90,8 @@ def multilabel_metrics(y: np.ndarray, pred: np.ndarray, names: Sequence[str], de
 
 
 def _report(y, pred, names, labels) -> dict:
+    if labels is not None:  # the names of just these ids
+        names = [names[i] for i in labels]
     rep = skm.classification_report(y, pred, labels=labels, target_names=list(names), output_dict=True, zero_division=0)
     return {n: {k: (float(v) if k != "support" else int(v)) for k, v in rep[n].items()} for n in names if n in rep}
 

@@ -9,13 +9,14 @@ from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
 
-from bertkit.classify.data import LabelSpace
+from bertkit.classify.data import LabelSpace, row_text, values_from_metadata
 from bertkit.classify.head import to_probabilities
 from bertkit.classify.task import ClassificationTask, decide, featurize
-from bertkit.modeling import model_max_length
-from bertkit.defaults import PREDICT_BATCH_SIZE, PREDICT_CHUNK_ROWS, TEXT_COLUMNS
+from bertkit.defaults import PREDICT_BATCH_SIZE, PREDICT_CHUNK_ROWS, TEXT_COLUMNS, check_options
 from bertkit.errors import BertkitError, UsageError
+from bertkit.modeling import model_max_length
 from bertkit.outdir import read_metadata
+
 
 class Classifier:
     """A fine-tuned classifier: `Classifier("out/sst2")(["great film", "dull"])` → [{"label", "score"}, ...]."""
@@ -28,12 +29,14 @@ class Classifier:
         from bertkit import console
         from bertkit.engine.inference import pick_device
         from bertkit.engine.threads import set_auto_threads
-        from bertkit.modeling import load_pretrained, load_tokenizer
+        from bertkit.modeling import check_model_task, load_pretrained, load_tokenizer, resolve_model
 
+        opts = check_options(batch_size=PREDICT_BATCH_SIZE if batch_size is None else batch_size, threshold=threshold)
         console.quiet_libraries()
         set_auto_threads(None)
         self.meta = read_metadata(model_dir) if Path(model_dir).is_dir() else {}
-        self.tokenizer = load_tokenizer(model_dir, trust_remote_code)
+        self.tokenizer = load_tokenizer(model_dir, trust_remote_code)  # first: it refuses a folder's code
+        check_model_task(model_dir, resolve_model(model_dir), self.meta, "classify")
         self.model = load_pretrained(AutoModelForSequenceClassification, model_dir, allow_pickle=allow_pickle,
                                      trust_remote_code=trust_remote_code)
         self.device = pick_device(device)
@@ -43,9 +46,7 @@ class Classifier:
         ptype = self.meta.get("problem_type")
         if ptype is None:  # any Hugging Face classifier
             ptype = "multilabel" if cfg.problem_type == "multi_label_classification" else "multiclass"
-        self.space = LabelSpace(ptype, names)
-        if threshold is not None and not 0.0 <= threshold <= 1.0:
-            raise UsageError(f"--threshold must be between 0 and 1, not {threshold}")
+        self.space = LabelSpace(ptype, names, values_from_metadata(self.meta, names))
         if threshold is not None and ptype == "multiclass":
             raise UsageError("--threshold applies to binary and multi-label models; this one is multi-class (argmax)")
         if ptype == "binary":
@@ -57,7 +58,7 @@ class Classifier:
             self.thresholds = None
         limit = model_max_length(self.tokenizer, cfg)
         self.max_length = min(max_length or self.meta.get("max_length") or limit, limit)
-        self.batch_size = batch_size or PREDICT_BATCH_SIZE
+        self.batch_size = opts["batch_size"]
         # bf16 autocast: ~1.7x faster on CPUs with avx512_bf16 (SST-2 dev 6.0 s vs 10.0 s), probabilities within
         # ~2e-4 of fp32, so a label can flip near the threshold: opt-in
         self.bf16 = bf16
@@ -119,7 +120,9 @@ def read_inputs(path: str, input_format: str | None) -> tuple[str, Iterator[str 
             return "csv", iter(df.to_dict("records"))
         stream = open(p, encoding="utf-8")
         input_format = fmt
-    lines = (ln.rstrip("\n").rstrip("\r") for ln in stream)
+    from bertkit.data.io import decoded_lines
+
+    lines = (ln.rstrip("\n").rstrip("\r") for ln in decoded_lines(stream, "stdin" if path == "-" else path))
     first = next(lines, None)
     if first is None:
         return input_format or "text", iter(())
@@ -147,33 +150,55 @@ def _chain(head: list[str], rest: Iterable[str]) -> Iterator[str]:
     yield from rest
 
 
+def _columns_for(clf: Classifier, first: dict, text_col: str | None, pair_col: str | None, src: str) -> tuple[str, str | None]:
+    """The text (and pair) field: as given, else the model's saved columns when the input has them, else the usual names."""
+    saved_text, saved_pair = clf.meta.get("text_col"), clf.meta.get("text_pair_col")
+    col = text_col or next((c for c in (saved_text, *TEXT_COLUMNS) if c and row_text(first, c) is not None), None)
+    if col is None:
+        raise BertkitError(f"{src}: no text field found in {sorted(first)}; name it with --text-col")
+    if pair_col is None and saved_pair and row_text(first, saved_pair) is not None and (text_col is None or text_col == saved_text):
+        pair_col = saved_pair
+    return col, pair_col
+
+
+def _warn_single(clf: Classifier, src: str, pair_col: str | None) -> None:
+    saved_pair = clf.meta.get("text_pair_col")
+    if saved_pair and pair_col is None:
+        from bertkit import console
+
+        console.warn(f"{src}: this model was trained on text pairs ({clf.meta.get('text_col')!r} + {saved_pair!r}) but the "
+                     f"input gives single texts, so its scores are less reliable; give the second text with --text-pair-col")
+
+
 def predict_stream(clf: Classifier, path: str, input_format: str | None = None, text_col: str | None = None,
                    pair_col: str | None = None, all_scores: bool = False, chunk: int = PREDICT_CHUNK_ROWS) -> Iterator[dict]:
     """Read, predict and yield in chunks: output starts before the input ends, memory stays flat."""
     fmt, rows = read_inputs(path, input_format)
     src = "stdin" if path == "-" else path
-    col = text_col
-    n = 0
+    col, n = None, 0
     while True:
         batch = list(islice(rows, chunk))
         if not batch:
             return
         if fmt == "text":
+            if n == 0:
+                _warn_single(clf, src, None)
             texts, pairs, passthrough = batch, None, [{"text": t} for t in batch]
         else:
             if col is None:
-                col = text_col or next((c for c in (*TEXT_COLUMNS, clf.meta.get("text_col")) if c and c in batch[0]), None)
-                if col is None:
-                    raise BertkitError(f"{src}: no text field found in {sorted(batch[0])}; name it with --text-col")
+                col, pair_col = _columns_for(clf, batch[0], text_col, pair_col, src)
+                _warn_single(clf, src, pair_col)
             texts, pairs = [], [] if pair_col else None
             for i, r in enumerate(batch):
-                if col not in r or r[col] is None or str(r[col]).strip() == "":
-                    raise BertkitError(f"{src}: row {n + i + 1}: no text in field {col!r}")
-                texts.append(str(r[col]))
+                t = row_text(r, col)
+                if t is None or str(t).strip() == "" or (isinstance(t, float) and t != t):
+                    raise BertkitError(f"{src}: row {n + i + 1}: no text in field {col!r}; fill it in or remove the row")
+                texts.append(str(t))
                 if pair_col is not None:
-                    if pair_col not in r:
+                    pt = row_text(r, pair_col)
+                    if pt is None:
                         raise BertkitError(f"{src}: row {n + i + 1}: no field {pair_col!r} (--text-pair-col)")
-                    pairs.append(str(r[pair_col]))
+                    pairs.append(str(pt))
             passthrough = batch
         for rec, res in zip(passthrough, clf.format(clf.predict_proba(texts, pairs), all_scores)):
             yield {**rec, **res}

@@ -18,7 +18,7 @@ from bertkit.classify.task import ClassificationTask, class_weights, evaluate_pr
 from bertkit.modeling import model_max_length
 from bertkit.data.io import read_table
 from bertkit.defaults import ClassifyConfig
-from bertkit.errors import BertkitError, UsageError
+from bertkit.errors import UsageError
 from bertkit.train import Finished
 
 
@@ -34,10 +34,8 @@ def load_split(spec: str, cfg: ClassifyConfig, cols: Columns | None, limit: int 
     if cols is None:
         t, p, lab = detect_columns(df, spec, cfg.text_col, cfg.text_pair_col, cfg.label_col)
         cols = Columns(t, p, lab)
-    else:
-        missing = [c for c in (cols.text, cols.pair, cols.label) if c and c not in df.columns]
-        if missing:
-            raise BertkitError(f"{spec}: missing column(s) {', '.join(missing)} found in the training data; columns here: {', '.join(df.columns)}")
+    else:  # the training data's columns (positions and joined columns resolved again), or a clear error
+        detect_columns(df, spec, cols.text, cols.pair, cols.label)
     return df, cols
 
 
@@ -111,6 +109,7 @@ class ClassifyRecipe:
         finalize_head(engine.model, space.problem_type, space.names, thresholds)
         cols = self.cols
         meta = {"task": "classify", "problem_type": space.problem_type, "labels": space.names,
+                "label_values": space.values,
                 "threshold": 0.5 if space.problem_type == "binary" else None,
                 "thresholds": [0.5] * space.num_labels if space.problem_type == "multilabel" else None,
                 "tuned_thresholds": thresholds,

@@ -7,27 +7,32 @@ from typing import Annotated, Optional
 import typer
 
 from bertkit.cli import options as o
-from bertkit.cli.errors import BertkitGroup
+from bertkit.cli.options import dflt
+from bertkit.defaults import ClassifyConfig
+from bertkit.cli.errors import BertkitCommand, BertkitGroup
 from bertkit.formats import Format
 
 app = typer.Typer(cls=BertkitGroup, help="Sequence classification: binary, multi-class, multi-label.", no_args_is_help=True)
 
-TextCol = Annotated[Optional[str], typer.Option("--text-col", help="Text column (default: detected: text, sentence, ...).", rich_help_panel="Data")]
-PairCol = Annotated[Optional[str], typer.Option("--text-pair-col", help="Second text column for sentence pairs.", rich_help_panel="Data")]
-LabelCol = Annotated[Optional[str], typer.Option("--label-col", help="Label column (default: detected: label, labels, ...).", rich_help_panel="Data")]
-Header = Annotated[Optional[bool], typer.Option("--header/--no-header", help="CSV/TSV has a header row (default: detected).", rich_help_panel="Data")]
+_COLS = "A name, a position (0, 1, ...: headerless files name their columns col0, col1, ...)"
+TextCol = Annotated[Optional[str], typer.Option("--text-col", help=f"Text column. {_COLS} or names joined by commas (title,body: the texts joined by a space). \\[default: detected: text, sentence, ...; for a model, the one it was trained on]", rich_help_panel="Data")]
+PairCol = Annotated[Optional[str], typer.Option("--text-pair-col", help=f"Second text column for sentence pairs. {_COLS}. \\[default: detected: sentence2, hypothesis, ...]", rich_help_panel="Data")]
+LabelCol = Annotated[Optional[str], typer.Option("--label-col", help=f"Label column. {_COLS}. \\[default: detected: label, labels, ...]", rich_help_panel="Data")]
+Header = Annotated[Optional[bool], typer.Option("--header/--no-header", help="CSV/TSV has a header row. \\[default: detected]", rich_help_panel="Data")]
+Threshold = Annotated[Optional[float], typer.Option("--threshold", help="Override the decision threshold, 0 to 1 (binary / every label). \\[default: the model's tuned threshold]")]
+ModelDir = Annotated[str, typer.Option("--model", "-m", help="A model folder trained by bertkit (or any HF classifier).")]
 
 
-@app.command("train")
+@app.command("train", cls=BertkitCommand)
 def train_cmd(
     model: o.Model = None, train: o.Train = None, dev: o.Dev = None, output_dir: o.OutputDir = None,
     config: o.Config = None,
     text_col: TextCol = None, text_pair_col: PairCol = None, label_col: LabelCol = None, header: Header = None,
-    problem_type: Annotated[Optional[str], typer.Option("--problem-type", help="binary | multiclass | multilabel (default: detected from the labels).", rich_help_panel="Data")] = None,
-    label_sep: Annotated[Optional[str], typer.Option("--label-sep", help="Separator of multi-label strings such as '3,27'.", rich_help_panel="Data")] = None,
-    label_names: Annotated[Optional[str], typer.Option("--label-names", help="Names for integer labels: 'neg,pos' or a file with one name per line.", rich_help_panel="Data")] = None,
-    class_weights: Annotated[Optional[str], typer.Option("--class-weights", help="auto (balanced) | none.", rich_help_panel="Training")] = None,
-    tune_thresholds: Annotated[Optional[bool], typer.Option("--tune-thresholds/--no-tune-thresholds", help="Tune decision thresholds on dev (binary, multi-label).", rich_help_panel="Training")] = None,
+    problem_type: Annotated[Optional[str], typer.Option("--problem-type", help="binary | multiclass | multilabel. \\[default: detected from the labels]", rich_help_panel="Data")] = None,
+    label_sep: Annotated[Optional[str], typer.Option("--label-sep", help=f"Separator of multi-label strings such as '3,27'. {dflt(ClassifyConfig, 'label_sep')}", rich_help_panel="Data")] = None,
+    label_names: Annotated[Optional[str], typer.Option("--label-names", help="Label names: 'neg,pos' (for labels 0, 1), a mapping '1=World,2=Sports', or a file with one name (or LABEL=NAME) per line. \\[default: the labels as written]", rich_help_panel="Data")] = None,
+    class_weights: Annotated[Optional[str], typer.Option("--class-weights", help=f"auto (balanced) | none. {dflt(ClassifyConfig, 'class_weights')}", rich_help_panel="Training")] = None,
+    tune_thresholds: Annotated[Optional[bool], typer.Option("--tune-thresholds/--no-tune-thresholds", help="Tune decision thresholds on dev (binary, multi-label). \\[default: --tune-thresholds]", rich_help_panel="Training")] = None,
     max_length: o.MaxLength = None, epochs: o.Epochs = None, batch_size: o.BatchSize = None, eval_batch_size: o.EvalBatchSize = None,
     lr: o.Lr = None, weight_decay: o.WeightDecay = None, warmup_ratio: o.WarmupRatio = None, grad_accum: o.GradAccum = None,
     max_grad_norm: o.MaxGradNorm = None, seed: o.Seed = None, mixed_precision: o.MixedPrecision = None,
@@ -40,7 +45,7 @@ def train_cmd(
     """Fine-tune a sequence classifier and save a Hugging Face model folder."""
     given = o.overrides(locals())
     from bertkit.classify.train import train as run
-    from bertkit.defaults import ClassifyConfig, build_config
+    from bertkit.defaults import build_config
     from bertkit.formats import write_document
 
     cfg = build_config(ClassifyConfig, config, given)
@@ -49,13 +54,13 @@ def train_cmd(
         write_document(summary, Format.json)
 
 
-@app.command("eval")
+@app.command("eval", cls=BertkitCommand)
 def eval_cmd(
-    model: Annotated[str, typer.Option("--model", "-m", help="A model folder trained by bertkit (or any HF classifier).")],
-    data: Annotated[str, typer.Option("--data", "-d", help="Labelled data: CSV/TSV/JSON/JSONL/Parquet or NAME[:CONFIG][#SPLIT].")],
+    model: ModelDir,
+    data: Annotated[str, typer.Option("--data", "-d", help="Labelled data: CSV/TSV/JSON/JSONL/Parquet or NAME[:CONFIG]\\[#SPLIT].")],
     text_col: TextCol = None, text_pair_col: PairCol = None, label_col: LabelCol = None, header: Header = None,
-    threshold: Annotated[Optional[float], typer.Option("--threshold", help="Override the decision threshold (binary / every label).")] = None,
-    limit: o.Limit = None, batch_size: o.BatchSizePredict = None, fmt: o.FormatOpt = Format.json,
+    threshold: Threshold = None,
+    limit: Annotated[Optional[int], typer.Option("--limit", help="Score only the first N rows.")] = None, batch_size: o.BatchSizePredict = None, fmt: o.FormatOpt = Format.json,
     allow_pickle: o.AllowPickle = None, trust_remote_code: o.TrustRemoteCode = None, extra_metric: o.ExtraMetric = None,
 ) -> None:
     """Score a model on labelled data: metrics as JSON on stdout (--format table for people)."""
@@ -70,14 +75,14 @@ def eval_cmd(
     write_document(res, fmt, title=f"classify eval: {data}")
 
 
-@app.command("predict")
+@app.command("predict", cls=BertkitCommand)
 def predict_cmd(
-    model: Annotated[str, typer.Option("--model", "-m", help="A model folder trained by bertkit (or any HF classifier).")],
+    model: ModelDir,
     input: Annotated[str, typer.Argument(help="Plain text lines, JSONL (a text field) or CSV; '-' for stdin.")] = "-",
-    input_format: Annotated[Optional[str], typer.Option("--input-format", help="text | jsonl | csv (default: from the suffix, or sniffed on stdin).")] = None,
-    text_col: Annotated[Optional[str], typer.Option("--text-col", help="Field holding the text in JSONL/CSV (default: text, sentence, ...).")] = None,
-    text_pair_col: PairCol = None,
-    threshold: Annotated[Optional[float], typer.Option("--threshold", help="Override the decision threshold (binary / every label).")] = None,
+    input_format: Annotated[Optional[str], typer.Option("--input-format", help="text | jsonl | csv. \\[default: from the suffix, or sniffed on stdin]")] = None,
+    text_col: Annotated[Optional[str], typer.Option("--text-col", help="Field holding the text in JSONL/CSV: a name, a position (0, 1, ...) or names joined by commas. \\[default: the model's training column when present, else text, sentence, ...]")] = None,
+    text_pair_col: Annotated[Optional[str], typer.Option("--text-pair-col", help="Field holding the second text of a pair. \\[default: the model's training pair column when present]")] = None,
+    threshold: Threshold = None,
     all_scores: Annotated[bool, typer.Option("--all-scores", help="Add the probability of every label.")] = False,
     batch_size: o.BatchSizePredict = None, bf16: o.Bf16 = None, fmt: o.FormatOpt = Format.jsonl,
     allow_pickle: o.AllowPickle = None, trust_remote_code: o.TrustRemoteCode = None,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import typer
 
 from bertkit import __version__
-from bertkit.cli import attention, classify, env, qa, report, tokenize
-from bertkit.cli.errors import BertkitGroup
+from bertkit.cli import attention, classify, env, qa, recipes, report, tokenize
+from bertkit.cli.errors import BertkitCommand, BertkitGroup
 
 app = typer.Typer(
     name="bertkit",
@@ -14,14 +14,15 @@ app = typer.Typer(
     help="Fine-tune and use BERT-family encoders: classification, extractive QA, tokenizers side by side.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    add_completion=False,
+    add_completion=True,  # bertkit --install-completion / --show-completion
 )
 app.add_typer(classify.app, name="classify")
 app.add_typer(qa.app, name="qa")
 app.add_typer(tokenize.app, name="tokenize")
 app.add_typer(attention.app, name="attention")
-app.command("report")(report.report_command)
-app.command("env")(env.env_command)
+app.add_typer(recipes.app, name="recipes")
+app.command("report", cls=BertkitCommand)(report.report_command)
+app.command("env", cls=BertkitCommand)(env.env_command)
 
 
 def _version(value: bool) -> None:

@@ -2,7 +2,7 @@
 
 Training options default to None ("not given") so that the real defaults live in
 `bertkit.defaults` and a `--config` recipe can override them; `overrides(locals())`
-keeps only what the user typed.
+keeps only what the user typed. Help texts show those defaults with `dflt`.
 """
 
 from __future__ import annotations
@@ -11,55 +11,76 @@ from typing import Annotated, Any, List, Optional
 
 import typer
 
+from bertkit.defaults import PREDICT_BATCH_SIZE, TrainConfig, default
 from bertkit.formats import Format
 
 _T = "Training"
 _D = "Data"
 
-Config = Annotated[Optional[str], typer.Option("--config", "-c", help="YAML recipe of overrides (see recipes/); options given here win.", rich_help_panel=_T)]
-Model = Annotated[Optional[str], typer.Option("--model", "-m", help="Local Hugging Face folder or hub id. Default: the packaged all-MiniLM-L6-v2.")]
-Train = Annotated[Optional[str], typer.Option("--train", help="Training data: CSV/TSV/JSON/JSONL/Parquet file, or NAME[:CONFIG][#SPLIT] of a Hugging Face dataset.", rich_help_panel=_D)]
+
+def dflt(cls: type, name: str) -> str:
+    """'(default: 5e-05)' for a config field, as the help texts show it."""
+    v = default(cls, name)
+    return f"\\[default: {v:g}]" if isinstance(v, float) else f"\\[default: {v}]"
+
+
+def max_length(cls: type = TrainConfig):
+    return Annotated[Optional[int], typer.Option("--max-length", help=f"Truncate inputs to this many tokens (at most the model's limit). {dflt(cls, 'max_length')}", rich_help_panel=_D)]
+
+
+def epochs(cls: type = TrainConfig):
+    return Annotated[Optional[float], typer.Option("--epochs", help=f"Training epochs (fractions allowed). {dflt(cls, 'epochs')}", rich_help_panel=_T)]
+
+
+def batch_size(cls: type = TrainConfig):
+    return Annotated[Optional[int], typer.Option("--batch-size", "-b", help=f"Training batch size per device. {dflt(cls, 'batch_size')}", rich_help_panel=_T)]
+
+
+def eval_batch_size(cls: type = TrainConfig):
+    return Annotated[Optional[int], typer.Option("--eval-batch-size", help=f"Batch size for evaluation. {dflt(cls, 'eval_batch_size')}", rich_help_panel=_T)]
+
+
+_C = TrainConfig
+Config = Annotated[Optional[str], typer.Option("--config", "-c", help="YAML recipe of overrides (`bertkit recipes list`); options given here win.", rich_help_panel=_T)]
+Model = Annotated[Optional[str], typer.Option("--model", "-m", help="Local Hugging Face folder or hub id. \\[default: the packaged all-MiniLM-L6-v2]")]
+Train = Annotated[Optional[str], typer.Option("--train", help="Training data: CSV/TSV/JSON/JSONL/Parquet file, or NAME[:CONFIG]\\[#SPLIT] of a Hugging Face dataset. \\[required, here or in --config]", rich_help_panel=_D)]
 Dev = Annotated[Optional[str], typer.Option("--dev", help="Development data for evaluation each epoch, model selection and tuning.", rich_help_panel=_D)]
-OutputDir = Annotated[Optional[str], typer.Option("--output-dir", "-o", help="Where to save the model (written whole at the end, or not at all).")]
-MaxLength = Annotated[Optional[int], typer.Option("--max-length", help="Truncate inputs to this many tokens (at most the model's limit).", rich_help_panel=_D)]
-Epochs = Annotated[Optional[float], typer.Option("--epochs", help="Training epochs (fractions allowed).", rich_help_panel=_T)]
-BatchSize = Annotated[Optional[int], typer.Option("--batch-size", "-b", help="Training batch size per device.", rich_help_panel=_T)]
-EvalBatchSize = Annotated[Optional[int], typer.Option("--eval-batch-size", help="Batch size for evaluation.", rich_help_panel=_T)]
-Lr = Annotated[Optional[float], typer.Option("--lr", help="Peak learning rate (AdamW).", rich_help_panel=_T)]
-WeightDecay = Annotated[Optional[float], typer.Option("--weight-decay", help="AdamW weight decay (not on biases and norms).", rich_help_panel=_T)]
-WarmupRatio = Annotated[Optional[float], typer.Option("--warmup-ratio", help="Share of steps with linear warmup, then linear decay.", rich_help_panel=_T)]
-GradAccum = Annotated[Optional[int], typer.Option("--grad-accum", help="Gradient accumulation steps.", rich_help_panel=_T)]
-MaxGradNorm = Annotated[Optional[float], typer.Option("--max-grad-norm", help="Gradient clipping norm (0: off).", rich_help_panel=_T)]
-Seed = Annotated[Optional[int], typer.Option("--seed", help="Random seed (runs on CPU are reproducible).", rich_help_panel=_T)]
-MixedPrecision = Annotated[Optional[str], typer.Option("--mixed-precision", help="no | bf16 | fp16 (fp16 needs a GPU).", rich_help_panel=_T)]
-EvalSteps = Annotated[Optional[int], typer.Option("--eval-steps", help="Evaluate every N optimizer steps instead of every epoch.", rich_help_panel=_T)]
-Patience = Annotated[Optional[int], typer.Option("--patience", help="Stop after N evaluations without improvement.", rich_help_panel=_T)]
-Metric = Annotated[Optional[str], typer.Option("--metric", help="Dev metric for model selection and threshold tuning.", rich_help_panel=_T)]
+OutputDir = Annotated[Optional[str], typer.Option("--output-dir", "-o", help="Where to save the model (written whole at the end, or not at all). \\[required, here or in --config]")]
+Lr = Annotated[Optional[float], typer.Option("--lr", help=f"Peak learning rate (AdamW). {dflt(_C, 'lr')}", rich_help_panel=_T)]
+WeightDecay = Annotated[Optional[float], typer.Option("--weight-decay", help=f"AdamW weight decay (not on biases and norms). {dflt(_C, 'weight_decay')}", rich_help_panel=_T)]
+WarmupRatio = Annotated[Optional[float], typer.Option("--warmup-ratio", help=f"Share of steps (0 to 1) with linear warmup, then linear decay. {dflt(_C, 'warmup_ratio')}", rich_help_panel=_T)]
+GradAccum = Annotated[Optional[int], typer.Option("--grad-accum", help=f"Gradient accumulation steps. {dflt(_C, 'grad_accum')}", rich_help_panel=_T)]
+MaxGradNorm = Annotated[Optional[float], typer.Option("--max-grad-norm", help=f"Gradient clipping norm (0: off). {dflt(_C, 'max_grad_norm')}", rich_help_panel=_T)]
+Seed = Annotated[Optional[int], typer.Option("--seed", help=f"Random seed (runs on CPU are reproducible). {dflt(_C, 'seed')}", rich_help_panel=_T)]
+MixedPrecision = Annotated[Optional[str], typer.Option("--mixed-precision", help=f"no | bf16 | fp16 (fp16 needs a GPU). {dflt(_C, 'mixed_precision')}", rich_help_panel=_T)]
+EvalSteps = Annotated[Optional[int], typer.Option("--eval-steps", help="Evaluate every N optimizer steps. \\[default: once per epoch]", rich_help_panel=_T)]
+Patience = Annotated[Optional[int], typer.Option("--patience", help="Stop after N evaluations without improvement. \\[default: no early stopping]", rich_help_panel=_T)]
+Metric = Annotated[Optional[str], typer.Option("--metric", help="Dev metric for model selection and threshold tuning. \\[default: accuracy; f1_macro for multi-label]", rich_help_panel=_T)]
 Limit = Annotated[Optional[int], typer.Option("--limit", help="Use only the first N training rows.", rich_help_panel=_D)]
 DevLimit = Annotated[Optional[int], typer.Option("--dev-limit", help="Use only the first N dev rows.", rich_help_panel=_D)]
-Threads = Annotated[Optional[str], typer.Option("--threads", help="CPU threads for torch: a number, or auto (the cores free right now). Default: the physical cores, shared by the processes of this machine, whatever the load (reproducible).", rich_help_panel=_T)]
+Threads = Annotated[Optional[str], typer.Option("--threads", help="CPU threads for torch: a number, or auto (the physical cores free right now, load-aware). \\[default: the physical cores, shared by this machine's training processes, whatever the load: reproducible]", rich_help_panel=_T)]
 _C = "Checkpoints and tracking"
-LogEvery = Annotated[Optional[int], typer.Option("--log-every", help="Optimizer steps between logged training loss, learning rate and gradient norm (default 20; each costs one host sync).", rich_help_panel=_C)]
+LogEvery = Annotated[Optional[int], typer.Option("--log-every", help="Optimizer steps between logged training loss, learning rate and gradient norm (each costs one host sync). \\[default: 20]", rich_help_panel=_C)]
 SaveSteps = Annotated[Optional[int], typer.Option("--save-steps", help="Also save a checkpoint every N optimizer steps (one is saved at every epoch's end) in OUTPUT_DIR.run/.", rich_help_panel=_C)]
-SaveTotalLimit = Annotated[Optional[int], typer.Option("--save-total-limit", help="Checkpoints kept, the newest (default 2).", rich_help_panel=_C)]
+SaveTotalLimit = Annotated[Optional[int], typer.Option("--save-total-limit", help="Checkpoints kept, the newest. \\[default: 2]", rich_help_panel=_C)]
 Resume = Annotated[Optional[str], typer.Option("--resume", help="Continue a run: auto (the newest checkpoint in OUTPUT_DIR.run/, or start fresh) or a checkpoint folder.", rich_help_panel=_C)]
-ReportTo = Annotated[Optional[str], typer.Option("--report-to", help="Tracker for loss, lr, gradient norm and dev metrics: tensorboard | wandb | mlflow | none (default none).", rich_help_panel=_C)]
-Compile = Annotated[Optional[bool], typer.Option("--compile/--no-compile", help="torch.compile the model.", rich_help_panel=_T)]
+ReportTo = Annotated[Optional[str], typer.Option("--report-to", help="Tracker for loss, lr, gradient norm and dev metrics: tensorboard | wandb | mlflow | none. \\[default: none]", rich_help_panel=_C)]
+Compile = Annotated[Optional[bool], typer.Option("--compile/--no-compile", help="torch.compile the model. \\[default: --no-compile]", rich_help_panel=_T)]
 Overwrite = Annotated[Optional[bool], typer.Option("--overwrite", help="Replace an existing, non-empty output folder.")]
-TrustRemoteCode = Annotated[Optional[bool], typer.Option("--trust-remote-code", help="Allow model code from the hub to run (off by default).")]
+TrustRemoteCode = Annotated[Optional[bool], typer.Option("--trust-remote-code", help="Allow code shipped with a model or tokenizer (folder or hub) to run. Off by default.")]
 AllowPickle = Annotated[Optional[bool], typer.Option("--allow-pickle", help="Allow pickle (.bin) weights; safetensors only by default.")]
+
+# the training options with the TrainConfig defaults (classify); qa passes QAConfig to the factories
+MaxLength = max_length()
+Epochs = epochs()
+BatchSize = batch_size()
+EvalBatchSize = eval_batch_size()
 
 # inference / output
 FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="Output format on stdout.")]
 Bf16 = Annotated[Optional[bool], typer.Option("--bf16", help="Run the model under bf16 autocast: 1.4-1.7x faster measured on a CPU with avx512_bf16 (also AMX CPUs, recent GPUs); scores move by ~2e-4, so a label or answer near its threshold can change.")]
 ExtraMetric = Annotated[Optional[List[str]], typer.Option("--extra-metric", help="Also compute a Hugging Face `evaluate` metric: a hub name, or a local metric script or folder (offline). Repeatable. Needs pip install 'bertkit[evaluate]'.")]
-BatchSizePredict = Annotated[Optional[int], typer.Option("--batch-size", "-b", help="Inference batch size.")]
-
-TRAIN_KEYS = (
-    "config model train dev output_dir max_length epochs batch_size eval_batch_size lr weight_decay warmup_ratio "
-    "grad_accum max_grad_norm seed mixed_precision eval_steps patience metric limit dev_limit threads compile "
-    "overwrite trust_remote_code allow_pickle"
-).split()
+BatchSizePredict = Annotated[Optional[int], typer.Option("--batch-size", "-b", help=f"Inference batch size. \\[default: {PREDICT_BATCH_SIZE}]")]
 
 
 def overrides(params: dict[str, Any], exclude: tuple[str, ...] = ("config",)) -> dict[str, Any]:

@@ -7,7 +7,7 @@ from typing import Annotated, List, Optional
 import typer
 
 from bertkit.cli import options as o
-from bertkit.cli.errors import BertkitGroup
+from bertkit.cli.errors import BertkitCommand, BertkitGroup
 from bertkit.tokenization.compare import CompareFormat
 
 app = typer.Typer(cls=BertkitGroup, help="WordPiece, byte-level BPE and SentencePiece Unigram tokenizers side by side.", no_args_is_help=True)
@@ -19,7 +19,7 @@ _D = "Input"
 _O = "Output"
 
 
-@app.command("compare")
+@app.command("compare", cls=BertkitCommand)
 def compare(
     text: Annotated[Optional[str], typer.Argument(help="One sentence to show token by token (or use --file / --dataset).")] = None,
     tokenizer: Annotated[List[str], typer.Option("--tokenizer", "-t", help=_SPEC_HELP)] = [],  # noqa: B006
@@ -47,7 +47,7 @@ def compare(
                 trust_remote_code=bool(trust_remote_code))
 
 
-@app.command("encode")
+@app.command("encode", cls=BertkitCommand)
 def encode(
     file: Annotated[Optional[str], typer.Argument(help="Text file, one input per line; - or nothing for stdin.")] = None,
     tokenizer: Annotated[str, typer.Option("--tokenizer", "-t", help=_SPEC_HELP)] = ...,

@@ -1,7 +1,8 @@
 """Reading tabular data: CSV, TSV (with or without header), JSON, JSONL, Parquet, or a Hugging Face dataset.
 
 Files become a pandas DataFrame with string column names; headerless CSV/TSV
-columns are named col0, col1, ... A Hugging Face dataset is written
+columns are named col0, col1, ... (options such as --text-col also take positions: 0, 1, ...).
+Text must be UTF-8; .csv is comma-separated and .tsv tab-separated. A Hugging Face dataset is written
 `NAME[:CONFIG][#SPLIT]` (for example `glue:sst2#validation`); it needs the hub
 (or the local datasets cache).
 """
@@ -48,12 +49,30 @@ def read_table(spec: str, *, header: bool | None = None, limit: int | None = Non
             df = _read_delimited(path, header)
     except BertkitError:
         raise
-    except (ValueError, UnicodeDecodeError, pd.errors.ParserError, OSError) as e:
+    except UnicodeDecodeError as e:
+        raise not_utf8(spec, e) from None
+    except (ValueError, pd.errors.ParserError, OSError, csv.Error) as e:
         raise BertkitError(f"{spec}: could not read ({str(e).splitlines()[0]})") from e
     if limit is not None:
         df = df.iloc[:limit]
     df.columns = [str(c) for c in df.columns]
     return df.reset_index(drop=True)
+
+
+def not_utf8(source: str, e: UnicodeDecodeError) -> BertkitError:
+    """The one message for undecodable input: which file, where, and what to do."""
+    bad = e.object[e.start:e.start + 1] if isinstance(e.object, (bytes, bytearray)) else b""
+    what = "binary data, not text" if b"\x00" in (e.object[:4096] if isinstance(e.object, (bytes, bytearray)) else b"") else "not UTF-8 text"
+    return BertkitError(f"{source}: {what} (byte {bad!r} at position {e.start}); bertkit reads UTF-8: convert it, "
+                        "e.g. iconv -f latin1 -t utf-8 IN > OUT")
+
+
+def decoded_lines(lines: Iterable[str], source: str) -> Iterator[str]:
+    """Lines of a text stream, with a decoding error turned into one line naming the source."""
+    try:
+        yield from lines
+    except UnicodeDecodeError as e:
+        raise not_utf8(source, e) from None
 
 
 def read_json_file(path) -> object:
@@ -63,19 +82,27 @@ def read_json_file(path) -> object:
             return json.load(f)
     except FileNotFoundError:
         raise BertkitError(f"{path}: file not found") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise BertkitError(f"{path}: cannot read: {e}") from None
+    except UnicodeDecodeError as e:
+        raise not_utf8(str(path), e) from None
+    except IsADirectoryError:
+        raise BertkitError(f"{path}: is a folder; give a JSON file") from None
+    except OSError as e:
+        raise BertkitError(f"{path}: cannot read: {e.strerror or e}") from None
     except json.JSONDecodeError as e:
         raise BertkitError(f"{path}: not valid JSON: {e}") from None
+    except RecursionError:
+        raise BertkitError(f"{path}: JSON nested too deeply") from None
 
 
 def iter_jsonl(lines: Iterable[str], source: str, expect: str = "one JSON object") -> Iterator[tuple[int, dict]]:
     """(line number, object) for each non-blank line; one clear error naming the source and line otherwise."""
-    for n, line in enumerate(lines, 1):
+    for n, line in enumerate(decoded_lines(lines, source), 1):
         if not line.strip():
             continue
         try:
             obj = json.loads(line)
+        except RecursionError:
+            raise BertkitError(f"{source}:{n}: JSON nested too deeply; each line must be {expect}") from None
         except json.JSONDecodeError as e:
             raise BertkitError(f"{source}:{n}: not valid JSON ({e.msg}); each line must be {expect}") from e
         if not isinstance(obj, dict):
@@ -91,6 +118,8 @@ def _read_jsonl(path: Path) -> pd.DataFrame:
 def _read_json(path: Path) -> pd.DataFrame:
     try:
         obj = json.loads(path.read_text(encoding="utf-8"))
+    except RecursionError:
+        raise BertkitError(f"{path}: JSON nested too deeply") from None
     except json.JSONDecodeError as e:
         try:  # JSON Lines saved with a .json suffix
             return _read_jsonl(path)
@@ -98,7 +127,7 @@ def _read_json(path: Path) -> pd.DataFrame:
             raise BertkitError(f"{path}: not valid JSON ({e.msg} at line {e.lineno})") from e
     if isinstance(obj, dict) and "data" in obj and isinstance(obj["data"], list):
         obj = obj["data"]
-    if not isinstance(obj, list) or (obj and not isinstance(obj[0], dict)):
+    if not isinstance(obj, list) or not all(isinstance(x, dict) for x in obj):
         raise BertkitError(f"{path}: expected a list of objects (or {{'data': [...]}})")
     return pd.DataFrame(obj)
 
@@ -130,20 +159,49 @@ def _looks_like_header(cells: list[str], second: list[str] | None) -> bool:
     return any(not numeric(a) and numeric(b) for a, b in zip(cells, second))
 
 
+def _other_delimiter(sample: str, sep: str) -> str | None:
+    """The delimiter a one-column file seems to use instead of `sep` (the same count on each of its first lines)."""
+    lines = [ln for ln in sample.splitlines()[:5] if ln.strip()]
+    for d in (";", "\t", "|", ","):
+        if d != sep and lines and len({ln.count(d) for ln in lines}) == 1 and lines[0].count(d) > 0:
+            return d
+    return None
+
+
 def _read_delimited(path: Path, header: bool | None) -> pd.DataFrame:
-    with open(path, encoding="utf-8", newline="") as f:
-        sample = f.read(65536)
+    with open(path, "rb") as f:
+        raw = f.read(65536)
+    if b"\x00" in raw:
+        raise BertkitError(f"{path}: binary data, not text; give a UTF-8 CSV/TSV/JSONL file")
+    try:
+        sample = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        if e.start < len(raw) - 4:  # not a character cut by the 64 KiB sample
+            raise not_utf8(str(path), e) from None
+        sample = raw[: e.start].decode("utf-8")
+    sample = sample.replace("\r\n", "\n")
     if not sample.strip():
         raise BertkitError(f"{path}: file is empty")
     sep = _sniff_delimiter(path, sample)
     if header is None:
-        lines = list(csv.reader(io.StringIO(sample), delimiter=sep, quoting=csv.QUOTE_NONE if sep == "\t" else csv.QUOTE_MINIMAL))
+        try:
+            lines = list(csv.reader(io.StringIO(sample, newline=""), delimiter=sep,
+                                    quoting=csv.QUOTE_NONE if sep == "\t" else csv.QUOTE_MINIMAL))
+        except csv.Error:
+            lines = [ln.split(sep) for ln in sample.splitlines()]
+        lines = [ln for ln in lines if ln] or [[""]]
         header = _looks_like_header(lines[0], lines[1] if len(lines) > 1 else None)
     quoting = csv.QUOTE_NONE if sep == "\t" else csv.QUOTE_MINIMAL
     df = pd.read_csv(path, sep=sep, header=0 if header else None, quoting=quoting, dtype=str,
                      keep_default_na=False, na_values=[], encoding="utf-8")
     if not header:
         df.columns = [f"col{i}" for i in range(df.shape[1])]
+    other = _other_delimiter(sample, sep) if df.shape[1] == 1 else None
+    if other:
+        names = {";": "';'", "\t": "tabs", "|": "'|'", ",": "','"}
+        raise BertkitError(f"{path}: one column only, but its lines look delimited by {names[other]}, not "
+                           f"{names[sep]}; bertkit reads .csv as comma-separated and .tsv as tab-separated: "
+                           f"convert the file or give it the matching suffix")
     return df
 
 

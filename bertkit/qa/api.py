@@ -7,10 +7,12 @@
     qa(question=[...], context=[...])              # lists → a list of dicts
     qa([{"question": ..., "context": ...}, ...])   # dicts → a list of dicts
     qa(question=q, context=c, top_k=3)             # → a list of up to 3 dicts, best first
+    qa(question=q, context=c, allow_no_answer=False)  # always the best span, even from a SQuAD v2.0 model
 
 `qa eval` and `qa ask` use this same code. Long contexts are cut into overlapping windows; every window
-is scored and the best span over all of them wins. A SQuAD v2.0 model answers "" (start = end = 0,
-score = the no-answer probability) when its null score beats the best span by more than the tuned threshold.
+is scored and the best span over all of them wins. A model that may answer "no answer" (`allow_no_answer`, trained on
+SQuAD v2.0 data) answers "" (start = end = 0, score = the no-answer probability) when its null score beats the best
+span by more than the tuned threshold. (`handle_impossible_answer=`, the pipeline's name, is taken as an alias.)
 `score` is the softmax of start + end logit over the candidate spans of all windows (and the null for v2.0),
 so answers come best first with falling scores.
 """
@@ -20,11 +22,10 @@ from __future__ import annotations
 import os
 from typing import Any, Iterable, Sequence
 
-from bertkit.defaults import PREDICT_BATCH_SIZE, QAConfig
+from bertkit.defaults import PREDICT_BATCH_SIZE, QAConfig, check_options
 from bertkit.errors import BertkitError
 from bertkit.qa.data import QAExample
 from bertkit.qa.postprocess import Prediction, Span, postprocess
-
 
 
 class QA:
@@ -32,24 +33,29 @@ class QA:
 
     def __init__(self, model: str | None = None, *, device: Any = None, batch_size: int = PREDICT_BATCH_SIZE,
                  max_length: int | None = None, doc_stride: int | None = None, n_best: int | None = None,
-                 max_answer_length: int | None = None, null_threshold: float | None = None, version_2: bool | None = None,
-                 threads: int | None = None, allow_pickle: bool = False, trust_remote_code: bool = False,
-                 bf16: bool = False):
+                 max_answer_length: int | None = None, null_threshold: float | None = None,
+                 allow_no_answer: bool | None = None, threads: int | None = None, allow_pickle: bool = False,
+                 trust_remote_code: bool = False, bf16: bool = False):
         from transformers import AutoModelForQuestionAnswering
 
         from bertkit.console import quiet_libraries
         from bertkit.engine.inference import pick_device
-        from bertkit.modeling import load_pretrained, load_tokenizer, model_max_length, resolve_model, set_threads
+        from bertkit.modeling import (check_model_task, load_pretrained, load_tokenizer, model_max_length, resolve_model,
+                                      set_threads)
         from bertkit.outdir import read_metadata
 
+        opts = check_options(batch_size=batch_size, null_threshold=null_threshold, threads=threads)
+        check_options(**{k: v for k, v in dict(doc_stride=doc_stride, n_best=n_best, max_answer_length=max_answer_length,
+                                               max_length=max_length).items() if v is not None})
         quiet_libraries()
-        if threads is not None:
-            set_threads(threads)
+        if opts["threads"] not in (None, "auto"):
+            set_threads(opts["threads"])
         self.path = resolve_model(model)
         meta = read_metadata(self.path) if os.path.isdir(self.path) else {}
         d = QAConfig()
         self.meta = meta
-        self.tokenizer = load_tokenizer(self.path, trust_remote_code)
+        self.tokenizer = load_tokenizer(self.path, trust_remote_code)  # first: it refuses a folder's code
+        check_model_task(model or self.path, self.path, meta, "qa")
         self.model = load_pretrained(AutoModelForQuestionAnswering, self.path, allow_pickle=allow_pickle,
                                      trust_remote_code=trust_remote_code)
         archs = getattr(self.model.config, "architectures", None) or []
@@ -65,13 +71,17 @@ class QA:
         self.n_best = n_best or meta.get("n_best") or d.n_best
         self.max_answer_length = max_answer_length or meta.get("max_answer_length") or d.max_answer_length
         self.null_threshold = float(null_threshold if null_threshold is not None else meta.get("null_threshold", 0.0))
-        self.version_2 = bool(version_2 if version_2 is not None else meta.get("version_2", False))
-        self.batch_size = max(1, int(batch_size))
+        # may answer "no answer": as asked, else as trained (bertkit.json's version_2: SQuAD v2.0 data)
+        self.allow_no_answer = bool(allow_no_answer if allow_no_answer is not None else meta.get("version_2", False))
+        if self.doc_stride >= self.max_length:
+            raise BertkitError(f"{model or self.path}: --doc-stride {self.doc_stride} must be below the window length "
+                               f"{self.max_length}; give a smaller --doc-stride")
+        self.batch_size = opts["batch_size"]
         self.bf16 = bool(bf16)  # bf16 autocast: opt-in, scores move slightly (see Classifier)
 
     # -- the pipeline-style call ------------------------------------------------------------------
     def __call__(self, *args, question: str | Sequence[str] | None = None, context: str | Sequence[str] | None = None,
-                 top_k: int = 1, handle_impossible_answer: bool | None = None, **kw):
+                 top_k: int = 1, allow_no_answer: bool | None = None, handle_impossible_answer: bool | None = None, **kw):
         if kw:
             raise TypeError(f"unexpected argument(s): {', '.join(kw)}")
         single = False
@@ -96,20 +106,21 @@ class QA:
                 if len(question) != len(context):
                     raise ValueError(f"{len(question)} questions but {len(context)} contexts")
                 pairs = list(zip(question, context))
-        results = self.answer(pairs, top_k=top_k, handle_impossible_answer=handle_impossible_answer)
+        allow = allow_no_answer if allow_no_answer is not None else handle_impossible_answer
+        results = self.answer(pairs, top_k=top_k, allow_no_answer=allow)
         if top_k == 1:
             results = [r[0] for r in results]
         return results[0] if single else results
 
-    def answer(self, pairs: Iterable[tuple[str, str]], top_k: int = 1, handle_impossible_answer: bool | None = None) -> list[list[dict]]:
+    def answer(self, pairs: Iterable[tuple[str, str]], top_k: int = 1, allow_no_answer: bool | None = None) -> list[list[dict]]:
         """For each (question, context): up to top_k answers {score, start, end, answer}, best first."""
+        check_options(top_k=top_k)
         examples = [QAExample(str(i), str(q).strip(), str(c)) for i, (q, c) in enumerate(pairs)]
         preds = self.predict(examples)
-        v2 = self.version_2 if handle_impossible_answer is None else handle_impossible_answer
-        return [self.format(p, top_k, v2) for p in preds]
+        return [self.format(p, top_k, allow_no_answer) for p in preds]
 
-    def format(self, p: Prediction, top_k: int = 1, version_2: bool | None = None) -> list[dict[str, Any]]:
-        v2 = self.version_2 if version_2 is None else version_2
+    def format(self, p: Prediction, top_k: int = 1, allow_no_answer: bool | None = None) -> list[dict[str, Any]]:
+        v2 = self.allow_no_answer if allow_no_answer is None else allow_no_answer
         probs, null_p = p.probabilities(v2)
         spans = [_as_dict(s, pr) for s, pr in zip(p.spans[: max(1, top_k)], probs)]
         if p.is_null(v2, self.null_threshold):
@@ -130,7 +141,7 @@ class QA:
         from bertkit.engine.inference import batched_forward
         from bertkit.qa.task import QATask
 
-        task = QATask(self.tokenizer.pad_token_id, bool(self.version_2), gold=None)
+        task = QATask(self.tokenizer.pad_token_id, bool(self.allow_no_answer), gold=None)
         out = batched_forward(self.model, feats, task.collate, task.predict_step, self.batch_size, self.device, bf16=self.bf16)
         starts, ends = out["start_logits"], out["end_logits"]
         c = feats.columns
@@ -138,7 +149,7 @@ class QA:
                            n_best=self.n_best, max_answer_length=self.max_answer_length)
 
     def __repr__(self) -> str:
-        return (f"QA({self.path!r}, version_2={self.version_2}, max_length={self.max_length}, doc_stride={self.doc_stride}, "
+        return (f"QA({self.path!r}, allow_no_answer={self.allow_no_answer}, max_length={self.max_length}, doc_stride={self.doc_stride}, "
                 f"null_threshold={self.null_threshold:.3f})")
 
 

@@ -29,11 +29,6 @@ class QAExample:
     answers: dict[str, list] = field(default_factory=lambda: {"text": [], "answer_start": []})
     is_impossible: bool = False
     title: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)  # other input fields, passed through by `qa ask`
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "question": self.question, "context": self.context, "answers": self.answers,
-                "is_impossible": self.is_impossible}
 
 
 @dataclass
@@ -76,8 +71,10 @@ def check_answers(ex: QAExample) -> None:
         if not isinstance(t, str) or not t:
             raise BadRow(f"empty answer text {t!r}")
         try:
+            if isinstance(s, bool) or (isinstance(s, float) and not s.is_integer()):
+                raise ValueError
             s = int(s)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             raise BadRow(f"answer_start {s!r} is not an integer") from None
         if s < 0 or s + len(t) > len(ex.context):
             raise BadRow(f"answer_start {s} of {_short(t)!r} is outside the context ({len(ex.context)} characters)")
@@ -117,20 +114,33 @@ def _collect(rows: Iterable[tuple[str, QAExample | Exception]], source: str, ski
 
 def _squad_rows(obj: dict):
     for a_i, article in enumerate(obj["data"]):
-        title = article.get("title")
-        for p_i, para in enumerate(article.get("paragraphs") or []):
+        title = article.get("title") if isinstance(article, dict) else None
+        paras = article.get("paragraphs") if isinstance(article, dict) else None
+        if not isinstance(paras, list):
+            yield f"data[{a_i}]", BadRow(f"no \"paragraphs\" list (keys: {', '.join(map(str, article)) if isinstance(article, dict) else type(article).__name__})")
+            continue
+        for p_i, para in enumerate(paras):
+            where = f"data[{a_i}].paragraphs[{p_i}]"
+            if not isinstance(para, dict) or not isinstance(para.get("qas"), list):
+                keys = ", ".join(map(str, para)) if isinstance(para, dict) else type(para).__name__
+                yield where, BadRow(f"no \"qas\" list of questions (keys: {keys}); SQuAD paragraphs hold \"context\" and \"qas\"")
+                continue
             context = para.get("context")
-            for q_i, qa in enumerate(para.get("qas") or []):
+            for q_i, qa in enumerate(para["qas"]):
+                if not isinstance(qa, dict):
+                    yield f"{where}.qas[{q_i}]", BadRow("a question must be an object with id, question, answers")
+                    continue
                 qid = str(qa.get("id", f"{a_i}-{p_i}-{q_i}"))
                 where = f"question {qid!r}"
                 if not isinstance(context, str) or not isinstance(qa.get("question"), str):
-                    yield where, BadRow("missing question or context text")
+                    missing = "context" if not isinstance(context, str) else "question"
+                    yield where, BadRow(f"no {missing!r} text (keys: {', '.join(map(str, qa if missing == 'question' else para))})")
                     continue
                 answers = qa.get("answers") or []
                 try:
                     texts = [x["text"] for x in answers]
                     starts = [x["answer_start"] for x in answers]
-                except (TypeError, KeyError):
+                except (TypeError, KeyError, IndexError):
                     yield where, BadRow("answers must be a list of {text, answer_start} objects")
                     continue
                 impossible = bool(qa.get("is_impossible", False)) or not answers
@@ -150,6 +160,11 @@ def _as_list(x: Any) -> list:
     return [x]
 
 
+def _start(s: Any) -> Any:
+    """answer_start 3.0 (pandas) → 3; anything else as it is, for check_answers to judge."""
+    return int(s) if isinstance(s, float) and s.is_integer() else s
+
+
 def parse_answers(value: Any) -> dict[str, list]:
     """`{text: [...], answer_start: [...]}` from a flat row's `answers` (dict, JSON text, or a list of dicts)."""
     if value is None or (isinstance(value, float) and value != value):
@@ -159,12 +174,12 @@ def parse_answers(value: Any) -> dict[str, list]:
             return {"text": [], "answer_start": []}
         try:
             value = json.loads(value)
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, RecursionError):
             raise BadRow("answers is not JSON ({\"text\": [...], \"answer_start\": [...]})") from None
     if isinstance(value, dict):
         if "text" not in value or "answer_start" not in value:
             raise BadRow("answers needs both 'text' and 'answer_start'")
-        return {"text": _as_list(value["text"]), "answer_start": [int(s) if not isinstance(s, str) else s for s in _as_list(value["answer_start"])]}
+        return {"text": _as_list(value["text"]), "answer_start": [_start(s) for s in _as_list(value["answer_start"])]}
     value = _as_list(value)
     if all(isinstance(v, dict) for v in value):
         try:
@@ -182,7 +197,6 @@ def _flat_rows(df, source: str):
                                "QA data needs question, context and answers {text, answer_start}, or SQuAD JSON")
     qc, cc = cols["question"], cols["context"]
     ac, ic, imp = cols.get("answers"), cols.get("id"), cols.get("is_impossible")
-    used = {qc, cc, ac, ic, imp, cols.get("title")}
     for n, row in enumerate(df.to_dict("records"), 1):
         qid = str(row[ic]) if ic and row.get(ic) is not None else str(n)
         where = f"row {n}" + (f" (id {qid!r})" if ic else "")
@@ -198,8 +212,7 @@ def _flat_rows(df, source: str):
         impossible = not answers["text"] or (bool(row.get(imp)) if imp else False)
         if imp and row.get(imp) and answers["text"]:
             answers = {"text": [], "answer_start": []}
-        extra = {k: v for k, v in row.items() if k not in used}
-        yield where, QAExample(qid, q.strip(), c, answers, impossible, row.get(cols["title"]) if "title" in cols else None, extra)
+        yield where, QAExample(qid, q.strip(), c, answers, impossible, row.get(cols["title"]) if "title" in cols else None)
 
 
 def load_qa(spec: str, *, limit: int | None = None, skip_bad_rows: bool = False, default_split: str = "train") -> QAData:

@@ -32,7 +32,6 @@ class QATask:
         self.gold = gold  # what the official scorer reads (article list)
         self.n_best = n_best
         self.max_answer_length = max_answer_length
-        self.last_threshold: float = 0.0
 
     def collate(self, rows: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
         return pad_collate([{k: r[k] for k in COLLATED if k in r} for r in rows], self.pad_id)
@@ -59,7 +58,6 @@ class QATask:
         threshold = 0.0
         if self.version_2:
             threshold, _ = pp.tune_null_threshold(self.gold, preds)
-        self.last_threshold = threshold
         res = pp.evaluate(self.gold, preds, self.version_2, threshold)
         out = {k: v for k, v in res.items() if not k.startswith("best_")}
         if self.version_2:

@@ -24,16 +24,17 @@ def load_split(spec: str, cfg: QAConfig, limit: int | None, default_split: str) 
     return data
 
 
-def resolve_version_2(cfg: QAConfig, *splits: QAData | None) -> bool:
+def resolve_allow_no_answer(cfg: QAConfig, *splits: QAData | None) -> bool:
+    """Whether the model learns to answer "no answer" (SQuAD v2.0): as given, else when the data has such questions."""
     impossible = [d for d in splits if d is not None and d.has_impossible]
-    if cfg.version_2 is None:
+    if cfg.allow_no_answer is None:
         return bool(impossible)
-    if not cfg.version_2 and impossible:
+    if not cfg.allow_no_answer and impossible:
         d = impossible[0]
         n = sum(e.is_impossible for e in d.examples)
-        raise UsageError(f"{d.source}: {n} unanswerable question(s) (SQuAD v2.0 data) but --no-version-2 was given; "
-                         "drop --no-version-2 to train a model that can say 'no answer'")
-    return cfg.version_2
+        raise UsageError(f"{d.source}: {n} unanswerable question(s) (SQuAD v2.0 data) but --always-answer was given; "
+                         "drop --always-answer to train a model that can say 'no answer'")
+    return cfg.allow_no_answer
 
 
 def check_lengths(cfg: QAConfig, tokenizer, model_config) -> None:
@@ -67,7 +68,7 @@ class QARecipe:
         cfg = self.cfg
         self.train_data = load_split(cfg.train, cfg, cfg.limit, "train")
         self.dev_data = load_split(cfg.dev, cfg, cfg.dev_limit, "validation") if cfg.dev else None
-        self.version_2 = resolve_version_2(cfg, self.train_data, self.dev_data)
+        self.version_2 = resolve_allow_no_answer(cfg, self.train_data, self.dev_data)
         n_imp = sum(e.is_impossible for e in self.train_data.examples)
         console.log(f"data: {len(self.train_data)} training questions ({n_imp} unanswerable)"
                     + (f", {len(self.dev_data)} dev questions" if self.dev_data else "")

@@ -21,8 +21,10 @@ def _run(model_dir: str, meta: dict, dev: str, limit, batch_size, allow_pickle, 
     args = meta.get("training_args") or {}
     qa = QA(model_dir, batch_size=batch_size or PREDICT_BATCH_SIZE, allow_pickle=allow_pickle, trust_remote_code=trust_remote_code)
     data = load_qa(dev, limit=limit, skip_bad_rows=bool(args.get("skip_bad_rows")), default_split="validation")
+    from bertkit.qa.evaluate import allow_no_answer
+
     gold = gold_dataset(data)
-    v2 = qa.version_2 and data.has_impossible  # as `qa eval` decides without --null/--no-null
+    v2 = allow_no_answer(qa.allow_no_answer, data.has_impossible, None, dev)  # as `qa eval` decides by default
     preds = qa.predict(data.examples)
     return {"qa": qa, "data": data, "gold": gold, "v2": v2, "preds": preds,
             "metrics": pp.evaluate(gold, preds, v2, qa.null_threshold)}

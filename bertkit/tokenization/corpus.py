@@ -8,9 +8,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from bertkit.defaults import TEXT_COLUMNS
 from bertkit.errors import BertkitError, UsageError
-
-TEXT_COLUMNS = ("text", "sentence", "content", "review", "document", "question", "context")
 
 
 @dataclass

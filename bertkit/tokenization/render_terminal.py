@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from .schema import BY_KEY, METRICS, fmt
+from .schema import BY_KEY, fmt
 from .sentence import Encoded, group_segmentations, split_marker, visible
 
 BACKGROUNDS = ("on #1f3b57", "on #4a2f57")  # alternate so adjacent tokens stay apart
