@@ -57,11 +57,13 @@ class _LogProgress:
             t["completed"] = completed
         t.update(fields)
         now = self._time()
-        if now - t["last"] >= self.every or (t["total"] and t["completed"] >= t["total"] and now - t["start"] >= self.every):
-            t["last"] = now
+        finished = bool(t["total"]) and t["completed"] >= t["total"]
+        if (now - t["last"] >= self.every and not t.get("_said_done")) or (
+                finished and now - t["start"] >= self.every and not t.get("_said_done")):
+            t["last"], t["_said_done"] = now, finished
             done, total = t["completed"], t["total"]
             eta = (now - t["start"]) / done * (total - done) if done and total else None
-            extra = " ".join(str(v) for k, v in t.items() if k not in ("description", "total", "completed", "start", "last") and v)
+            extra = " ".join(str(v) for k, v in t.items() if k not in ("description", "total", "completed", "start", "last", "_said_done") and v)
             log(f"{t['description']}: {done}/{total or '?'} {extra}" + (f" eta {eta / 60:.1f} min" if eta is not None else ""))
 
     def advance(self, tid, n=1):

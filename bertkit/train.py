@@ -72,26 +72,17 @@ def _distributed():
     return state
 
 
-def _broadcast(state, value):
-    if state.num_processes == 1:
-        return value
-    from accelerate.utils import broadcast_object_list
-
-    box = [value]
-    broadcast_object_list(box)
-    return box[0]
-
-
 def _prepare_paths(cfg: TrainConfig, state) -> tuple[Path, Path | None]:
     """The output folder is checked before anything loads; stale leftovers go; the checkpoint to resume from."""
     from bertkit.engine import checkpoint as ckpt
 
     out_dir = check_output_dir(cfg.output_dir, cfg.overwrite)
-    resume = None
     if state.is_main_process:
         ckpt.remove_stale(out_dir)
-        resume = ckpt.resolve_resume(getattr(cfg, "resume", None), out_dir, cfg.overwrite)
-    return out_dir, _broadcast(state, resume)
+    # every process decides (the same way, so an error stops them all); only the main one deletes
+    resume = ckpt.resolve_resume(getattr(cfg, "resume", None), out_dir, cfg.overwrite, delete=state.is_main_process)
+    state.wait_for_everyone()
+    return out_dir, resume
 
 
 def _load_model(recipe: Recipe, cfg: TrainConfig):
@@ -141,6 +132,8 @@ def run(recipe: Recipe) -> dict[str, Any] | None:
     if engine.is_main:
         summary = _save(recipe, engine, result, tokenizer, out_dir, time.perf_counter() - t_start)
     engine.accelerator.wait_for_everyone()
+    if state.num_processes > 1:
+        state.destroy_process_group()
     return summary
 
 

@@ -229,4 +229,4 @@ def test_config_checks_every_field_and_names_the_option():
                        ({"report_to": "x"}, "--report-to must be one of tensorboard, wandb, mlflow, none")]:
         with pytest.raises(BertkitError, match=re.escape(needle)):
             ClassifyConfig(**kw)
-    assert ClassifyConfig(threads="auto").threads is None and ClassifyConfig(threads="3").threads == 3
+    assert ClassifyConfig(threads="auto").threads == "auto" and ClassifyConfig(threads="3").threads == 3  # auto: the load-aware opt-in

@@ -32,7 +32,7 @@ def evaluate_file(model_dir: str, data: str, text_col=None, pair_col=None, label
     from bertkit.defaults import check_options
     from bertkit.extra_metrics import classify_extra, load_all
 
-    check_options(limit=limit, batch_size=batch_size)
+    check_options(limit=limit)
     load_all(extra_metrics)
     clf = Classifier(model_dir, batch_size=batch_size, threshold=threshold, allow_pickle=allow_pickle, trust_remote_code=trust_remote_code)
     run = evaluate_classifier(clf, model_dir, data, text_col, pair_col, label_col, header, limit)

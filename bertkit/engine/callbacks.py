@@ -82,7 +82,8 @@ class TrackerCallback(Callback):
         engine.accelerator.log(vals, step=record["step"])
 
     def on_train_end(self, engine) -> None:
-        engine.accelerator.end_training()
+        for tracker in engine.accelerator.trackers:  # not end_training(): that also ends the process group
+            tracker.finish()
 
 
 @contextmanager

@@ -74,19 +74,20 @@ def remove_stale(output_dir: Path) -> list[Path]:
     return removed
 
 
-def resolve_resume(resume: str | None, output_dir: Path, overwrite: bool) -> Path | None:
-    """The checkpoint to continue from: `auto` = the newest in the run folder (or none: start fresh), or a path."""
+def resolve_resume(resume: str | None, output_dir: Path, overwrite: bool, delete: bool = True) -> Path | None:
+    """The checkpoint to continue from: `auto` = the newest in the run folder (or none: start fresh), or a path.
+    With --overwrite and no --resume, the earlier run's checkpoints go (when `delete`: the main process)."""
     rd = run_dir(output_dir)
     found = checkpoints(rd)
     if not resume:
         if found and not overwrite:
             raise UsageError(f"{rd}: checkpoints of an earlier run are there ({found[-1].name}); "
                              "pass --resume auto to continue it, or --overwrite to start over")
-        if found:
+        if found and delete:
             shutil.rmtree(rd, ignore_errors=True)
         return None
     if resume == "auto":
-        if not found:
+        if not found and delete:
             console.log(f"--resume auto: no checkpoint in {rd}; starting from the beginning")
         return found[-1] if found else None
     p = Path(resume)

@@ -17,7 +17,6 @@ import shutil
 import signal
 import time
 from contextlib import nullcontext
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -30,91 +29,12 @@ from bertkit.engine.batching import Features
 from bertkit.engine.callbacks import Callback, stop_signals
 from bertkit.engine.inference import Outputs, batched_forward
 from bertkit.engine.sampler import LocalBatch, ShardedBucketSampler
+from bertkit.engine.result import NonFiniteLoss, TrainingInterrupted, TrainResult
+from bertkit.engine.setup import build_optimizer, make_accelerator, seed_everything, steps_for
 from bertkit.engine.state import TrainState
 from bertkit.errors import BertkitError
 
-
-def seed_everything(seed: int) -> None:
-    from accelerate.utils import set_seed
-
-    set_seed(seed)
-
-
-class NonFiniteLoss(BertkitError):
-    """The loss or the gradient norm became NaN or infinite."""
-
-
-class TrainingInterrupted(BertkitError):
-    """SIGINT (exit 130) or SIGTERM (exit 143): a checkpoint was saved."""
-
-
-@dataclass
-class TrainResult:
-    history: list[dict[str, Any]] = field(default_factory=list)  # evaluation records
-    log_history: list[dict[str, Any]] = field(default_factory=list)  # loss / lr / grad-norm records
-    best: dict[str, Any] | None = None  # the evaluation of the kept model
-    best_outputs: Outputs | None = None  # its dev outputs (main process), for post-processing
-    steps: int = 0
-    epochs: float = 0.0
-    train_seconds: float = 0.0
-    train_samples: int = 0
-    train_tokens: int = 0
-    stopped_early: bool = False
-    final_loss: float | None = None
-    resumed_from: str | None = None
-
-    @property
-    def samples_per_second(self) -> float:
-        return self.train_samples / self.train_seconds if self.train_seconds else 0.0
-
-    def summary(self) -> dict[str, Any]:
-        out = {
-            "steps": self.steps,
-            "epochs": round(self.epochs, 3),
-            "train_seconds": round(self.train_seconds, 2),
-            "train_samples_per_second": round(self.samples_per_second, 2),
-            "train_tokens_per_second": round(self.train_tokens / self.train_seconds, 1) if self.train_seconds else 0.0,
-            "final_loss": self.final_loss,
-            "stopped_early": self.stopped_early,
-        }
-        if self.resumed_from:
-            out["resumed_from"] = self.resumed_from
-        return out
-
-
-def _no_decay(name: str) -> bool:
-    n = name.lower()
-    return n.endswith("bias") or "layernorm" in n or "layer_norm" in n or ".norm" in n or "ln_" in n
-
-
-def _release_accelerator_state(mixed_precision: str) -> None:
-    """Accelerate keeps one AcceleratorState per process and refuses a second Accelerator with another
-    mixed precision; a process that trains twice (tests, notebooks, benchmarks) must be able to change it."""
-    from accelerate.state import AcceleratorState
-
-    shared = AcceleratorState._shared_state
-    if shared and shared.get("_mixed_precision", mixed_precision) != mixed_precision:
-        AcceleratorState._reset_state()
-
-
-def steps_for(total_batches: int, per_epoch: int, accum: int) -> int:
-    """Optimizer steps in `total_batches` micro-batches: accumulation windows never cross an epoch's end."""
-    full, rest = divmod(total_batches, per_epoch)
-    return full * math.ceil(per_epoch / accum) + math.ceil(rest / accum)
-
-
-def make_accelerator(cfg: TrainConfig, run_dir: Path | None):
-    from accelerate import Accelerator
-
-    if cfg.mixed_precision not in ("no", "bf16", "fp16"):
-        raise BertkitError(f"--mixed-precision must be no, bf16 or fp16, not {cfg.mixed_precision!r}")
-    if cfg.mixed_precision == "fp16" and not torch.cuda.is_available():
-        raise BertkitError("--mixed-precision fp16 needs a GPU; on CPU use bf16 or no")
-    _release_accelerator_state(cfg.mixed_precision)
-    report_to = getattr(cfg, "report_to", None)
-    log_with = None if report_to in (None, "none") else [report_to]
-    return Accelerator(mixed_precision=cfg.mixed_precision, cpu=not torch.cuda.is_available(), log_with=log_with,
-                       project_dir=str(run_dir) if run_dir else None, step_scheduler_with_optimizer=False)
+__all__ = ["Engine", "NonFiniteLoss", "TrainResult", "TrainingInterrupted", "seed_everything", "steps_for"]
 
 
 class Engine:
@@ -140,19 +60,6 @@ class Engine:
             getattr(cb, event)(self, *args)
 
     # -- set-up ------------------------------------------------------------------------------------
-    def _optimizer(self, model: torch.nn.Module) -> torch.optim.Optimizer:
-        decay, no_decay = [], []
-        for n, p in model.named_parameters():
-            if p.requires_grad:
-                (no_decay if _no_decay(n) else decay).append(p)
-        groups = [{"params": decay, "weight_decay": self.cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-        # fused: one kernel per step (CUDA, and CPU since torch 2.4). On the 2-core CPU: 127 ms instead of
-        # 340 ms per MiniLM step for the default for-loop AdamW (the Trainer's default is fused too)
-        try:
-            return torch.optim.AdamW(groups, lr=self.cfg.lr, fused=True)
-        except (RuntimeError, TypeError, ValueError):  # an older torch, or parameters the fused kernel does not take
-            return torch.optim.AdamW(groups, lr=self.cfg.lr)
-
     def _setup(self, train: Features, dev: Features | None) -> None:
         from transformers import get_linear_schedule_with_warmup
 
@@ -166,7 +73,7 @@ class Engine:
         self.total_batches = max(1, math.ceil(cfg.epochs * self.per_epoch))
         self.total_steps = steps_for(self.total_batches, self.per_epoch, cfg.grad_accum)
         model = torch.compile(self.model, dynamic=True) if cfg.compile else self.model
-        optimizer = self._optimizer(model)
+        optimizer = build_optimizer(model, cfg)
         scheduler = get_linear_schedule_with_warmup(optimizer, int(cfg.warmup_ratio * self.total_steps), self.total_steps)
         self.prepared, self.optimizer, self.scheduler = acc.prepare(model, optimizer, scheduler)
         self.state.config = {**{k: v for k, v in vars(cfg).items() if k in ckpt.RESUME_KEYS},
@@ -270,7 +177,10 @@ class Engine:
         import sys
 
         name = signal.Signals(signum).name
-        cmd = " ".join(shlex.quote(a) for a in sys.argv)
+        prog = "bertkit" if Path(sys.argv[0]).name in ("bertkit", "__main__.py") else sys.argv[0]
+        if self.accelerator.num_processes > 1:
+            prog = f"accelerate launch … -m {prog}"
+        cmd = " ".join([prog, *(shlex.quote(a) for a in sys.argv[1:])])
         cmd = cmd if "--resume" in sys.argv else f"{cmd} --resume auto"
         err = TrainingInterrupted(f"{name} at step {self.state.step}: checkpoint saved in {path}; "
                                   f"continue with: {cmd}")

@@ -1,0 +1,66 @@
+"""Building the pieces of a training run: the Accelerator, the optimizer, the step count, the seed."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import torch
+
+from bertkit.defaults import TrainConfig
+from bertkit.errors import BertkitError
+
+
+def seed_everything(seed: int) -> None:
+    from accelerate.utils import set_seed
+
+    set_seed(seed)
+
+
+def _no_decay(name: str) -> bool:
+    n = name.lower()
+    return n.endswith("bias") or "layernorm" in n or "layer_norm" in n or ".norm" in n or "ln_" in n
+
+
+def _release_accelerator_state(mixed_precision: str) -> None:
+    """Accelerate keeps one AcceleratorState per process and refuses a second Accelerator with another
+    mixed precision; a process that trains twice (tests, notebooks, benchmarks) must be able to change it."""
+    from accelerate.state import AcceleratorState
+
+    shared = AcceleratorState._shared_state
+    if shared and shared.get("_mixed_precision", mixed_precision) != mixed_precision:
+        AcceleratorState._reset_state()
+
+
+def steps_for(total_batches: int, per_epoch: int, accum: int) -> int:
+    """Optimizer steps in `total_batches` micro-batches: accumulation windows never cross an epoch's end."""
+    full, rest = divmod(total_batches, per_epoch)
+    return full * math.ceil(per_epoch / accum) + math.ceil(rest / accum)
+
+
+def make_accelerator(cfg: TrainConfig, run_dir: Path | None):
+    from accelerate import Accelerator
+
+    if cfg.mixed_precision not in ("no", "bf16", "fp16"):
+        raise BertkitError(f"--mixed-precision must be no, bf16 or fp16, not {cfg.mixed_precision!r}")
+    if cfg.mixed_precision == "fp16" and not torch.cuda.is_available():
+        raise BertkitError("--mixed-precision fp16 needs a GPU; on CPU use bf16 or no")
+    _release_accelerator_state(cfg.mixed_precision)
+    report_to = getattr(cfg, "report_to", None)
+    log_with = None if report_to in (None, "none") else [report_to]
+    return Accelerator(mixed_precision=cfg.mixed_precision, cpu=not torch.cuda.is_available(), log_with=log_with,
+                       project_dir=str(run_dir) if run_dir else None, step_scheduler_with_optimizer=False)
+
+
+def build_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+    decay, no_decay = [], []
+    for n, p in model.named_parameters():
+        if p.requires_grad:
+            (no_decay if _no_decay(n) else decay).append(p)
+    groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    # fused: one kernel per step (CUDA, and CPU since torch 2.4). On the 2-core CPU: 127 ms instead of
+    # 340 ms per MiniLM step for the default for-loop AdamW (the Trainer's default is fused too)
+    try:
+        return torch.optim.AdamW(groups, lr=cfg.lr, fused=True)
+    except (RuntimeError, TypeError, ValueError):  # an older torch, or parameters the fused kernel does not take
+        return torch.optim.AdamW(groups, lr=cfg.lr)
