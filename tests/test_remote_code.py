@@ -68,6 +68,8 @@ def _commands(m: str, f: dict[str, Path], out: Path) -> dict[str, list[str]]:
         "qa ask": ["qa", "ask", "-m", m, "--question", "who?", "--context", "jim henson"],
         "tokenize encode": ["tokenize", "encode", "-t", m, str(f["txt"])],
         "tokenize compare": ["tokenize", "compare", "-t", m, "hello world"],
+        "attention show": ["attention", "show", "-m", m, "--text", "hello world"],
+        "report": ["report", m, "--data", str(f["csv"]), "-o", str(out / "r.html")],
     }
 
 
@@ -80,10 +82,18 @@ def _run(args: list[str], marker: Path) -> subprocess.CompletedProcess:
 
 
 @pytest.mark.parametrize("command", ["classify train", "classify eval", "classify predict", "qa train", "qa eval",
-                                     "qa ask", "tokenize encode", "tokenize compare"])
+                                     "qa ask", "tokenize encode", "tokenize compare", "attention show", "report"])
 def test_no_custom_code_without_the_flag(command, remote_code_dir, tmp_path):
     marker = tmp_path / "ran.txt"
-    args = _commands(str(remote_code_dir), _data(tmp_path), tmp_path)[command]
+    model = remote_code_dir
+    if command == "report":  # report reads a bertkit output folder: the same folder, with the file that says so
+        import shutil
+
+        model = tmp_path / "trained"
+        shutil.copytree(remote_code_dir, model)
+        (model / "bertkit.json").write_text(json.dumps({"task": "classify", "problem_type": "binary", "labels": ["0", "1"],
+                                                         "text_col": "text", "label_col": "label"}))
+    args = _commands(str(model), _data(tmp_path), tmp_path)[command]
     r = _run(args, marker)
     assert not marker.exists(), f"{command} ran the folder's code: {r.stderr[-500:]}"
     assert r.returncode == 1, (r.returncode, r.stderr[-800:])
