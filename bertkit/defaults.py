@@ -59,6 +59,9 @@ class TrainConfig:
     overwrite: bool = False
     trust_remote_code: bool = False
     allow_pickle: bool = False  # load .bin (pickle) weights; safetensors only by default
+    cache_dir: str | None = None  # tokenization cache; None: $BERTKIT_CACHE_DIR, $XDG_CACHE_HOME/bertkit or ~/.cache/bertkit
+    no_cache: bool = False  # tokenize into a temporary folder, removed at exit
+    num_proc: int = 1  # processes tokenizing in parallel
 
 
 @dataclass
@@ -72,6 +75,9 @@ class ClassifyConfig(TrainConfig):
     class_weights: str = "none"  # auto | none
     tune_thresholds: bool = True
     header: bool | None = None  # CSV/TSV header row; None: detect
+    long_text: str = "truncate"  # truncate | window (windows of max_length overlapping by stride)
+    stride: int = 32  # tokens shared by consecutive windows (--long-text window)
+    aggregate: str = "mean"  # mean | max of a row's window logits
 
 
 @dataclass
