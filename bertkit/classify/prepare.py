@@ -21,7 +21,8 @@ import pandas as pd
 from bertkit import console
 from bertkit.classify.data import LabelSpace, detect_columns, encode_labels, infer_label_space, read_label_names
 from bertkit.data import arrow
-from bertkit.data.stream import content_hash, iter_frames
+from bertkit.data import stream
+from bertkit.data.stream import content_hash
 from bertkit.errors import BertkitError
 
 
@@ -107,7 +108,7 @@ def _build_split(spec, cfg, cols, space, limit, default_split, entry: arrow.Entr
     state: dict[str, Any] = {"cols": cols}
 
     def batches():
-        for df in iter_frames(spec, header=cfg.header, limit=limit, default_split=default_split):
+        for df in stream.iter_frames(spec, header=cfg.header, limit=limit, default_split=default_split, chunk_rows=stream.CHUNK_ROWS):
             c = state["cols"] = _columns(df, spec, cfg, state["cols"])
             if df.empty:
                 continue
@@ -125,7 +126,7 @@ def _build_split(spec, cfg, cols, space, limit, default_split, entry: arrow.Entr
             yield out
 
     folder = entry.build()
-    first_frame = next(iter_frames(spec, header=cfg.header, limit=min(limit or 2000, 2000), default_split=default_split))
+    first_frame = next(stream.iter_frames(spec, header=cfg.header, limit=min(limit or 2000, 2000), default_split=default_split))
     state["cols"] = _columns(first_frame, spec, cfg, cols)
     n = arrow.write_source(folder / "rows.arrow", source_features(state["cols"].pair is not None), batches())
     if space is None:
