@@ -203,13 +203,15 @@ def tokenize_to_arrow(entry: Entry, source, fn: Callable, features, num_proc: in
 
 
 def main_process_first():
-    """Under `accelerate launch`: the main process builds the cache entry, the others wait, then read it."""
+    """Under `accelerate launch`: the main process of each machine builds the cache entry, the other processes of
+    that machine wait, then read it (per machine, so a --cache-dir on local disks works; on a shared file system
+    the machines race and the first complete entry is kept)."""
     from accelerate import PartialState
 
     if not PartialState._shared_state:  # not a training run (tests, the API): nothing to wait for
         return nullcontext()
     state = PartialState()
-    return state.main_process_first() if state.num_processes > 1 else nullcontext()
+    return state.local_main_process_first() if state.num_processes > 1 else nullcontext()
 
 
 @contextmanager
