@@ -1,7 +1,7 @@
 """Arrow-backed features and the tokenization cache.
 
 Features are written once as Arrow files by a batched `datasets.Dataset.map` and memory-mapped, so a training
-run's memory does not grow with the number of rows: the engine reads `lengths` (one int64 column, 8 bytes a row)
+run's memory does not grow with the number of rows: the engine reads `lengths` (one int32 column, 4 bytes a row)
 and gathers the rows of each batch from the mapped files.
 
 The cache lives in `--cache-dir` (default `$BERTKIT_CACHE_DIR`, else `$XDG_CACHE_HOME/bertkit`, else
@@ -112,7 +112,7 @@ class ArrowFeatures:
     def __init__(self, dataset, meta: dict | None = None, hidden: Iterable[str] = ("length",)):
         self.dataset = dataset
         self._table = dataset.data  # a datasets Table (memory-mapped); no indices mapping: never `select`ed
-        self.lengths = np.asarray(self._table.column("length").to_numpy(), dtype=np.int64)
+        self.lengths = np.asarray(self._table.column("length").to_numpy(), dtype=np.int32)  # 4 bytes a row
         self._row_columns = [c for c in dataset.column_names if c not in set(hidden)]
         self.columns = ArrowColumns(self._table)
         self.meta = meta or {}
