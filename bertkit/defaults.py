@@ -155,6 +155,11 @@ RULES: dict[str, Check] = {
     "save_total_limit": Check("int", lo=1),
     "resume": Check("str", optional=True, hint="'auto' (the latest checkpoint in --output-dir) or a checkpoint folder"),
     "report_to": Check("str", choices=("tensorboard", "wandb", "mlflow", "none")),
+    "cache_dir": Check("str", optional=True), "no_cache": Check("bool"),
+    "num_proc": Check("int", lo=1, hint="processes tokenizing in parallel, e.g. --num-proc 4"),
+    "long_text": Check("str", choices=("truncate", "window")),
+    "stride": Check("int", lo=0, hint="tokens shared by consecutive windows, below --max-length (default 32)"),
+    "aggregate": Check("str", choices=("mean", "max")),
     # classify
     "text_col": Check("str", optional=True), "text_pair_col": Check("str", optional=True),
     "label_col": Check("str", optional=True),
@@ -233,6 +238,9 @@ class TrainConfig(_Checked):
     overwrite: bool = False
     trust_remote_code: bool = False
     allow_pickle: bool = False  # load .bin (pickle) weights; safetensors only by default
+    cache_dir: str | None = None  # tokenization cache; None: $BERTKIT_CACHE_DIR, $XDG_CACHE_HOME/bertkit or ~/.cache/bertkit
+    no_cache: bool = False  # tokenize into a temporary folder, removed at exit
+    num_proc: int = 1  # processes tokenizing in parallel
 
 
 @dataclass
@@ -249,6 +257,9 @@ class ClassifyConfig(TrainConfig):
     class_weights: str = "none"  # auto | none
     tune_thresholds: bool = True
     header: bool | None = None  # CSV/TSV header row; None: detect
+    long_text: str = "truncate"  # truncate | window (windows of max_length overlapping by stride)
+    stride: int = 32  # tokens shared by consecutive windows (--long-text window)
+    aggregate: str = "mean"  # mean | max of a row's window logits
 
 
 @dataclass

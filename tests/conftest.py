@@ -13,6 +13,13 @@ os.environ.setdefault("BERTKIT_NO_PROGRESS", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+if "BERTKIT_CACHE_DIR" not in os.environ:  # tests never write into the user's tokenization cache
+    import atexit
+    import shutil
+    import tempfile
+
+    os.environ["BERTKIT_CACHE_DIR"] = tempfile.mkdtemp(prefix="bertkit-test-cache-")
+    atexit.register(shutil.rmtree, os.environ["BERTKIT_CACHE_DIR"], True)
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("BERTKIT_SHARED_DATA", REPO.parent / "shared" / "data"))

@@ -87,7 +87,10 @@ def test_readme_commands_use_options_that_exist():
 
 
 def test_help_shows_defaults_flags_and_required(monkeypatch):
+    from typer import rich_utils
+
     monkeypatch.setenv("COLUMNS", "200")
+    monkeypatch.setattr(rich_utils, "MAX_WIDTH", 200)  # whatever width an earlier test left rich with
     h = invoke(["classify", "train", "--help"]).stdout
     assert "[default: 5e-05]" in h and "[default: 32]" in h and "[default: 0.06]" in h and "[default: 42]" in h
     assert "<bool>" not in h

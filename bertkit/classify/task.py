@@ -19,6 +19,13 @@ MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 def featurize(tokenizer, texts: Sequence[str], pairs: Sequence[str] | None, max_length: int,
               labels: np.ndarray | None = None) -> tuple[Features, int]:
     """Tokenize once, unpadded. Returns the features and how many rows were truncated."""
+    cols, long_rows = encode(tokenizer, texts, pairs, max_length, labels)
+    return Features(cols), len(long_rows)
+
+
+def encode(tokenizer, texts: Sequence[str], pairs: Sequence[str] | None, max_length: int,
+           labels: np.ndarray | None = None) -> tuple[dict[str, list], list[int]]:
+    """The feature columns of `featurize`, and the positions of the truncated rows."""
     use_tt = "token_type_ids" in tokenizer.model_input_names
     kw: dict[str, Any] = dict(return_attention_mask=False, return_token_type_ids=use_tt)
     enc = tokenizer(list(texts), list(pairs) if pairs is not None else None, truncation=False, **kw)
@@ -36,12 +43,14 @@ def featurize(tokenizer, texts: Sequence[str], pairs: Sequence[str] | None, max_
         cols["token_type_ids"] = enc["token_type_ids"]
     if labels is not None:
         cols["labels"] = list(labels)
-    return Features(cols), len(long_rows)
+    return cols, long_rows
 
 
 class ClassificationTask:
-    def __init__(self, space: LabelSpace, pad_id: int, metric: str | None = None, class_weights: np.ndarray | None = None):
+    def __init__(self, space: LabelSpace, pad_id: int, metric: str | None = None, class_weights: np.ndarray | None = None,
+                 aggregate: str = "mean"):
         self.space = space
+        self.aggregate = aggregate  # how a row's window logits combine (features with a "row" column)
         self.pad_id = pad_id
         self.metric = check_metric(space.problem_type, metric)
         self.greater_is_better = True
@@ -71,8 +80,13 @@ class ClassificationTask:
 
     def compute_metrics(self, outputs: dict[str, list[np.ndarray]], features: Features, detail: bool = False,
                         thresholds: Sequence[float] | None = None) -> dict[str, Any]:
-        probs = to_probabilities(np.stack(outputs["logits"]), self.space.problem_type)
-        y = np.stack(features.columns["labels"])
+        logits, y = np.stack(outputs["logits"]), np.stack(features.columns["labels"])
+        if "row" in features.columns:  # --long-text window: one prediction per row from its windows
+            from bertkit.classify.windows import aggregate_logits, row_labels
+
+            rows = features.columns["row"]
+            logits, y = aggregate_logits(logits, rows, self.aggregate)[1], row_labels(y, rows)
+        probs = to_probabilities(logits, self.space.problem_type)
         return evaluate_probs(self.space, y, probs, thresholds, detail)
 
 

@@ -3,40 +3,20 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
-
 from bertkit import console
-from bertkit.classify.data import LabelSpace, detect_columns, encode_labels, infer_label_space, read_label_names, texts
+from bertkit.classify.data import LabelSpace
 from bertkit.classify.head import finalize_head, to_probabilities
 from bertkit.classify.metrics import check_metric, tune_binary_threshold, tune_multilabel_thresholds
-from bertkit.classify.task import ClassificationTask, class_weights, evaluate_probs, featurize
+from bertkit.classify.task import ClassificationTask, class_weights, evaluate_probs
+from bertkit.data.arrow import check_settings
 from bertkit.modeling import model_max_length
-from bertkit.data.io import read_table
 from bertkit.defaults import ClassifyConfig
 from bertkit.errors import UsageError
 from bertkit.train import Finished
-
-
-@dataclass
-class Columns:
-    text: str
-    pair: str | None
-    label: str | None
-
-
-def load_split(spec: str, cfg: ClassifyConfig, cols: Columns | None, limit: int | None, default_split: str) -> tuple[pd.DataFrame, Columns]:
-    df = read_table(spec, header=cfg.header, limit=limit, default_split=default_split)
-    if cols is None:
-        t, p, lab = detect_columns(df, spec, cfg.text_col, cfg.text_pair_col, cfg.label_col)
-        cols = Columns(t, p, lab)
-    else:  # the training data's columns (positions and joined columns resolved again), or a clear error
-        detect_columns(df, spec, cols.text, cols.pair, cols.label)
-    return df, cols
 
 
 def train(cfg: ClassifyConfig) -> dict[str, Any] | None:
@@ -57,42 +37,58 @@ class ClassifyRecipe:
         self.cfg = cfg
 
     def load_data(self) -> None:
+        """One streamed pass over each file (every row checked), cached; see bertkit.classify.prepare."""
+        from bertkit.classify.prepare import read_split
+
         cfg = self.cfg
-        self.train_df, self.cols = load_split(cfg.train, cfg, None, cfg.limit, "train")
-        self.dev_df = load_split(cfg.dev, cfg, self.cols, cfg.dev_limit, "validation")[0] if cfg.dev else None
-        self.space = infer_label_space(self.train_df[self.cols.label], cfg.train, cfg.problem_type, cfg.label_sep,
-                                       read_label_names(cfg.label_names))
-        self.y_train = encode_labels(self.train_df[self.cols.label], self.space, cfg.train, cfg.label_sep)
-        self.y_dev = encode_labels(self.dev_df[self.cols.label], self.space, cfg.dev, cfg.label_sep) if self.dev_df is not None else None
+        check_settings(cfg)
+        self.train_split = read_split(cfg.train, cfg, None, None, cfg.limit, "train")
+        self.cols, self.space = self.train_split.cols, self.train_split.space
+        self.dev_split = read_split(cfg.dev, cfg, self.cols, self.space, cfg.dev_limit, "validation") if cfg.dev else None
         cols, space = self.cols, self.space
-        console.log(f"data: {len(self.train_df)} train rows" + (f", {len(self.dev_df)} dev rows" if self.dev_df is not None else "")
+        console.log(f"data: {self.train_split.rows} train rows" + (f", {self.dev_split.rows} dev rows" if self.dev_split else "")
                     + f"; text column {cols.text!r}" + (f", pair column {cols.pair!r}" if cols.pair else "")
                     + f", label column {cols.label!r}; {space.problem_type} with {space.num_labels} labels")
 
     def model_kwargs(self) -> dict[str, Any]:
         return {"num_labels": self.space.num_logits, "ignore_mismatched_sizes": True}
 
-    def _features(self, tokenizer, df: pd.DataFrame, spec: str, y: np.ndarray):
-        cols, cfg = self.cols, self.cfg
-        return featurize(tokenizer, texts(df, cols.text, spec), texts(df, cols.pair, spec) if cols.pair else None, cfg.max_length, y)
-
     def featurize(self, tokenizer, model):
+        """Tokenized once into memory-mapped Arrow files (cached); labels per row for weights and tuning."""
+        from bertkit.classify.prepare import tokenize_split
+
         cfg = self.cfg
         limit = model_max_length(tokenizer, model.config)
         if cfg.max_length > limit:
             raise UsageError(f"--max-length {cfg.max_length} is above this model's limit of {limit} tokens")
         t_tok = time.perf_counter()
-        train_feats, self.n_trunc = self._features(tokenizer, self.train_df, cfg.train, self.y_train)
-        self.dev_feats = self._features(tokenizer, self.dev_df, cfg.dev, self.y_dev)[0] if self.dev_df is not None else None
-        console.log(f"tokenized in {time.perf_counter() - t_tok:.1f}s; {self.n_trunc} of {len(train_feats)} training rows "
-                    f"({100 * self.n_trunc / max(1, len(train_feats)):.1f}%) truncated at --max-length {cfg.max_length}; "
-                    f"mean length {train_feats.lengths.mean():.1f} tokens")
-        self.train_rows = len(train_feats)
+        train_feats = tokenize_split(self.train_split, tokenizer, cfg)
+        self.dev_feats = tokenize_split(self.dev_split, tokenizer, cfg) if self.dev_split else None
+        self.y_train, self.n_trunc = self._labels(train_feats)
+        self.y_dev = self._labels(self.dev_feats)[0] if self.dev_feats is not None else None
+        rows = self.train_split.rows
+        cut = (f"{self.n_trunc} of {rows} training rows ({100 * self.n_trunc / max(1, rows):.1f}%) "
+               + (f"cut into {len(train_feats)} windows of --max-length {cfg.max_length}, --stride {cfg.stride}"
+                  if cfg.long_text == "window" else f"truncated at --max-length {cfg.max_length}"))
+        console.log(f"features ready in {time.perf_counter() - t_tok:.1f}s; {cut}; mean length {train_feats.lengths.mean():.1f} tokens")
+        self.train_rows, self.train_windows = rows, len(train_feats)
         return train_feats, self.dev_feats
+
+    def _labels(self, feats) -> tuple[np.ndarray, int]:
+        """(per-row labels, rows truncated or cut into several windows)."""
+        from bertkit.classify.windows import row_labels
+
+        y = feats.columns["labels"]
+        if "row" in feats.columns:
+            rows = feats.columns["row"]
+            return row_labels(y, rows).astype(np.float32 if self.space.problem_type == "multilabel" else np.int64), \
+                int((np.bincount(rows) > 1).sum())
+        y = np.asarray(y, dtype=np.float32 if self.space.problem_type == "multilabel" else np.int64)
+        return y, int(np.asarray(feats.columns["truncated"]).sum())
 
     def make_task(self, tokenizer) -> ClassificationTask:
         weights = class_weights(self.space, self.y_train) if self.cfg.class_weights == "auto" else None
-        return ClassificationTask(self.space, tokenizer.pad_token_id, self.cfg.metric, weights)
+        return ClassificationTask(self.space, tokenizer.pad_token_id, self.cfg.metric, weights, self.cfg.aggregate)
 
     def describe_eval(self, record: dict[str, Any]) -> str:
         metric = check_metric(self.space.problem_type, self.cfg.metric)
@@ -103,7 +99,12 @@ class ClassifyRecipe:
         space, cfg, metric = self.space, self.cfg, engine.task.metric
         thresholds = tuning = dev_metrics = None
         if self.dev_feats is not None and result.best_outputs is not None:
-            probs = to_probabilities(np.stack(result.best_outputs["logits"]), space.problem_type)
+            logits = np.stack(result.best_outputs["logits"])
+            if "row" in self.dev_feats.columns:
+                from bertkit.classify.windows import aggregate_logits
+
+                logits = aggregate_logits(logits, self.dev_feats.columns["row"], cfg.aggregate)[1]
+            probs = to_probabilities(logits, space.problem_type)
             thresholds, tuning = tune(space, metric, self.y_dev, probs, cfg.tune_thresholds)
             dev_metrics = evaluate_probs(space, self.y_dev, probs, thresholds, detail=True)
         finalize_head(engine.model, space.problem_type, space.names, thresholds)
@@ -115,14 +116,17 @@ class ClassifyRecipe:
                 "tuned_thresholds": thresholds,
                 "thresholds_folded_into_bias": thresholds is not None and space.problem_type != "multiclass",
                 "max_length": cfg.max_length, "text_col": cols.text, "text_pair_col": cols.pair, "label_col": cols.label,
-                "label_sep": cfg.label_sep}
+                "label_sep": cfg.label_sep, "long_text": cfg.long_text,
+                "stride": cfg.stride if cfg.long_text == "window" else None,
+                "aggregate": cfg.aggregate if cfg.long_text == "window" else None}
         summary: dict[str, Any] = {"problem_type": space.problem_type, "labels": len(space.names)}
         if dev_metrics:
             summary[metric] = dev_metrics.get(metric)
         if tuning:
             summary["threshold_tuning"] = tuning
         return Finished(meta=meta, metrics={"dev": dev_metrics, "threshold_tuning": tuning}, summary=summary,
-                        train={"train_rows": self.train_rows, "truncated_rows": self.n_trunc},
+                        train={"train_rows": self.train_rows, "truncated_rows": self.n_trunc,
+                               **({"train_windows": self.train_windows} if cfg.long_text == "window" else {})},
                         figures=lambda folder: confusion_figure(dev_metrics, folder))
 
 

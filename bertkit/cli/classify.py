@@ -41,6 +41,10 @@ def train_cmd(
     save_steps: o.SaveSteps = None, save_total_limit: o.SaveTotalLimit = None, resume: o.Resume = None,
     report_to: o.ReportTo = None, log_every: o.LogEvery = None,
     trust_remote_code: o.TrustRemoteCode = None, allow_pickle: o.AllowPickle = None,
+    cache_dir: o.CacheDir = None, no_cache: o.NoCache = None, num_proc: o.NumProc = None,
+    long_text: Annotated[Optional[str], typer.Option("--long-text", help="Rows longer than --max-length: truncate (default), or window: windows of --max-length overlapping by --stride tokens; training labels every window, prediction and evaluation aggregate a row's windows (saved in bertkit.json).", rich_help_panel=o._S)] = None,
+    stride: Annotated[Optional[int], typer.Option("--stride", help="Tokens shared by consecutive windows with --long-text window (default 32).", rich_help_panel=o._S)] = None,
+    aggregate: Annotated[Optional[str], typer.Option("--aggregate", help="How a row's window logits combine with --long-text window: mean (default) or max.", rich_help_panel=o._S)] = None,
 ) -> None:
     """Fine-tune a sequence classifier and save a Hugging Face model folder."""
     given = o.overrides(locals())

@@ -75,6 +75,10 @@ MaxLength = max_length()
 Epochs = epochs()
 BatchSize = batch_size()
 EvalBatchSize = eval_batch_size()
+_S = "Data at scale"
+CacheDir = Annotated[Optional[str], typer.Option("--cache-dir", help="Tokenization cache (default: $BERTKIT_CACHE_DIR, else $XDG_CACHE_HOME/bertkit or ~/.cache/bertkit). A second run on the same file, tokenizer and settings tokenizes nothing.", rich_help_panel=_S)]
+NoCache = Annotated[Optional[bool], typer.Option("--no-cache", help="Tokenize into a temporary folder, removed at exit (the cache is neither read nor written).", rich_help_panel=_S)]
+NumProc = Annotated[Optional[int], typer.Option("--num-proc", help="Processes tokenizing in parallel (default 1).", rich_help_panel=_S)]
 
 # inference / output
 FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="Output format on stdout.")]
