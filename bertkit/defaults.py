@@ -141,7 +141,7 @@ RULES: dict[str, Check] = {
     "grad_accum": _POS_INT,
     "max_grad_norm": Check("float", lo=0, hint="0 turns clipping off"),
     "seed": Check("int", lo=0, hi=2**32 - 1),
-    "mixed_precision": Check("str", choices=("no", "bf16", "fp16")),
+    "mixed_precision": Check("str", choices=("no", "bf16", "fp16", "auto")),
     "eval_steps": Check("int", lo=1, optional=True, hint="leave it out to evaluate once per epoch"),
     "patience": Check("int", lo=1, optional=True, hint="leave it out to train every epoch"),
     "metric": Check("str", optional=True),
@@ -215,7 +215,7 @@ class TrainConfig(_Checked):
     grad_accum: int = 1
     max_grad_norm: float = 1.0
     seed: int = 42
-    mixed_precision: str = "no"  # no | bf16 | fp16
+    mixed_precision: str = "no"  # no | bf16 | fp16 | auto (bf16 where the hardware has it: bertkit.engine.precision)
     eval_steps: int | None = None  # None: evaluate once per epoch
     patience: int | None = None  # evaluations without improvement before stopping
     metric: str | None = None  # None: the task's default metric
@@ -284,7 +284,10 @@ PREDICT_BATCH_SIZE = 64
 # in cache; measured on the 2-core EPYC (MiniLM, 200 texts of ~140 tokens): 8,192 → 33-41 texts/s, 1,024 → 54-56,
 # 512 → 54-58; SST-2 dev (~25 tokens) unchanged within noise; peak memory lower. GPUs take whole batches.
 INFERENCE_MAX_TOKENS_CPU = 1024
-PREDICT_CHUNK_ROWS = 2048  # rows read, sorted by length and answered together when streaming
+PREDICT_CHUNK_ROWS = 2048
+# `--fast` on CPU (bertkit.engine.backends.fast_backend): PROVISIONAL, set from bench/fast_backends.py
+FAST_BACKEND_CPU = "ort-int8"
+FAST_FALLBACK_CPU = "bf16"  # without the onnx extra  # rows read, sorted by length and answered together when streaming
 
 
 def default(cls: type, name: str) -> Any:
