@@ -79,7 +79,7 @@ EvalBatchSize = eval_batch_size()
 # inference / output
 FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="Output format on stdout.")]
 Bf16 = Annotated[Optional[bool], typer.Option("--bf16", help="Run the model under bf16 autocast: 1.4-1.7x faster measured on a CPU with avx512_bf16 (also AMX CPUs, recent GPUs); scores move by ~2e-4, so a label or answer near its threshold can change.")]
-Fast = Annotated[Optional[bool], typer.Option("--fast", help="Run the fastest backend whose labels stay within 0.5 % of fp32 (CPU: ONNX Runtime int8 with pip install 'bertkit[onnx]', exported once and cached; GPU: bf16 autocast). Scores move slightly; the default stays fp32.")]
+Fast = Annotated[Optional[bool], typer.Option("--fast", help="Run the fastest backend whose labels stay within 0.5 % of fp32 (CPU: ONNX Runtime with pip install 'bertkit[onnx]', the model exported once and cached, else bf16 autocast; GPU: bf16 autocast). Scores may move slightly; the default stays the PyTorch model in fp32.")]
 ExtraMetric = Annotated[Optional[List[str]], typer.Option("--extra-metric", help="Also compute a Hugging Face `evaluate` metric: a hub name, or a local metric script or folder (offline). Repeatable. Needs pip install 'bertkit[evaluate]'.")]
 BatchSizePredict = Annotated[Optional[int], typer.Option("--batch-size", "-b", help=f"Inference batch size. \\[default: {PREDICT_BATCH_SIZE}]")]
 
