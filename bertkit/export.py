@@ -78,7 +78,10 @@ def export_onnx(model_dir: str, out: str | None = None, int8: bool = False, opse
     from bertkit.modeling import load_pretrained, load_tokenizer, resolve_model
     from bertkit.outdir import read_metadata
 
+    from bertkit.console import quiet_libraries
+
     require_onnx()
+    quiet_libraries()
     path = resolve_model(model_dir)
     meta = read_metadata(path) if Path(path).is_dir() else {}
     task = model_task(path, meta)

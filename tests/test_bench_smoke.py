@@ -69,7 +69,17 @@ test_predict_classify_smoke = needs_ort(test_predict_classify_smoke)
 test_qa_smoke = needs_ort(test_qa_smoke)
 
 
-@pytest.mark.parametrize("script", ["train_classify.py", "predict_classify.py", "qa.py"])
+def test_gpu_bench_skips_without_a_gpu():
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present: bench/gpu.py would measure, not skip")
+    r = subprocess.run([sys.executable, str(REPO / "bench" / "gpu.py")], capture_output=True, text=True, timeout=120)
+    (line,) = [json.loads(ln) for ln in r.stdout.splitlines() if ln.strip()]
+    assert r.returncode == 0 and line["kind"] == "skip" and "no CUDA device" in line["reason"]
+
+
+@pytest.mark.parametrize("script", ["train_classify.py", "predict_classify.py", "qa.py", "gpu.py", "fast_backends.py"])
 def test_help_documents_the_command(script):
     r = subprocess.run([sys.executable, str(REPO / "bench" / script), "--help"], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0 and f"python bench/{script}" in r.stdout
