@@ -62,7 +62,7 @@ def test_default_is_the_model_itself(clf_dir):
     from bertkit.classify.predict import Classifier
 
     clf = Classifier(str(clf_dir[0]))
-    assert clf.runner is clf.model and clf.autocast_dtype is None and clf.backend == "fp32"
+    assert clf.runner is None and clf.autocast_dtype is None and clf.backend == "fp32"  # clf.model runs
 
 
 def test_fast_classifier_onnx_agrees_and_is_cached(clf_dir, cache):

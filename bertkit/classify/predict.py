@@ -75,7 +75,8 @@ class Classifier:
         if len(texts) == 0:
             return np.zeros((0, self.space.num_labels))
         feats, _ = featurize(self.tokenizer, list(texts), list(pairs) if pairs is not None else None, self.max_length)
-        out = batched_forward(self.runner, feats, self.task.collate, self.task.predict_step, self.batch_size, self.device,
+        model = self.model if self.runner is None else self.runner  # runner: the --fast backend
+        out = batched_forward(model, feats, self.task.collate, self.task.predict_step, self.batch_size, self.device,
                               bf16=self.bf16, autocast_dtype=self.autocast_dtype)
         return to_probabilities(np.stack(out["logits"]), self.space.problem_type if self.space.problem_type != "binary" else "multiclass")
 

@@ -113,9 +113,10 @@ def fast_backend(model: torch.nn.Module, model_dir: str, device: torch.device) -
 
 
 def fast_setup(model, model_dir: str, device, fast: bool, bf16: bool):
-    """(what batched_forward runs, autocast dtype, backend name): the model itself unless `fast`."""
+    """(what batched_forward runs instead of the model, autocast dtype, backend name): (None, None, ...) unless
+    `fast`, so that the caller runs its `model` attribute as it is at call time."""
     if not fast:
-        return model, None, "bf16 autocast" if bf16 else "fp32"
+        return None, None, "bf16 autocast" if bf16 else "fp32"
     if bf16:
         from bertkit.errors import UsageError
 

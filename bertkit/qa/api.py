@@ -145,7 +145,8 @@ class QA:
         from bertkit.qa.task import QATask
 
         task = QATask(self.tokenizer.pad_token_id, bool(self.allow_no_answer), gold=None)
-        out = batched_forward(self.runner, feats, task.collate, task.predict_step, self.batch_size, self.device, bf16=self.bf16,
+        model = self.model if self.runner is None else self.runner  # runner: the --fast backend
+        out = batched_forward(model, feats, task.collate, task.predict_step, self.batch_size, self.device, bf16=self.bf16,
                               autocast_dtype=self.autocast_dtype)
         starts, ends = out["start_logits"], out["end_logits"]
         c = feats.columns
