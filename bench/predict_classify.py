@@ -14,6 +14,10 @@ Each side runs in a fresh child process (alternated: bertkit, pipeline default, 
   writer into /dev/null), reading the corpus from a text file, one line per text;
 - pipeline: `pipe(texts, batch_size=bs)` and each result written as a JSON line into /dev/null; bs=None is
   its default (1), --pipeline-batch-sizes are swept to find its best.
+With --fast sides (unless --no-fast): bertkit-fast (`classify predict --fast`, its ONNX file exported beforehand
+with `bertkit export --onnx --int8`, untimed) and the ONNX Runtime peer as its docs use it (ort-fp32, ort-int8: an
+InferenceSession on the exported file, the tokenizer's padded batches in input order at each --ort-batch-sizes, best kept);
+kind=ratio-fast per corpus: bertkit --fast against the pipeline and the ONNX Runtime int8 peer.
 One JSON line per child run (kind=run: sentences_per_s per corpus, peak_rss_mb), then kind=summary per side and
 corpus (median over the repeats), and kind=ratio per corpus: bertkit / pipeline at its default batch size and at
 its best one, with the agreement of their predicted labels.
@@ -34,6 +38,7 @@ import tempfile  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
+from bertkit.defaults import FAST_BACKEND_CPU  # noqa: E402
 from bench.common import SHARED, emit, environment, median, order, packaged_model, read_tsv, run_child, tiny_model, add_child_options, run_as_child  # noqa: E402
 
 WARMUP = 16
@@ -57,7 +62,7 @@ def child_bertkit(p: dict) -> dict:
     from bertkit.formats import Format, write_records
 
     t0 = time.perf_counter()
-    clf = Classifier(p["model"], batch_size=p.get("batch_size"), bf16=bool(p.get("bf16")))
+    clf = Classifier(p["model"], batch_size=p.get("batch_size"), bf16=bool(p.get("bf16")), fast=bool(p.get("fast")))
     load = time.perf_counter() - t0
     clf.predict_proba(Path(p["corpora"][0]["file"]).read_text(encoding="utf-8").splitlines()[:WARMUP])
     import torch
@@ -106,6 +111,47 @@ def child_pipeline(p: dict) -> dict:
     return out
 
 
+def child_ort(p: dict) -> dict:
+    """ONNX Runtime as its docs use it: an InferenceSession on the exported file, the tokenizer's padded batches in
+    input order, argmax of the logits; each of --ort-batch-sizes timed, the best kept."""
+    import numpy as np
+    import onnxruntime as ort
+    from transformers import AutoConfig, AutoTokenizer
+
+    t0 = time.perf_counter()
+    tok = AutoTokenizer.from_pretrained(p["model"])
+    id2label = AutoConfig.from_pretrained(p["model"]).id2label
+    sess = ort.InferenceSession(p["onnx"], providers=["CPUExecutionProvider"])
+    names = [i.name for i in sess.get_inputs()]
+    load = time.perf_counter() - t0
+
+    def labels_of(texts: list[str], bs: int, sink) -> list[str]:
+        out: list[str] = []
+        for i in range(0, len(texts), bs):
+            enc = tok(texts[i:i + bs], padding=True, truncation=True, return_tensors="np")
+            logits = sess.run(["logits"], {k: enc[k].astype(np.int64) for k in names})[0]
+            for t, k in zip(texts[i:i + bs], logits.argmax(-1)):
+                out.append(id2label[int(k)])
+                sink.write(json.dumps({"text": t, "label": out[-1]}) + "\n")
+        return out
+
+    with open(os.devnull, "w") as sink:
+        labels_of(Path(p["corpora"][0]["file"]).read_text(encoding="utf-8").splitlines()[:WARMUP], p["batch_sizes"][0], sink)
+        res: dict = {"load_s": round(load, 2), "threads": sess.get_session_options().intra_op_num_threads, "corpora": {}}
+        for c in p["corpora"]:
+            best = None
+            for bs in p["batch_sizes"]:
+                t0 = time.perf_counter()
+                texts = Path(c["file"]).read_text(encoding="utf-8").splitlines()
+                labels = labels_of(texts, bs, sink)
+                s = time.perf_counter() - t0
+                if best is None or s < best["seconds"]:
+                    best = {"seconds": round(s, 3), "n": len(labels), "sentences_per_s": round(len(labels) / s, 1),
+                            "labels": labels, "batch_size": bs}
+            res["corpora"][c["name"]] = best
+    return res
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--dev", default=str(SHARED / "glue" / "SST-2" / "dev.tsv"))
@@ -116,8 +162,12 @@ def main() -> None:
     ap.add_argument("--pipeline-batch-sizes", default="8,32", help="pipeline batch sizes to sweep for its best")
     ap.add_argument("--repeats", type=int, default=1)
     ap.add_argument("--bertkit-bf16", action="store_true", help="also run bertkit with Classifier(bf16=True) (side bertkit-bf16)")
+    ap.add_argument("--no-fast", action="store_true", help="leave out bertkit --fast and the ONNX Runtime peers")
+    ap.add_argument("--ort-batch-sizes", default="8,32", help="ONNX Runtime peer batch sizes, the best kept")
+    ap.add_argument("--sides", default=None, help="run only these sides (comma-separated names as in the output; "
+                    "bertkit and one pipeline side are needed for the ratios)")
     ap.add_argument("--smoke", action="store_true", help="tiny random model, 40 sentences, the pipeline at its default batch size only")
-    children = {"bertkit": child_bertkit, "pipeline": child_pipeline}
+    children = {"bertkit": child_bertkit, "pipeline": child_pipeline, "ort": child_ort}
     add_child_options(ap, children)
     args = ap.parse_args()
     if run_as_child(args, children):
@@ -127,10 +177,13 @@ def main() -> None:
         tmp_p = Path(tmp)
         if args.smoke:
             base = tiny_model(tmp_p / "tiny")
-            args.repeats, args.pipeline_batch_sizes, args.long_texts = 1, "", 10
+            args.repeats, args.pipeline_batch_sizes, args.long_texts, args.ort_batch_sizes = 1, "", 10, "8"
         else:
             base = packaged_model()
-        model = args.model or make_classifier(base, tmp_p / "classifier")
+        model = make_classifier(base, tmp_p / "classifier") if not args.model else args.model
+        onnx_files = {} if args.no_fast else export_for_fast(model, tmp_p)
+        if onnx_files:
+            model = onnx_files.pop("model")
         sents, _ = read_tsv(args.dev)
         if args.smoke:
             sents = sents[:40]
@@ -146,14 +199,23 @@ def main() -> None:
         tok = AutoTokenizer.from_pretrained(model)
         mean_tokens = {c["name"]: round(sum(map(len, tok(t)["input_ids"])) / len(t), 1) for c, t in zip(corpora, (sents, long))}
         sizes = {c["name"]: n_ for c, n_ in zip(corpora, (len(sents), len(long)))}
-        sides = ["bertkit"] + (["bertkit-bf16"] if args.bertkit_bf16 else []) + ["pipeline-default"] + [f"pipeline-bs{b}" for b in args.pipeline_batch_sizes.split(",") if b]
+        sides = (["bertkit"] + (["bertkit-bf16"] if args.bertkit_bf16 else []) + ([] if args.no_fast else ["bertkit-fast"])
+                 + ["pipeline-default"] + [f"pipeline-bs{b}" for b in args.pipeline_batch_sizes.split(",") if b]
+                 + ([] if args.no_fast else ["ort-fp32", "ort-int8"]))
+        if args.sides:
+            sides = [x for x in sides if x in args.sides.split(",")]
         env = environment()
         common = {"bench": "predict_classify", "model": "tiny" if args.smoke else (args.model or "all-MiniLM-L6-v2 + seeded head")}
         runs: dict[str, list[dict]] = {}
         for i, side in enumerate(order(sides, args.repeats)):
             if side.startswith("bertkit"):
-                p = {"model": model, "corpora": corpora, "batch_size": args.batch_size, "bf16": side == "bertkit-bf16"}
+                p = {"model": model, "corpora": corpora, "batch_size": args.batch_size, "bf16": side == "bertkit-bf16",
+                     "fast": side == "bertkit-fast"}
                 res = run_child([__file__, "--child", "bertkit", "--params", json.dumps(p)])
+            elif side.startswith("ort-"):
+                p = {"model": model, "corpora": corpora, "onnx": onnx_files[side],
+                     "batch_sizes": [int(b) for b in args.ort_batch_sizes.split(",")]}
+                res = run_child([__file__, "--child", "ort", "--params", json.dumps(p)])
             else:
                 bs = None if side == "pipeline-default" else int(side.split("bs")[1])
                 p = {"model": model, "corpora": corpora, "batch_size": bs}
@@ -171,6 +233,8 @@ def main() -> None:
         for c in corpora:
             name = c["name"]
             pipes = {s: v[name] for s, v in med.items() if s.startswith("pipeline")}
+            if "bertkit-fast" in med:
+                emit(fast_ratio(common, name, med, runs, pipes, sizes[name]))
             extra = {"bertkit_bf16_sentences_per_s": med["bertkit-bf16"][name],
                      "bf16_label_agreement": round(sum(x == y for x, y in zip(runs["bertkit-bf16"][0]["corpora"][name]["labels"],
                                                                              runs["bertkit"][0]["corpora"][name]["labels"])) / sizes[name], 4),
@@ -178,7 +242,9 @@ def main() -> None:
             best = max(pipes, key=pipes.get)
             b = med["bertkit"][name]
             lab_b = runs["bertkit"][0]["corpora"][name]["labels"]
-            lab_p = runs["pipeline-default"][0]["corpora"][name]["labels"]
+            if "pipeline-default" not in pipes:  # --sides without it: ratios to the best pipeline side only
+                pipes["pipeline-default"] = float("nan")
+            lab_p = runs["pipeline-default" if "pipeline-default" in runs else best][0]["corpora"][name]["labels"]
             agree = sum(x == y for x, y in zip(lab_b, lab_p)) / max(1, len(lab_b))
             rss_best = median([r["peak_rss_mb"] for r in runs[best]])
             emit({"kind": "ratio", **common, "corpus": name, "texts": sizes[name], "mean_tokens": mean_tokens[name],
@@ -188,6 +254,48 @@ def main() -> None:
                   "label_agreement": round(agree, 4), **extra, "peak_rss_mb": {"bertkit": rss_b, best: rss_best},
                   "targets": {"5x_default": b >= 5 * pipes["pipeline-default"], "1.5x_best": b >= 1.5 * pipes[best],
                               "rss_not_above": rss_b <= rss_best}})
+
+
+def export_for_fast(model: str, tmp: Path) -> dict[str, str]:
+    """The model copied into tmp with `bertkit export --onnx` beside it (what `--fast` loads, so its child does not
+    export), and the fp32 and int8 files for the ONNX Runtime peer. Setup, not timed; run as commands so that this
+    parent stays small (a child's peak RSS starts from its parent's at fork)."""
+    import shutil
+    import subprocess
+
+    copy = tmp / "model-for-fast"
+    if not copy.exists():
+        shutil.copytree(model, copy, ignore=shutil.ignore_patterns("onnx", "*.run"))
+    out = {"model": str(copy), "ort-fp32": str(tmp / "peer.onnx"), "ort-int8": str(tmp / "peer.int8.onnx")}
+    for extra in ([], ["-o", out["ort-fp32"]], ["--int8", "-o", out["ort-int8"]]):
+        subprocess.run([sys.executable, "-m", "bertkit", "-q", "export", str(copy), "--onnx", "--overwrite", *extra], check=True,
+                       stdout=subprocess.DEVNULL, env={**os.environ, "PYTHONPATH": os.path.dirname(_HERE)})
+    return out
+
+
+def fast_ratio(common: dict, name: str, med: dict, runs: dict, pipes: dict, n: int) -> dict:
+    f = med["bertkit-fast"][name]
+    lab = runs["bertkit-fast"][0]["corpora"][name]["labels"]
+    agree = sum(x == y for x, y in zip(lab, runs["bertkit"][0]["corpora"][name]["labels"])) / max(1, n)
+    best = max(pipes, key=pipes.get)
+    rss = {s: median([r["peak_rss_mb"] for r in runs[s]]) for s in ("bertkit-fast", "ort-fp32", "ort-int8", best) if s in runs}
+    out = {"kind": "ratio-fast", **common, "corpus": name, "bertkit_fast_sentences_per_s": f,
+           "x_vs_pipeline_default": round(f / pipes.get("pipeline-default", float("nan")), 2), "x_vs_pipeline_best": round(f / pipes[best], 2),
+           "label_agreement_with_fp32": round(agree, 4), "peak_rss_mb": rss}
+    targets = {"6x_default": f >= 6 * pipes.get("pipeline-default", float("nan")), "3x_best": f >= 3 * pipes[best], "labels_99.5": agree >= 0.995}
+    same = "ort-" + FAST_BACKEND_CPU.removeprefix("ort-") if FAST_BACKEND_CPU.startswith("ort-") else "ort-fp32"
+    for peer in ("ort-fp32", "ort-int8"):
+        if peer in med:
+            lab_o = runs[peer][0]["corpora"][name]["labels"]
+            key = peer.replace("-", "_")
+            out.update({f"{key}_sentences_per_s": med[peer][name], f"x_vs_{key}": round(f / med[peer][name], 2),
+                        f"{key}_batch_size": runs[peer][0]["corpora"][name]["batch_size"],
+                        f"{key}_label_agreement_with_fp32": round(sum(x == y for x, y in zip(lab_o, runs["bertkit"][0]["corpora"][name]["labels"])) / max(1, n), 4)})
+    if same in med:
+        out["fast_backend"], out["same_precision_peer"] = FAST_BACKEND_CPU, same
+        targets["1.2x_ort_same_precision"] = f >= 1.2 * med[same][name]
+        targets["rss_not_above_ort"] = rss["bertkit-fast"] <= median([r["peak_rss_mb"] for r in runs[same]])
+    return {**out, "targets": targets}
 
 
 if __name__ == "__main__":

@@ -19,6 +19,9 @@ reverse order). By default the first --limit 300 of the 1,190 questions (--limit
 - tf4-pipeline (--with-tf4-pipeline): transformers 4.57.1's pipeline("question-answering") at its defaults,
   run by a virtual environment that the script creates in $TMPDIR/bertkit-tf457 (system site packages for
   torch; `pip install transformers==4.57.1`), on the same examples and scorer.
+- bertkit-fast: `bertkit qa eval --fast` (its ONNX file exported beforehand with `bertkit export --onnx`, untimed);
+- ort-loop-fp32 / ort-loop-int8: the per-question loop on an ONNX Runtime session of the exported file (fp32, dynamic
+  int8), as ONNX Runtime's docs use it (--no-fast leaves these three out); kind=ratio-fast compares bertkit-fast.
 Model loading is timed apart (load_s) and excluded from questions/s; each side warms up on 8 questions first.
 One JSON line per run (kind=run), per side (kind=summary: medians) and kind=ratio (bertkit / each peer).
 """
@@ -70,7 +73,7 @@ def child_bertkit(p: dict) -> dict:
     from bertkit.qa.evaluate import allow_no_answer, gold_for_file
 
     t0 = time.perf_counter()
-    qa = _load(p["model"], p.get("batch_size"), None, None, None, bf16=bool(p.get("bf16")))
+    qa = _load(p["model"], p.get("batch_size"), None, None, None, bf16=bool(p.get("bf16")), fast=bool(p.get("fast")))
     load = time.perf_counter() - t0
     qa.predict(examples_of(p["data"], WARMUP))
     t0 = time.perf_counter()
@@ -84,23 +87,40 @@ def child_bertkit(p: dict) -> dict:
 
 
 def child_loop(p: dict) -> dict:
-    """The seed's per-question loop."""
+    """The seed's per-question loop; with p["onnx"], the same loop on an ONNX Runtime session (as its docs use it)."""
+    import numpy as np
     import torch
-    from transformers import AutoModelForQuestionAnswering, AutoTokenizer
+    from transformers import AutoTokenizer
 
     t0 = time.perf_counter()
     tok = AutoTokenizer.from_pretrained(p["model"])
-    model = AutoModelForQuestionAnswering.from_pretrained(p["model"]).eval()
+    if p.get("onnx"):
+        import onnxruntime as ort
+
+        sess = ort.InferenceSession(p["onnx"], providers=["CPUExecutionProvider"])
+        names = [i.name for i in sess.get_inputs()]
+
+        def forward(enc):
+            s, e = sess.run(["start_logits", "end_logits"], {k: enc[k].astype(np.int64) for k in names})
+            return s[0], e[0]
+    else:
+        from transformers import AutoModelForQuestionAnswering
+
+        model = AutoModelForQuestionAnswering.from_pretrained(p["model"]).eval()
+
+        def forward(enc):
+            with torch.no_grad():
+                out = model(**{k: torch.from_numpy(v) for k, v in enc.items()})
+            return out.start_logits[0].numpy(), out.end_logits[0].numpy()
     load = time.perf_counter() - t0
 
     def answer(question: str, context: str) -> str:
         enc = tok(question, context, truncation="only_second", max_length=p["max_length"], return_offsets_mapping=True,
-                  return_tensors="pt")
+                  return_tensors="np")
         offsets = enc.pop("offset_mapping")[0].tolist()
         seq = enc.sequence_ids(0)
-        with torch.no_grad():
-            out = model(**enc)
-        s, e = int(out.start_logits[0].argmax()), int(out.end_logits[0].argmax())
+        start, end = forward(dict(enc))
+        s, e = int(start.argmax()), int(end.argmax())
         if seq[s] != 1 or seq[e] != 1 or e < s:
             return ""
         return context[offsets[s][0]: offsets[e][1]]
@@ -186,6 +206,17 @@ def qa_model(args, base: str, cache_root: Path) -> str:
     return str(out)
 
 
+def tiny_qa(base: str, out: Path) -> str:
+    """The tiny random BERT with a seeded QA head, saved as a QA folder (what `bertkit export` takes)."""
+    import torch
+    from transformers import AutoModelForQuestionAnswering, AutoTokenizer
+
+    torch.manual_seed(0)
+    AutoModelForQuestionAnswering.from_pretrained(base).save_pretrained(out)
+    AutoTokenizer.from_pretrained(base).save_pretrained(out)
+    return str(out)
+
+
 def tf4_python(root: Path) -> str:
     """A venv with transformers 4.57.1 over this interpreter's site packages (torch, tokenizers...)."""
     venv = root / "bertkit-tf457"
@@ -215,6 +246,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=1)
     ap.add_argument("--with-tf4-pipeline", action="store_true", help=f"add transformers {TF4}'s QA pipeline as a peer")
     ap.add_argument("--bertkit-bf16", action="store_true", help="also run `bertkit qa eval --bf16` (side bertkit-bf16)")
+    ap.add_argument("--no-fast", action="store_true", help="leave out bertkit --fast and the ONNX Runtime loops")
     ap.add_argument("--smoke", action="store_true", help="tiny random model, 12 questions, 1 repeat")
     children = {"bertkit": child_bertkit, "loop": child_loop, "tf4": child_tf4}
     add_child_options(ap, children)
@@ -225,11 +257,18 @@ def main() -> None:
     cache_root = Path(os.environ.get("TMPDIR", tempfile.gettempdir()))
     with tempfile.TemporaryDirectory(prefix="bertkit-bench-qa-") as tmp:
         if args.smoke:
-            model = tiny_model(Path(tmp) / "tiny")
+            model = tiny_qa(tiny_model(Path(tmp) / "tiny"), Path(tmp) / "tiny-qa")
             args.limit, args.repeats = 12, 1
         else:
             model = args.model or qa_model(args, packaged_model(), cache_root)
         sides = ["bertkit", "loop"] + (["bertkit-bf16"] if args.bertkit_bf16 else []) + (["tf4-pipeline"] if args.with_tf4_pipeline else [])
+        onnx = {}
+        if not args.no_fast:
+            from bench.predict_classify import export_for_fast
+
+            onnx = export_for_fast(model, Path(tmp))
+            model = onnx.pop("model")
+            sides += ["bertkit-fast", "ort-loop-fp32", "ort-loop-int8"]
         tf4_py = tf4_python(cache_root) if args.with_tf4_pipeline else None
         limit = args.limit or None
         max_length = args.max_length
@@ -244,8 +283,10 @@ def main() -> None:
         for i, side in enumerate(order(sides, args.repeats)):
             if side == "tf4-pipeline":
                 res = run_child([__file__, "--child", "tf4", "--params", json.dumps(p)], python=tf4_py, env=cenv)
-            elif side == "bertkit-bf16":
-                res = run_child([__file__, "--child", "bertkit", "--params", json.dumps({**p, "bf16": True})], env=cenv)
+            elif side in ("bertkit-bf16", "bertkit-fast"):
+                res = run_child([__file__, "--child", "bertkit", "--params", json.dumps({**p, side[8:]: True})], env=cenv)
+            elif side.startswith("ort-loop-"):
+                res = run_child([__file__, "--child", "loop", "--params", json.dumps({**p, "onnx": onnx[side.replace("loop-", "")]})], env=cenv)
             else:
                 res = run_child([__file__, "--child", side, "--params", json.dumps(p)], env=cenv)
             runs.setdefault(side, []).append(res)
@@ -255,7 +296,18 @@ def main() -> None:
             summ[side] = {k: median([r[k] for r in rs]) for k in ("questions_per_s", "seconds", "exact", "f1", "peak_rss_mb", "load_s")}
             emit({"kind": "summary", **common, "side": side, "runs": len(rs), "questions": rs[0]["questions"], **summ[side]})
         b = summ["bertkit"]
-        for peer in [s for s in summ if s != "bertkit" and not s.startswith("bertkit")]:
+        if "bertkit-fast" in summ:
+            f = summ["bertkit-fast"]
+            for peer in ("loop", "ort-loop-fp32", "ort-loop-int8"):
+                q = summ[peer]
+                emit({"kind": "ratio-fast", **common, "peer": peer, "x": round(f["questions_per_s"] / q["questions_per_s"], 2),
+                      "exact_diff_vs_fp32": round(f["exact"] - b["exact"], 2), "f1_diff_vs_fp32": round(f["f1"] - b["f1"], 2),
+                      "exact_diff_vs_peer": round(f["exact"] - q["exact"], 2), "f1_diff_vs_peer": round(f["f1"] - q["f1"], 2),
+                      "peak_rss_mb": {"bertkit-fast": f["peak_rss_mb"], peer: q["peak_rss_mb"]},
+                      "targets": {"2.5x_loop": f["questions_per_s"] >= 2.5 * q["questions_per_s"] if peer == "loop" else None,
+                                  "em_f1_within_0.5_of_fp32": abs(f["exact"] - b["exact"]) <= 0.5 and abs(f["f1"] - b["f1"]) <= 0.5,
+                                  "rss_not_above": f["peak_rss_mb"] <= q["peak_rss_mb"]}})
+        for peer in [s for s in summ if s != "bertkit" and not s.startswith(("bertkit", "ort-"))]:
             q = summ[peer]
             emit({"kind": "ratio", **common, "peer": peer, "x": round(b["questions_per_s"] / q["questions_per_s"], 2),
                   "exact_diff": round(b["exact"] - q["exact"], 2), "f1_diff": round(b["f1"] - q["f1"], 2),

@@ -38,6 +38,14 @@ def tested_ranges() -> dict[str, str]:
     return out
 
 
+def _auto_precision() -> dict:
+    """What `--mixed-precision auto` picks on this machine, and why."""
+    from bertkit.engine.precision import resolve_mixed_precision
+
+    mode, why = resolve_mixed_precision("auto")
+    return {"resolves_to": mode, "why": why.removeprefix("auto: ")}
+
+
 def report() -> dict:
     ranges = tested_ranges()
     pkgs = {}
@@ -65,6 +73,7 @@ def report() -> dict:
         "cuda": torch.version.cuda,
         "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
         "bf16_supported": bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported()) or device == "cpu",
+        "mixed_precision_auto": _auto_precision(),
         "cpu_count": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "packages": pkgs,

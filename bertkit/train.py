@@ -105,6 +105,7 @@ def run(recipe: Recipe) -> dict[str, Any] | None:
     from bertkit.engine import Engine
     from bertkit.engine.callbacks import EvalLogCallback, ProgressCallback, TrackerCallback
     from bertkit.engine.checkpoint import run_dir
+    from bertkit.engine.precision import resolve_mixed_precision
     from bertkit.engine.threads import set_auto_threads
 
     cfg, t_start = recipe.cfg, time.perf_counter()
@@ -115,6 +116,7 @@ def run(recipe: Recipe) -> dict[str, Any] | None:
     state = _distributed()
     out_dir, resume = _prepare_paths(cfg, state)
     threads, threads_why = set_auto_threads(cfg.threads, state.num_processes)
+    cfg.mixed_precision, precision_why = resolve_mixed_precision(cfg.mixed_precision)  # auto → what runs (saved so)
     recipe.load_data()
     tokenizer, model = _load_model(recipe, cfg)
     train_feats, dev_feats = recipe.featurize(tokenizer, model)
@@ -126,7 +128,7 @@ def run(recipe: Recipe) -> dict[str, Any] | None:
     kind = str(engine.accelerator.distributed_type).split(".")[-1]
     console.log(f"training {type(model).__name__} on {engine.accelerator.device} × {state.num_processes} process(es) ({kind}) "
                 f"({threads} threads each: {threads_why}), {cfg.epochs:g} epochs, batch {cfg.batch_size} per process, "
-                f"lr {cfg.lr:g}, mixed precision {cfg.mixed_precision}")
+                f"lr {cfg.lr:g}, mixed precision {cfg.mixed_precision} ({precision_why})")
     result = engine.fit(train_feats, dev_feats, resume=resume)
     summary = None
     if engine.is_main:

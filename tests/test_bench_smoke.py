@@ -27,12 +27,14 @@ def run_bench(script: str, *args: str) -> list[dict]:
 def test_train_classify_smoke(shared_data):
     lines = run_bench("train_classify.py")
     runs = [ln for ln in lines if ln["kind"] == "run"]
-    assert {r["side"] for r in runs} == {"bertkit", "trainer"}
+    assert {r["side"] for r in runs} == {"bertkit", "trainer", "trainer-grouped"}
+    assert [r["group_by_length"] for r in runs if r["side"] == "trainer-grouped"] == [True]
     for r in runs:
         assert r["train_rows"] == 64 and r["train_samples_per_s"] > 0 and r["peak_rss_mb"] > 0
         assert 0.0 <= r["dev_accuracy"] <= 1.0
     (ratio,) = [ln for ln in lines if ln["kind"] == "ratio"]
-    assert ratio["train_samples_per_s_x"] > 0 and set(ratio["targets"]) == {"train_2.5x", "accuracy_within_0.3", "rss_not_above"}
+    assert ratio["train_samples_per_s_x"] > 0 and ratio["x_vs_trainer_grouped"] > 0
+    assert set(ratio["targets"]) == {"train_3.5x", "same_precision_1.5x_grouped", "accuracy_within_0.3", "rss_not_above"}
 
 
 def test_predict_classify_smoke(shared_data):
@@ -42,18 +44,42 @@ def test_predict_classify_smoke(shared_data):
     for r in ratios.values():
         assert r["bertkit_sentences_per_s"] > 0 and r["pipeline_default_sentences_per_s"] > 0
         assert r["label_agreement"] == 1.0  # the same model: the same labels, batched or not
+    fast = {ln["corpus"]: ln for ln in lines if ln["kind"] == "ratio-fast"}
+    assert set(fast) == {"sst2-dev", "long"}
+    for r in fast.values():
+        assert r["label_agreement_with_fp32"] == 1.0 and r["ort_fp32_label_agreement_with_fp32"] == 1.0
+        assert r["x_vs_ort_fp32"] > 0 and "1.2x_ort_same_precision" in r["targets"]
 
 
 def test_qa_smoke(shared_data):
     lines = run_bench("qa.py")
     sides = {ln["side"]: ln for ln in lines if ln["kind"] == "summary"}
-    assert set(sides) == {"bertkit", "loop"}
+    assert set(sides) == {"bertkit", "loop", "bertkit-fast", "ort-loop-fp32", "ort-loop-int8"}
     assert all(s["questions"] == 12 and s["questions_per_s"] > 0 for s in sides.values())
     (ratio,) = [ln for ln in lines if ln["kind"] == "ratio"]
     assert ratio["peer"] == "loop" and ratio["x"] > 0
+    fast = {ln["peer"]: ln for ln in lines if ln["kind"] == "ratio-fast"}
+    assert set(fast) == {"loop", "ort-loop-fp32", "ort-loop-int8"}
+    assert fast["loop"]["exact_diff_vs_fp32"] == 0 and fast["loop"]["f1_diff_vs_fp32"] == 0  # ONNX Runtime fp32: same answers
 
 
-@pytest.mark.parametrize("script", ["train_classify.py", "predict_classify.py", "qa.py"])
+needs_ort = pytest.mark.skipif(__import__("importlib").util.find_spec("onnxruntime") is None,
+                               reason="onnxruntime not installed: pip install 'bertkit[onnx]' (the test extra has it)")
+test_predict_classify_smoke = needs_ort(test_predict_classify_smoke)
+test_qa_smoke = needs_ort(test_qa_smoke)
+
+
+def test_gpu_bench_skips_without_a_gpu():
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present: bench/gpu.py would measure, not skip")
+    r = subprocess.run([sys.executable, str(REPO / "bench" / "gpu.py")], capture_output=True, text=True, timeout=120)
+    (line,) = [json.loads(ln) for ln in r.stdout.splitlines() if ln.strip()]
+    assert r.returncode == 0 and line["kind"] == "skip" and "no CUDA device" in line["reason"]
+
+
+@pytest.mark.parametrize("script", ["train_classify.py", "predict_classify.py", "qa.py", "gpu.py", "fast_backends.py"])
 def test_help_documents_the_command(script):
     r = subprocess.run([sys.executable, str(REPO / "bench" / script), "--help"], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0 and f"python bench/{script}" in r.stdout

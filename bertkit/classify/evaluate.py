@@ -25,16 +25,18 @@ class EvalRun:
 
 
 def evaluate_file(model_dir: str, data: str, text_col=None, pair_col=None, label_col=None, header=None, threshold=None,
-                  limit=None, batch_size=None, allow_pickle=False, trust_remote_code=False, extra_metrics=None) -> dict[str, Any]:
+                  limit=None, batch_size=None, allow_pickle=False, trust_remote_code=False, extra_metrics=None,
+                  fast=False) -> dict[str, Any]:
     """Scores of a model folder on labelled data; `extra_metrics`: `evaluate` metric names or paths (see
     bertkit.extra_metrics), loaded before the model so a missing one fails fast."""
     from bertkit.classify.predict import Classifier
     from bertkit.defaults import check_options
     from bertkit.extra_metrics import classify_extra, load_all
 
-    check_options(limit=limit)
+    check_options(limit=limit, **({"batch_size": batch_size} if batch_size is not None else {}))  # None: the default
     load_all(extra_metrics)
-    clf = Classifier(model_dir, batch_size=batch_size, threshold=threshold, allow_pickle=allow_pickle, trust_remote_code=trust_remote_code)
+    clf = Classifier(model_dir, batch_size=batch_size, threshold=threshold, allow_pickle=allow_pickle, trust_remote_code=trust_remote_code,
+                     fast=fast)
     run = evaluate_classifier(clf, model_dir, data, text_col, pair_col, label_col, header, limit)
     if extra_metrics:
         from bertkit.classify.task import decide

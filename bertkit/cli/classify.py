@@ -64,7 +64,7 @@ def eval_cmd(
     data: Annotated[str, typer.Option("--data", "-d", help="Labelled data: CSV/TSV/JSON/JSONL/Parquet or NAME[:CONFIG]\\[#SPLIT].")],
     text_col: TextCol = None, text_pair_col: PairCol = None, label_col: LabelCol = None, header: Header = None,
     threshold: Threshold = None,
-    limit: Annotated[Optional[int], typer.Option("--limit", help="Score only the first N rows.")] = None, batch_size: o.BatchSizePredict = None, fmt: o.FormatOpt = Format.json,
+    limit: Annotated[Optional[int], typer.Option("--limit", help="Score only the first N rows.")] = None, batch_size: o.BatchSizePredict = None, fast: o.Fast = None, fmt: o.FormatOpt = Format.json,
     allow_pickle: o.AllowPickle = None, trust_remote_code: o.TrustRemoteCode = None, extra_metric: o.ExtraMetric = None,
 ) -> None:
     """Score a model on labelled data: metrics as JSON on stdout (--format table for people)."""
@@ -72,7 +72,7 @@ def eval_cmd(
     from bertkit.formats import write_document
 
     res = evaluate_file(model, data, text_col=text_col, pair_col=text_pair_col, label_col=label_col, header=header,
-                        threshold=threshold, limit=limit, batch_size=batch_size,
+                        threshold=threshold, limit=limit, batch_size=batch_size, fast=bool(fast),
                         allow_pickle=bool(allow_pickle), trust_remote_code=bool(trust_remote_code), extra_metrics=extra_metric)
     if fmt == Format.table:
         res = {k: v for k, v in res.items() if not isinstance(v, (dict, list)) or k == "extra_metrics"}
@@ -88,14 +88,14 @@ def predict_cmd(
     text_pair_col: Annotated[Optional[str], typer.Option("--text-pair-col", help="Field holding the second text of a pair. \\[default: the model's training pair column when present]")] = None,
     threshold: Threshold = None,
     all_scores: Annotated[bool, typer.Option("--all-scores", help="Add the probability of every label.")] = False,
-    batch_size: o.BatchSizePredict = None, bf16: o.Bf16 = None, fmt: o.FormatOpt = Format.jsonl,
+    batch_size: o.BatchSizePredict = None, bf16: o.Bf16 = None, fast: o.Fast = None, fmt: o.FormatOpt = Format.jsonl,
     allow_pickle: o.AllowPickle = None, trust_remote_code: o.TrustRemoteCode = None,
 ) -> None:
     """Classify texts; JSONL on stdout in input order (streams: `cat x.txt | bertkit classify predict -m D`)."""
     from bertkit.classify.predict import Classifier, predict_stream
     from bertkit.formats import write_records
 
-    clf = Classifier(model, batch_size=batch_size, threshold=threshold, bf16=bool(bf16),
+    clf = Classifier(model, batch_size=batch_size, threshold=threshold, bf16=bool(bf16), fast=bool(fast),
                      allow_pickle=bool(allow_pickle), trust_remote_code=bool(trust_remote_code))
     records = predict_stream(clf, input, input_format=input_format, text_col=text_col, pair_col=text_pair_col,
                              all_scores=all_scores)

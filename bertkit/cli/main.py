@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from bertkit import __version__
-from bertkit.cli import attention, classify, env, qa, recipes, report, tokenize
+from bertkit.cli import attention, classify, env, export, qa, recipes, report, tokenize
 from bertkit.cli.errors import BertkitCommand, BertkitGroup
 
 app = typer.Typer(
@@ -22,6 +22,7 @@ app.add_typer(tokenize.app, name="tokenize")
 app.add_typer(attention.app, name="attention")
 app.add_typer(recipes.app, name="recipes")
 app.command("report", cls=BertkitCommand)(report.report_command)
+app.command("export", cls=BertkitCommand)(export.export_command)
 app.command("env", cls=BertkitCommand)(env.env_command)
 
 

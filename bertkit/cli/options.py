@@ -52,7 +52,7 @@ WarmupRatio = Annotated[Optional[float], typer.Option("--warmup-ratio", help=f"S
 GradAccum = Annotated[Optional[int], typer.Option("--grad-accum", help=f"Gradient accumulation steps. {dflt(_C, 'grad_accum')}", rich_help_panel=_T)]
 MaxGradNorm = Annotated[Optional[float], typer.Option("--max-grad-norm", help=f"Gradient clipping norm (0: off). {dflt(_C, 'max_grad_norm')}", rich_help_panel=_T)]
 Seed = Annotated[Optional[int], typer.Option("--seed", help=f"Random seed (runs on CPU are reproducible). {dflt(_C, 'seed')}", rich_help_panel=_T)]
-MixedPrecision = Annotated[Optional[str], typer.Option("--mixed-precision", help=f"no | bf16 | fp16 (fp16 needs a GPU). {dflt(_C, 'mixed_precision')}", rich_help_panel=_T)]
+MixedPrecision = Annotated[Optional[str], typer.Option("--mixed-precision", help=f"no | bf16 | fp16 | auto (bf16 where the hardware computes it natively: CPUs with avx512_bf16 or AMX, GPUs of compute capability >= 8.0; else no). fp16 needs a GPU. {dflt(_C, 'mixed_precision')}", rich_help_panel=_T)]
 EvalSteps = Annotated[Optional[int], typer.Option("--eval-steps", help="Evaluate every N optimizer steps. \\[default: once per epoch]", rich_help_panel=_T)]
 Patience = Annotated[Optional[int], typer.Option("--patience", help="Stop after N evaluations without improvement. \\[default: no early stopping]", rich_help_panel=_T)]
 Metric = Annotated[Optional[str], typer.Option("--metric", help="Dev metric for model selection and threshold tuning. \\[default: accuracy; f1_macro for multi-label]", rich_help_panel=_T)]
@@ -83,6 +83,7 @@ NumProc = Annotated[Optional[int], typer.Option("--num-proc", help="Processes to
 # inference / output
 FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="Output format on stdout.")]
 Bf16 = Annotated[Optional[bool], typer.Option("--bf16", help="Run the model under bf16 autocast: 1.4-1.7x faster measured on a CPU with avx512_bf16 (also AMX CPUs, recent GPUs); scores move by ~2e-4, so a label or answer near its threshold can change.")]
+Fast = Annotated[Optional[bool], typer.Option("--fast", help="Run the fastest backend whose labels stay within 0.5 % of fp32 (CPU: ONNX Runtime with pip install 'bertkit[onnx]', the model exported once and cached, else bf16 autocast; GPU: bf16 autocast). Scores may move slightly; the default stays the PyTorch model in fp32.")]
 ExtraMetric = Annotated[Optional[List[str]], typer.Option("--extra-metric", help="Also compute a Hugging Face `evaluate` metric: a hub name, or a local metric script or folder (offline). Repeatable. Needs pip install 'bertkit[evaluate]'.")]
 BatchSizePredict = Annotated[Optional[int], typer.Option("--batch-size", "-b", help=f"Inference batch size. \\[default: {PREDICT_BATCH_SIZE}]")]
 

@@ -75,7 +75,7 @@ def eval_cmd(
     na_prob_thresh: Annotated[float, typer.Option("--na-prob-thresh", help="With --predictions: no-answer score above which a prediction counts as no answer (the official script's default).")] = 1.0,
     output_dir: Annotated[Optional[str], typer.Option("--output-dir", "-o", help="Write predictions.json, nbest.json and na_probs.json (v2.0) here.")] = None,
     null_threshold: NullThreshold = None,
-    bf16: o.Bf16 = None,
+    bf16: o.Bf16 = None, fast: o.Fast = None,
     allow_no_answer: AllowNoAnswerUse = None, null: NullAlias = None,
     batch_size: o.BatchSizePredict = None,
     limit: QALimit = None,
@@ -99,17 +99,18 @@ def eval_cmd(
     if predictions:
         res = ev.score_predictions(data, predictions, na_probs, na_prob_thresh, limit, bool(skip_bad_rows), extra_metric)
     else:
-        qa = _load(model, batch_size, null_threshold, threads, allow_pickle, bf16)
+        qa = _load(model, batch_size, null_threshold, threads, allow_pickle, bf16, fast=fast)
         res = ev.evaluate_model(qa, data, limit, bool(skip_bad_rows), _either(allow_no_answer, null), output_dir, extra_metric)
     write_document(res, format)
 
 
-def _load(model, batch_size, null_threshold, threads, allow_pickle, bf16=None, allow_no_answer=None):
+def _load(model, batch_size, null_threshold, threads, allow_pickle, bf16=None, allow_no_answer=None, fast=None):
     from bertkit.defaults import PREDICT_BATCH_SIZE
     from bertkit.qa.api import QA
 
     return QA(model, batch_size=PREDICT_BATCH_SIZE if batch_size is None else batch_size, null_threshold=null_threshold,
-              allow_no_answer=allow_no_answer, threads=threads, allow_pickle=bool(allow_pickle), bf16=bool(bf16))
+              allow_no_answer=allow_no_answer, threads=threads, allow_pickle=bool(allow_pickle), bf16=bool(bf16),
+              fast=bool(fast))
 
 
 @app.command("ask", cls=BertkitCommand)
@@ -123,7 +124,7 @@ def ask_cmd(
     null_threshold: NullThreshold = None,
     allow_no_answer: AllowNoAnswerUse = None, null: NullAlias = None,
     batch_size: o.BatchSizePredict = None,
-    bf16: o.Bf16 = None,
+    bf16: o.Bf16 = None, fast: o.Fast = None,
     threads: o.Threads = None,
     allow_pickle: o.AllowPickle = None,
     format: o.FormatOpt = Format.jsonl,
@@ -143,7 +144,7 @@ def ask_cmd(
         if input:
             raise UsageError("give --question (one question) or --input (a JSONL batch), not both")
         q, ctx = ask.one_question(question, context, context_file)
-        qa = _load(model, batch_size, null_threshold, threads, allow_pickle, bf16, allow)
+        qa = _load(model, batch_size, null_threshold, threads, allow_pickle, bf16, allow, fast)
         write_records([ask.record(qa, qa.predict([QAExample("0", q, ctx)])[0], top_k)], format)
         return
     if context is not None or context_file is not None:
@@ -152,7 +153,7 @@ def ask_cmd(
         raise UsageError("give --question and --context, or JSONL lines (question, context) on stdin or with --input")
     stream, source = ask.open_input(input, sys.stdin)
     try:
-        qa = _load(model, batch_size, null_threshold, threads, allow_pickle, bf16, allow)
+        qa = _load(model, batch_size, null_threshold, threads, allow_pickle, bf16, allow, fast)
         write_records(ask.answer_stream(qa, ask.read_jsonl(stream, source), top_k), format)
     finally:
         if input:

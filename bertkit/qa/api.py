@@ -35,7 +35,7 @@ class QA:
                  max_length: int | None = None, doc_stride: int | None = None, n_best: int | None = None,
                  max_answer_length: int | None = None, null_threshold: float | None = None,
                  allow_no_answer: bool | None = None, threads: int | None = None, allow_pickle: bool = False,
-                 trust_remote_code: bool = False, bf16: bool = False):
+                 trust_remote_code: bool = False, bf16: bool = False, fast: bool = False):
         from transformers import AutoModelForQuestionAnswering
 
         from bertkit.console import quiet_libraries
@@ -78,6 +78,9 @@ class QA:
                                f"{self.max_length}; give a smaller --doc-stride")
         self.batch_size = opts["batch_size"]
         self.bf16 = bool(bf16)  # bf16 autocast: opt-in, scores move slightly (see Classifier)
+        from bertkit.engine.backends import fast_setup
+
+        self.runner, self.autocast_dtype, self.backend = fast_setup(self.model, self.path, self.device, fast, self.bf16)
 
     # -- the pipeline-style call ------------------------------------------------------------------
     def __call__(self, *args, question: str | Sequence[str] | None = None, context: str | Sequence[str] | None = None,
@@ -142,7 +145,9 @@ class QA:
         from bertkit.qa.task import QATask
 
         task = QATask(self.tokenizer.pad_token_id, bool(self.allow_no_answer), gold=None)
-        out = batched_forward(self.model, feats, task.collate, task.predict_step, self.batch_size, self.device, bf16=self.bf16)
+        model = self.model if self.runner is None else self.runner  # runner: the --fast backend
+        out = batched_forward(model, feats, task.collate, task.predict_step, self.batch_size, self.device, bf16=self.bf16,
+                              autocast_dtype=self.autocast_dtype)
         starts, ends = out["start_logits"], out["end_logits"]
         c = feats.columns
         return postprocess(examples, c["example_idx"], c["offsets"], c["cls_index"], starts, ends,
