@@ -168,7 +168,9 @@ def _other_delimiter(sample: str, sep: str) -> str | None:
     return None
 
 
-def _read_delimited(path: Path, header: bool | None) -> pd.DataFrame:
+def delimited_setup(path: Path, header: bool | None) -> tuple[str, bool, str]:
+    """(delimiter, header, sample) of a CSV/TSV file, read from its first 64 KiB: binary data, non-UTF-8 text and
+    empty files are errors here, before pandas sees them."""
     with open(path, "rb") as f:
         raw = f.read(65536)
     if b"\x00" in raw:
@@ -191,17 +193,27 @@ def _read_delimited(path: Path, header: bool | None) -> pd.DataFrame:
             lines = [ln.split(sep) for ln in sample.splitlines()]
         lines = [ln for ln in lines if ln] or [[""]]
         header = _looks_like_header(lines[0], lines[1] if len(lines) > 1 else None)
-    quoting = csv.QUOTE_NONE if sep == "\t" else csv.QUOTE_MINIMAL
-    df = pd.read_csv(path, sep=sep, header=0 if header else None, quoting=quoting, dtype=str,
-                     keep_default_na=False, na_values=[], encoding="utf-8")
-    if not header:
-        df.columns = [f"col{i}" for i in range(df.shape[1])]
+    return sep, header, sample
+
+
+def check_one_column(path: Path, df: pd.DataFrame, sample: str, sep: str) -> None:
+    """A file read as one column whose lines all hold another delimiter: say so instead of failing later."""
     other = _other_delimiter(sample, sep) if df.shape[1] == 1 else None
     if other:
         names = {";": "';'", "\t": "tabs", "|": "'|'", ",": "','"}
         raise BertkitError(f"{path}: one column only, but its lines look delimited by {names[other]}, not "
                            f"{names[sep]}; bertkit reads .csv as comma-separated and .tsv as tab-separated: "
                            f"convert the file or give it the matching suffix")
+
+
+def _read_delimited(path: Path, header: bool | None) -> pd.DataFrame:
+    sep, header, sample = delimited_setup(path, header)
+    quoting = csv.QUOTE_NONE if sep == "\t" else csv.QUOTE_MINIMAL
+    df = pd.read_csv(path, sep=sep, header=0 if header else None, quoting=quoting, dtype=str,
+                     keep_default_na=False, na_values=[], encoding="utf-8")
+    if not header:
+        df.columns = [f"col{i}" for i in range(df.shape[1])]
+    check_one_column(path, df, sample, sep)
     return df
 
 

@@ -79,7 +79,11 @@ def _numbered(frames: Iterator[pd.DataFrame], spec: str) -> Iterator[pd.DataFram
             break
         except BertkitError:
             raise
-        except (ValueError, UnicodeDecodeError, pd.errors.ParserError, OSError) as e:
+        except UnicodeDecodeError as e:  # past the first 64 KiB
+            from bertkit.data.io import not_utf8
+
+            raise not_utf8(spec, e) from e
+        except (ValueError, pd.errors.ParserError, OSError) as e:
             raise BertkitError(f"{spec}: could not read ({str(e).splitlines()[0]})") from e
         df.columns = [str(c) for c in df.columns]
         df.index = pd.RangeIndex(start, start + len(df))
@@ -92,25 +96,19 @@ def _numbered(frames: Iterator[pd.DataFrame], spec: str) -> Iterator[pd.DataFram
 
 def _delimited_frames(path: Path, header: bool | None, chunk_rows: int, limit: int | None) -> Iterator[pd.DataFrame]:
     import csv
-    import io
 
-    from bertkit.data.io import _looks_like_header, _sniff_delimiter
+    from bertkit.data.io import check_one_column, delimited_setup
 
-    with open(path, encoding="utf-8", newline="") as f:
-        sample = f.read(65536)
-    if not sample.strip():
-        raise BertkitError(f"{path}: file is empty")
-    sep = _sniff_delimiter(path, sample)
+    sep, header, sample = delimited_setup(path, header)  # the same checks as read_table (binary, UTF-8, delimiter)
     quoting = csv.QUOTE_NONE if sep == "\t" else csv.QUOTE_MINIMAL
-    if header is None:
-        lines = list(csv.reader(io.StringIO(sample), delimiter=sep, quoting=quoting))
-        header = _looks_like_header(lines[0], lines[1] if len(lines) > 1 else None)
     reader = pd.read_csv(path, sep=sep, header=0 if header else None, quoting=quoting, dtype=str, keep_default_na=False,
                          na_values=[], encoding="utf-8", chunksize=chunk_rows, nrows=limit)
     with reader:
-        for df in reader:
+        for k, df in enumerate(reader):
             if not header:
                 df.columns = [f"col{i}" for i in range(df.shape[1])]
+            if k == 0:
+                check_one_column(path, df, sample, sep)
             yield df
 
 
