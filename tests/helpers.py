@@ -26,6 +26,12 @@ def sentiment_rows(n: int, seed: int = 0) -> list[tuple[str, int]]:
     return rows
 
 
+def write_sentiment_csv(path, n: int, seed: int = 0):
+    """A `text,label` CSV of `sentiment_rows(n, seed)`; returns the path."""
+    path.write_text("text,label\n" + "".join(f"{t},{y}\n" for t, y in sentiment_rows(n, seed)))
+    return path
+
+
 def invoke(args: list[str], input: str | None = None):
     runner = CliRunner()
     return runner.invoke(app, args, input=input, catch_exceptions=False)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import sentiment_rows
+from helpers import write_sentiment_csv
 
 HERE = Path(__file__).resolve().parent
 # dropout off: each process draws its own dropout masks (as in any DDP run), which no batch split can reproduce
@@ -101,7 +101,7 @@ def setup(tiny_bert, tmp_path_factory):
     d = tmp_path_factory.mktemp("dist")
     model = no_dropout_model(tiny_bert, d / "model")
     for name, n, seed in (("train.csv", 100, 0), ("dev.csv", 37, 1)):
-        (d / name).write_text("text,label\n" + "".join(f"{t},{y}\n" for t, y in sentiment_rows(n, seed)))
+        write_sentiment_csv(d / name, n, seed)
     one = d / "one"
     r = run([sys.executable, "-m", "bertkit", *cls_args(model, d, one, 16)])
     assert r.returncode == 0, r.stderr[-3000:]

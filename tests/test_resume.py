@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import sentiment_rows
+from helpers import write_sentiment_csv
 
 HERE = Path(__file__).resolve().parent
 CLASSIFY = ["--epochs", "2", "--batch-size", "8", "--lr", "3e-3", "--seed", "1", "--save-steps", "4", "--threads", "1",
@@ -34,7 +34,7 @@ def run(args: list[str], fault: str | None = None) -> subprocess.CompletedProces
 def cls_data(tmp_path_factory) -> tuple[Path, Path]:
     d = tmp_path_factory.mktemp("resume-data")
     for name, n, seed in (("train.csv", 120, 0), ("dev.csv", 40, 1)):
-        (d / name).write_text("text,label\n" + "".join(f"{t},{y}\n" for t, y in sentiment_rows(n, seed)))
+        write_sentiment_csv(d / name, n, seed)
     return d / "train.csv", d / "dev.csv"
 
 

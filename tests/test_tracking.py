@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import invoke, sentiment_rows
+from helpers import invoke, write_sentiment_csv
 
 FAST = ["--epochs", "2", "--batch-size", "8", "--lr", "3e-3", "--seed", "1", "--threads", "1", "--log-every", "2"]
 
@@ -17,7 +17,7 @@ FAST = ["--epochs", "2", "--batch-size", "8", "--lr", "3e-3", "--seed", "1", "--
 def csvs(tmp_path_factory) -> tuple[Path, Path]:
     d = tmp_path_factory.mktemp("track")
     for name, n, seed in (("train.csv", 64, 0), ("dev.csv", 24, 1)):
-        (d / name).write_text("text,label\n" + "".join(f"{t},{y}\n" for t, y in sentiment_rows(n, seed)))
+        write_sentiment_csv(d / name, n, seed)
     return d / "train.csv", d / "dev.csv"
 
 

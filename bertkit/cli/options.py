@@ -59,12 +59,12 @@ Metric = Annotated[Optional[str], typer.Option("--metric", help="Dev metric for 
 Limit = Annotated[Optional[int], typer.Option("--limit", help="Use only the first N training rows.", rich_help_panel=_D)]
 DevLimit = Annotated[Optional[int], typer.Option("--dev-limit", help="Use only the first N dev rows.", rich_help_panel=_D)]
 Threads = Annotated[Optional[str], typer.Option("--threads", help="CPU threads for torch: a number, or auto (the physical cores free right now, load-aware). \\[default: the physical cores, shared by this machine's training processes, whatever the load: reproducible]", rich_help_panel=_T)]
-_C = "Checkpoints and tracking"
-LogEvery = Annotated[Optional[int], typer.Option("--log-every", help="Optimizer steps between logged training loss, learning rate and gradient norm (each costs one host sync). \\[default: 20]", rich_help_panel=_C)]
-SaveSteps = Annotated[Optional[int], typer.Option("--save-steps", help="Also save a checkpoint every N optimizer steps (one is saved at every epoch's end) in OUTPUT_DIR.run/.", rich_help_panel=_C)]
-SaveTotalLimit = Annotated[Optional[int], typer.Option("--save-total-limit", help="Checkpoints kept, the newest. \\[default: 2]", rich_help_panel=_C)]
-Resume = Annotated[Optional[str], typer.Option("--resume", help="Continue a run: auto (the newest checkpoint in OUTPUT_DIR.run/, or start fresh) or a checkpoint folder.", rich_help_panel=_C)]
-ReportTo = Annotated[Optional[str], typer.Option("--report-to", help="Tracker for loss, lr, gradient norm and dev metrics: tensorboard | wandb | mlflow | none. \\[default: none]", rich_help_panel=_C)]
+_K = "Checkpoints and tracking"
+LogEvery = Annotated[Optional[int], typer.Option("--log-every", help=f"Optimizer steps between logged training loss, learning rate and gradient norm (each costs one host sync). {dflt(_C, 'log_every')}", rich_help_panel=_K)]
+SaveSteps = Annotated[Optional[int], typer.Option("--save-steps", help="Also save a checkpoint every N optimizer steps (one is saved at every epoch's end) in OUTPUT_DIR.run/.", rich_help_panel=_K)]
+SaveTotalLimit = Annotated[Optional[int], typer.Option("--save-total-limit", help=f"Checkpoints kept, the newest. {dflt(_C, 'save_total_limit')}", rich_help_panel=_K)]
+Resume = Annotated[Optional[str], typer.Option("--resume", help="Continue a run: auto (the newest checkpoint in OUTPUT_DIR.run/, or start fresh) or a checkpoint folder.", rich_help_panel=_K)]
+ReportTo = Annotated[Optional[str], typer.Option("--report-to", help=f"Tracker for loss, lr, gradient norm and dev metrics: tensorboard | wandb | mlflow | none. {dflt(_C, 'report_to')}", rich_help_panel=_K)]
 Compile = Annotated[Optional[bool], typer.Option("--compile/--no-compile", help="torch.compile the model. \\[default: --no-compile]", rich_help_panel=_T)]
 Overwrite = Annotated[Optional[bool], typer.Option("--overwrite", help="Replace an existing, non-empty output folder.")]
 TrustRemoteCode = Annotated[Optional[bool], typer.Option("--trust-remote-code", help="Allow code shipped with a model or tokenizer (folder or hub) to run. Off by default.")]

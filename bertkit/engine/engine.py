@@ -361,6 +361,6 @@ class Engine:
         final_loss = self._mean_running() if st.loss_count else (evals[-1].get("train_loss") if evals else None)
         return TrainResult(history=evals, log_history=[r for r in st.history if r.get("kind") == "log"], best=best,
                            best_outputs=self.best_outputs, steps=st.step, epochs=st.batches_done / self.per_epoch,
-                           train_seconds=self._elapsed() if hasattr(self, "_clock") else st.train_seconds,
+                           train_seconds=self._elapsed(),
                            train_samples=st.samples, train_tokens=st.tokens, stopped_early=st.stopped_early,
                            final_loss=final_loss, resumed_from=str(self.resumed_from) if self.resumed_from else None)
