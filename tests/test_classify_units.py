@@ -114,6 +114,22 @@ def test_bucket_batches_partition_every_row_once(lengths, bs, seed, epoch):
     assert sorted(flat) == list(range(len(lengths)))
     assert all(1 <= len(b) <= bs for b in batches)
     assert bucket_batches(lengths, bs, seed, epoch, bucket_size=4) == batches  # deterministic
+    assert lengths[batches[0]].max() == lengths.max()  # the longest row's batch first: peak memory at step 1
+    assert batches.order.dtype == np.int32  # 4 bytes a row, not a Python list of lists
+
+
+def test_epoch_plan_memory_is_arrays():
+    """The plan of a 3.4 M-row epoch is two arrays (~4 bytes a row), built without per-row Python objects."""
+    import tracemalloc
+
+    lengths = np.random.default_rng(0).integers(1, 128, 3_400_000).astype(np.int32)
+    tracemalloc.start()
+    plan = bucket_batches(lengths, 32, 42, 0)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert plan.order.nbytes + plan.starts.nbytes < 6 * len(lengths)
+    assert peak < 120 * len(lengths) // 4  # temporaries: a few int64 arrays of n, never ~36+ bytes a row kept
+    assert len(plan) == -(-len(lengths) // 32)
 
 
 def test_buckets_reduce_padding():

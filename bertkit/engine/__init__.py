@@ -9,7 +9,7 @@ import importlib
 from typing import Any
 
 _WHERE = {
-    "Features": "batching", "bucket_batches": "batching", "pad_collate": "batching", "sorted_batches": "batching",
+    "Features": "batching", "EpochPlan": "batching", "bucket_batches": "batching", "pad_collate": "batching", "sorted_batches": "batching",
     "Engine": "engine", "TrainResult": "result", "seed_everything": "setup", "Task": "task",
 }
 __all__ = list(_WHERE)

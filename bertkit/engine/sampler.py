@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bertkit.engine.batching import bucket_batches
+from bertkit.engine.batching import EpochPlan, bucket_batches
 
 
 @dataclass
@@ -32,9 +32,9 @@ class ShardedBucketSampler:
         self.global_batch = batch_size * num_processes
         self.seed, self.bucket_size = seed, bucket_size
         self.num_processes, self.process_index = num_processes, process_index
-        self._cache: tuple[int, list[list[int]]] | None = None
+        self._cache: tuple[int, EpochPlan] | None = None
 
-    def global_batches(self, epoch: int) -> list[list[int]]:
+    def global_batches(self, epoch: int) -> EpochPlan:
         if self._cache is None or self._cache[0] != epoch:
             self._cache = (epoch, bucket_batches(self.lengths, self.global_batch, self.seed, epoch, self.bucket_size))
         return self._cache[1]
@@ -47,8 +47,8 @@ class ShardedBucketSampler:
     def local(self, epoch: int, position: int) -> LocalBatch:
         """This process's part of global batch `position` of `epoch`."""
         gb = self.global_batches(epoch)[position]
-        part = np.array_split(np.asarray(gb), self.num_processes)[self.process_index].tolist()
+        part = np.array_split(gb, self.num_processes)[self.process_index].tolist()
         tokens = int(self.lengths[gb].sum())
         if not part:
-            return LocalBatch([gb[0]], [0.0], len(gb), tokens)
+            return LocalBatch([int(gb[0])], [0.0], len(gb), tokens)
         return LocalBatch(part, [1.0] * len(part), len(gb), tokens)
