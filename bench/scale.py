@@ -135,6 +135,10 @@ def child_predict(p: dict) -> dict:
     rng = random.Random(0)
     lines = (" ".join(rng.choice(words) for _ in range(6)) for _ in range(p["lines"]))
     clf = Classifier(p["model_dir"])
+    if p.get("threads"):
+        import torch
+
+        torch.set_num_threads(p["threads"])
     t, n = time.perf_counter(), 0
     import bertkit.classify.predict as pr
 
@@ -166,6 +170,8 @@ def main() -> None:
     ap.add_argument("--skip-trainer", action="store_true")
     ap.add_argument("--skip-train", action="store_true")
     ap.add_argument("--num-proc", type=int, default=1)
+    ap.add_argument("--predict-threads", type=int, default=None,
+                    help="torch threads for the predict runs (default: bertkit's, one per physical core)")
     ap.add_argument("--smoke", action="store_true", help="tiny model, 2,000 rows, 3 steps, 2,000 predict lines")
     add_child_options(ap, ("bertkit", "trainer", "predict"))
     a = ap.parse_args()
@@ -195,8 +201,9 @@ def main() -> None:
         if lines:
             model_dir = _predict_model(work)
             for n in lines:
-                r = run_child([*me, "--child", "predict", "--params", _json({"model_dir": model_dir, "lines": n})])
-                emit({"kind": "predict", "model": "tiny random BERT (bertkit-trained)", **r})
+                r = run_child([*me, "--child", "predict", "--params", _json({"model_dir": model_dir, "lines": n,
+                                                                              "threads": a.predict_threads})])
+                emit({"kind": "predict", "model": "tiny random BERT (bertkit-trained)", "threads": a.predict_threads, **r})
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -195,7 +195,7 @@ def tokenize_split(split: Split, tokenizer, cfg) -> arrow.ArrowFeatures:
         else:
             t = time.perf_counter()
             entry.build()
-            source = arrow.load_dataset_files(split.entry.files())
+            source = split.entry.files()  # paths: read with plain file reads, not memory-mapped
             if cfg.num_proc > 1:
                 os.environ["TOKENIZERS_PARALLELISM"] = "false"  # the workers are forked
             use_tt = "token_type_ids" in tokenizer.model_input_names

@@ -88,6 +88,7 @@ class ClassifyRecipe:
 
     def make_task(self, tokenizer) -> ClassificationTask:
         weights = class_weights(self.space, self.y_train) if self.cfg.class_weights == "auto" else None
+        self.y_train = None  # one value a row: not kept for the whole run
         return ClassificationTask(self.space, tokenizer.pad_token_id, self.cfg.metric, weights, self.cfg.aggregate)
 
     def describe_eval(self, record: dict[str, Any]) -> str:

@@ -1,8 +1,9 @@
 """Arrow-backed features and the tokenization cache.
 
-Features are written once as Arrow files by a batched `datasets.Dataset.map` and memory-mapped, so a training
-run's memory does not grow with the number of rows: the engine reads `lengths` (one int32 column, 4 bytes a row)
-and gathers the rows of each batch from the mapped files.
+Features are written once as Arrow files (a streamed tokenization loop, or a batched `datasets.Dataset.map` with
+`--num-proc`) in large record batches and memory-mapped, so a training run's memory does not grow with the number
+of rows: the engine reads `lengths` (one int32 column, 4 bytes a row) and gathers the rows of each batch from the
+mapped files.
 
 The cache lives in `--cache-dir` (default `$BERTKIT_CACHE_DIR`, else `$XDG_CACHE_HOME/bertkit`, else
 `~/.cache/bertkit`). An entry is a folder named after a hash of everything that decides its content (the input's
@@ -76,8 +77,8 @@ def tokenizer_key(tokenizer) -> dict[str, Any]:
 class ArrowColumns(Mapping):
     """`columns[name]`: a whole column (numpy for scalars, lists for sequences), read from the mapped table."""
 
-    def __init__(self, table):
-        self._table = table
+    def __init__(self, table, dataset=None):
+        self._table, self._dataset = table, dataset
 
     def __getitem__(self, name: str):
         import pyarrow as pa
@@ -87,7 +88,13 @@ class ArrowColumns(Mapping):
         col = self._table.column(name)
         if pa.types.is_list(col.type) or pa.types.is_large_list(col.type) or pa.types.is_fixed_size_list(col.type):
             return col.to_pylist()
-        return col.to_numpy()
+        reader = _pread_table(self._dataset, [name]) if self._dataset is not None else None
+        if reader is None:
+            return col.to_numpy()
+        try:  # read, not mapped in (see bertkit.data.pread)
+            return reader.column(name)
+        finally:
+            reader.close()
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._table.column_names)
@@ -96,25 +103,50 @@ class ArrowColumns(Mapping):
         return len(self._table.column_names)
 
 
+def _python_value(one_row):
+    import pyarrow as pa
+
+    t = one_row.type
+    if pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t):
+        return one_row.flatten().to_numpy(zero_copy_only=False).tolist()
+    if one_row.null_count:
+        return None
+    return one_row.to_numpy(zero_copy_only=False)[0].item()
+
+
 class ArrowFeatures:
     """Features on memory-mapped Arrow files: `len()`, `lengths`, `rows(idx)`, `columns[name]`, `meta`."""
 
     def __init__(self, dataset, meta: dict | None = None, hidden: Iterable[str] = ("length",)):
         self.dataset = dataset
         self._table = dataset.data  # a datasets Table (memory-mapped); no indices mapping: never `select`ed
-        self.lengths = np.asarray(self._table.column("length").to_numpy(), dtype=np.int32)  # 4 bytes a row
         self._row_columns = [c for c in dataset.column_names if c not in set(hidden)]
-        self.columns = ArrowColumns(self._table)
+        self._pread = _pread_table(dataset, self._row_columns)  # rows read with pread (see bertkit.data.pread)
+        length = _pread_table(dataset, ["length"])
+        self.lengths = np.asarray(length.column("length") if length else self._table.column("length").to_numpy(),
+                                  dtype=np.int32)  # 4 bytes a row
+        if length:
+            length.close()
+        self.columns = ArrowColumns(self._table, dataset)
         self.meta = meta or {}
 
     def __len__(self) -> int:
         return self.dataset.num_rows
 
     def rows(self, idx: Iterable[int]) -> list[dict[str, Any]]:
+        """The rows as dicts of Python values. Read through numpy views of each one-row slice: pyarrow's
+        `to_pylist` on a slice of a large record batch reads far more of the mapped file than the row."""
         idx = [int(i) for i in idx]
         if not idx:
             return []
-        return self._table.fast_gather(idx).select(self._row_columns).to_pylist()
+        if self._pread is not None:
+            return self._pread.rows(idx)
+        gathered = self._table.fast_gather(idx)  # one zero-copy one-row slice per index
+        out: list[dict[str, Any]] = [{} for _ in idx]
+        for name in self._row_columns:
+            for row, chunk in zip(out, gathered.column(name).chunks):
+                row[name] = _python_value(chunk)
+        return out
 
     def __getitem__(self, i: int) -> dict[str, Any]:
         return self.rows([i])[0]
@@ -162,34 +194,161 @@ class Entry:
         return [folder / f for f in json.loads((folder / DONE_FILE).read_text())["files"]]
 
 
+def _mapped_table(path: Path):
+    """The Arrow stream file memory-mapped with MADV_RANDOM: gathering a batch's rows faults in their pages only,
+    not the kernel's read-ahead around each (which over the first steps of a run maps in most of a large file)."""
+    import mmap
+
+    import pyarrow as pa
+    from datasets.table import MemoryMappedTable
+
+    with open(path, "rb") as f:
+        mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+    if hasattr(mm, "madvise") and hasattr(mmap, "MADV_RANDOM"):
+        mm.madvise(mmap.MADV_RANDOM)
+    view = pa.py_buffer(mm)
+    _MAPPED[str(path)] = view.address  # where the file starts in memory: buffer address - this = file offset
+    table = pa.ipc.open_stream(pa.BufferReader(view)).read_all()  # zero-copy views of the map
+    return MemoryMappedTable(table, str(path))
+
+
+_MAPPED: dict[str, int] = {}
+
+
+def _pread_table(dataset, columns: list[str]):
+    """A `bertkit.data.pread.PreadTable` on the files under `dataset` (opened by `load_dataset_files`), or None."""
+    from datasets.table import ConcatenationTable, MemoryMappedTable
+
+    from bertkit.data.pread import PreadTable
+
+    data = dataset.data
+    blocks = [data] if isinstance(data, MemoryMappedTable) else (
+        [t for row in data.blocks for t in row] if isinstance(data, ConcatenationTable) else [])
+    if not blocks or any(not isinstance(t, MemoryMappedTable) or t.path not in _MAPPED for t in blocks):
+        return None
+    return PreadTable.open([(t.path, _MAPPED[t.path], t.table) for t in blocks], columns)
+
+
 def load_dataset_files(paths: list[Path]):
+    """A `datasets.Dataset` on memory-mapped Arrow files (as `Dataset.from_file`, with random-access advice)."""
     import datasets
 
-    parts = [datasets.Dataset.from_file(str(p)) for p in paths]
+    parts = [datasets.Dataset(_mapped_table(Path(p))) for p in paths]
     return parts[0] if len(parts) == 1 else datasets.concatenate_datasets(parts)
+
+
+TARGET_BATCH_BYTES = 16 << 20  # Arrow record batches of ~16 MB: few enough that opening a file touches little of it
+
+
+class StreamWriter:
+    """An Arrow stream file in `datasets`' format (its schema metadata), written with record batches of about
+    `target_bytes`: `Dataset.from_file` memory-maps such a file by reading each batch's header, and the kernel's
+    read-ahead around ~1,000-row batches (what `datasets` writes) pulls nearly the whole file into the process's
+    resident memory; a few large batches keep opening it cheap at any number of rows."""
+
+    def __init__(self, path: Path, features, target_bytes: int = TARGET_BATCH_BYTES):
+        import pyarrow as pa
+
+        self.schema = features.arrow_schema
+        self._sink = pa.OSFile(str(path), "wb")
+        self._writer = pa.ipc.new_stream(self._sink, self.schema)
+        self.target, self.rows, self._parts, self._bytes = target_bytes, 0, [], 0
+
+    def write(self, part) -> None:
+        """`part`: a dict of columns (Python lists) or a pyarrow Table/RecordBatch with this schema's columns."""
+        import pyarrow as pa
+
+        if isinstance(part, dict):
+            part = pa.Table.from_pydict({k: part[k] for k in self.schema.names}, schema=self.schema)
+        elif isinstance(part, pa.RecordBatch):
+            part = pa.Table.from_batches([part])
+        self._parts.append(part.select(self.schema.names).cast(self.schema))
+        self._bytes += part.nbytes
+        self.rows += part.num_rows
+        if self._bytes >= self.target:
+            self._flush()
+
+    def _flush(self) -> None:
+        import pyarrow as pa
+
+        if self._parts:
+            table = pa.concat_tables(self._parts).combine_chunks()
+            for batch in table.to_batches(max_chunksize=table.num_rows or None):
+                self._writer.write_batch(batch)
+        self._parts, self._bytes = [], 0
+
+    def close(self) -> int:
+        self._flush()
+        self._writer.close()
+        self._sink.close()
+        return self.rows
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        if exc[0] is None:
+            self.close()
+        else:
+            self._sink.close()
+
+
+def read_batches(paths: Iterable[Path], batch_rows: int = 1000) -> Iterator:
+    """Record batches of at most `batch_rows` rows, read with plain file reads (not a memory map), so reading a
+    file once from start to end leaves nothing of it in the process's resident memory."""
+    import pyarrow as pa
+
+    for path in paths:
+        with pa.OSFile(str(path)) as f:
+            for batch in pa.ipc.open_stream(f):
+                for s in range(0, batch.num_rows, batch_rows):
+                    yield batch.slice(s, batch_rows)
 
 
 def write_source(path: Path, features, batches: Iterator[dict[str, list]]) -> int:
     """Stream dict-of-list batches into one Arrow file (datasets' format); returns the number of rows."""
-    from datasets.arrow_writer import ArrowWriter
-
-    with ArrowWriter(features=features, path=str(path)) as writer:
+    with StreamWriter(path, features) as writer:
         for b in batches:
-            writer.write_batch(b)
-        n, _ = writer.finalize()
-    return n
+            writer.write(b)
+    return writer.rows
+
+
+def rebatch(path: Path, features) -> None:
+    """Rewrite an Arrow stream file with large record batches (see StreamWriter), in constant memory."""
+    tmp = path.with_name(path.name + ".rebatch")
+    with StreamWriter(tmp, features) as writer:
+        for batch in read_batches([path], batch_rows=1 << 20):
+            writer.write(batch)
+    os.replace(tmp, path)
 
 
 def tokenize_to_arrow(entry: Entry, source, fn: Callable, features, num_proc: int, desc: str, batch_size: int = 1000):
-    """`source.map(fn)` (batched, with global indices) into Arrow files in the entry's folder; their names."""
+    """`fn(batch, indices)` over every row of `source` (a list of Arrow files, or a Dataset on such files) into
+    Arrow files in the entry's folder; their names. One process: a streamed loop (plain reads in, large batches
+    out, flat memory); `--num-proc N`: a batched `datasets.map` in N processes, its files then rebatched."""
     from bertkit import console
 
     folder = entry.folder
+    paths = list(source) if isinstance(source, (list, tuple)) else [Path(f["filename"]) for f in source.cache_files]
+    if num_proc <= 1 and paths:
+        with StreamWriter(folder / "features.arrow", features) as writer, console.progress() as bar:
+            task, done = bar.add_task(desc, total=None), 0
+            for batch in read_batches(paths, batch_size):
+                writer.write(fn(batch.to_pydict(), list(range(done, done + batch.num_rows))))
+                done += batch.num_rows
+                bar.update(task, completed=done)
+        return ["features.arrow"]
+    if isinstance(source, (list, tuple)):
+        source = load_dataset_files(paths)
     mapped = source.map(fn, batched=True, with_indices=True, batch_size=batch_size, remove_columns=source.column_names,
                         features=features, num_proc=num_proc if num_proc > 1 and len(source) > 1 else None,
                         cache_file_name=str(folder / "features.arrow"), load_from_cache_file=False,
                         desc=desc if console.progress_enabled() else None)
-    return [os.path.relpath(f["filename"], folder) for f in mapped.cache_files]
+    files = [os.path.relpath(f["filename"], folder) for f in mapped.cache_files]
+    del mapped
+    for f in files:
+        rebatch(folder / f, features)
+    return files
 
 
 def main_process_first():
