@@ -46,6 +46,7 @@ def train_cmd(
     save_steps: o.SaveSteps = None, save_total_limit: o.SaveTotalLimit = None, resume: o.Resume = None,
     report_to: o.ReportTo = None, log_every: o.LogEvery = None,
     trust_remote_code: o.TrustRemoteCode = None, allow_pickle: o.AllowPickle = None,
+    cache_dir: o.CacheDir = None, no_cache: o.NoCache = None, num_proc: o.NumProc = None,
     format: o.FormatOpt = Format.json,
 ) -> None:
     """Fine-tune an encoder for extractive QA on SQuAD v1.1/v2.0 JSON, or JSONL/CSV with question, context, answers.

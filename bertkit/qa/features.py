@@ -30,9 +30,12 @@ def special_tokens_in_pair(tokenizer) -> int:
         return 3
 
 
-def question_lengths(tokenizer, questions: Sequence[str]) -> list[int]:
-    enc = tokenizer(list(questions), add_special_tokens=False)
-    return [len(ids) for ids in enc["input_ids"]]
+def question_lengths(tokenizer, questions: Sequence[str], chunk: int = 4096) -> list[int]:
+    """Tokens of each question (tokenized in chunks, so 100k questions never hold all their encodings at once)."""
+    out: list[int] = []
+    for s in range(0, len(questions), chunk):
+        out += [len(ids) for ids in tokenizer(list(questions[s : s + chunk]), add_special_tokens=False)["input_ids"]]
+    return out
 
 
 def check_stride(tokenizer, questions: Sequence[str], max_length: int, doc_stride: int, ids: Sequence[str] | None = None,
@@ -108,42 +111,55 @@ def label_window(offsets: Sequence[tuple[int, int] | None], answer_start: int | 
     return start, end
 
 
+def answer_span(is_impossible: bool, texts: Sequence[str], starts: Sequence[Any]) -> tuple[int, int] | None:
+    """Characters [start, end) of the first answer; None for an unanswerable question."""
+    if is_impossible or not texts:
+        return None
+    s = int(starts[0])
+    return s, s + len(texts[0])
+
+
+def window_columns(tokenizer, questions: Sequence[str], contexts: Sequence[str], max_length: int, doc_stride: int,
+                   spans: Sequence[tuple[int, int] | None] | None = None, offsets: bool = True) -> dict[str, list[Any]]:
+    """The windows of these questions (stride not checked here: see check_stride). Columns: input_ids,
+    token_type_ids (when the tokenizer gives them), example_idx (position in `questions`), offsets (context offsets
+    or None; with `offsets`), cls_index, and with `spans` (answer characters or None) start/end_positions."""
+    enc = tokenize_windows(tokenizer, questions, contexts, max_length, doc_stride)
+    ctx_seq = 0 if context_first(tokenizer) else 1
+    cols: dict[str, list[Any]] = {"input_ids": [], "example_idx": [], **({"offsets": []} if offsets else {}), "cls_index": []}
+    has_tt = "token_type_ids" in enc
+    if has_tt:
+        cols["token_type_ids"] = []
+    if spans is not None:
+        cols["start_positions"], cols["end_positions"] = [], []
+    for i, ex_i in enumerate(enc["overflow_to_sample_mapping"]):
+        ids = enc["input_ids"][i]
+        offs = context_offsets(enc, i, ctx_seq)
+        cls = cls_index(ids, tokenizer)
+        cols["input_ids"].append(ids)
+        cols["example_idx"].append(int(ex_i))
+        if offsets:
+            cols["offsets"].append(offs)
+        cols["cls_index"].append(cls)
+        if has_tt:
+            cols["token_type_ids"].append(enc["token_type_ids"][i])
+        if spans is not None:
+            span = spans[ex_i]
+            sp, ep = label_window(offs, *(span or (None, None)), cls)
+            cols["start_positions"].append(sp)
+            cols["end_positions"].append(ep)
+    return cols
+
+
 def build_features(tokenizer, examples: Sequence, max_length: int, doc_stride: int, *, labels: bool,
                    source: str = "") -> Features:
-    """Features for the engine. Columns: input_ids, token_type_ids (when the model has them), example_idx,
-    offsets (context offsets or None), cls_index, and with `labels` start_positions/end_positions."""
+    """Features in memory for the engine (dev and eval sets; `qa train` writes its training windows to Arrow:
+    bertkit.qa.prepare). Columns: see window_columns."""
     questions = [e.question for e in examples]
     contexts = [e.context for e in examples]
     check_stride(tokenizer, questions, max_length, doc_stride, [e.id for e in examples], source)
     if not examples:
         return Features({"input_ids": [], "example_idx": [], "offsets": [], "cls_index": []})
-    enc = tokenize_windows(tokenizer, questions, contexts, max_length, doc_stride)
-    ctx_seq = 0 if context_first(tokenizer) else 1
-    mapping = enc["overflow_to_sample_mapping"]
-    cols: dict[str, list[Any]] = {"input_ids": [], "example_idx": [], "offsets": [], "cls_index": []}
-    has_tt = "token_type_ids" in enc
-    if has_tt:
-        cols["token_type_ids"] = []
-    if labels:
-        cols["start_positions"], cols["end_positions"] = [], []
-    for i, ex_i in enumerate(mapping):
-        ids = enc["input_ids"][i]
-        offsets = context_offsets(enc, i, ctx_seq)
-        cls = cls_index(ids, tokenizer)
-        cols["input_ids"].append(ids)
-        cols["example_idx"].append(int(ex_i))
-        cols["offsets"].append(offsets)
-        cols["cls_index"].append(cls)
-        if has_tt:
-            cols["token_type_ids"].append(enc["token_type_ids"][i])
-        if labels:
-            ex = examples[ex_i]
-            if ex.is_impossible or not ex.answers["text"]:
-                s = e = None
-            else:
-                s = int(ex.answers["answer_start"][0])
-                e = s + len(ex.answers["text"][0])
-            sp, ep = label_window(offsets, s, e, cls)
-            cols["start_positions"].append(sp)
-            cols["end_positions"].append(ep)
+    spans = [answer_span(e.is_impossible, e.answers["text"], e.answers["answer_start"]) for e in examples] if labels else None
+    cols = window_columns(tokenizer, questions, contexts, max_length, doc_stride, spans)
     return Features(cols, meta={"examples": list(examples)})

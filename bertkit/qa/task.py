@@ -21,7 +21,8 @@ def qa_logits(model, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torc
 
 
 class QATask:
-    """Features come from `bertkit.qa.features.build_features`; `features.meta['examples']` holds the examples."""
+    """Training rows come from `bertkit.qa.prepare` (Arrow), dev features from `bertkit.qa.features.build_features`
+    (`features.meta['examples']` holds the examples); `collate` takes either's rows (dicts of lists and ints)."""
 
     metric = "f1"
     greater_is_better = True

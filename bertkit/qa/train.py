@@ -6,6 +6,7 @@ import time
 from typing import Any
 
 from bertkit import console
+from bertkit.data.arrow import check_settings
 from bertkit.defaults import QAConfig
 from bertkit.errors import BertkitError, UsageError
 from bertkit.qa.data import QAData, gold_dataset, load_qa
@@ -66,6 +67,7 @@ class QARecipe:
 
     def load_data(self) -> None:
         cfg = self.cfg
+        check_settings(cfg)
         self.train_data = load_split(cfg.train, cfg, cfg.limit, "train")
         self.dev_data = load_split(cfg.dev, cfg, cfg.dev_limit, "validation") if cfg.dev else None
         self.version_2 = resolve_allow_no_answer(cfg, self.train_data, self.dev_data)
@@ -78,19 +80,23 @@ class QARecipe:
         return {}
 
     def featurize(self, tokenizer, model):
+        """Training windows into memory-mapped Arrow files (cached: bertkit.qa.prepare); dev windows, with the offsets
+        that map answers back to characters, in memory."""
+        from bertkit.qa.prepare import training_windows, window_counts
+
         cfg = self.cfg
         check_lengths(cfg, tokenizer, model.config)
         t_tok = time.perf_counter()
-        train_feats = build_features(tokenizer, self.train_data.examples, cfg.max_length, cfg.doc_stride, labels=True, source=cfg.train)
+        train_feats = training_windows(self.train_data.examples, cfg.train, tokenizer, cfg)
         self.dev_feats = (build_features(tokenizer, self.dev_data.examples, cfg.max_length, cfg.doc_stride, labels=False, source=cfg.dev)
                           if self.dev_data else None)
-        cls = train_feats.columns["cls_index"]
-        n_cls = sum(1 for s, c in zip(train_feats.columns["start_positions"], cls) if s == c)
-        console.log(f"features in {time.perf_counter() - t_tok:.1f}s: {len(train_feats)} training windows "
-                    f"({len(train_feats) - len(self.train_data)} extra from --doc-stride {cfg.doc_stride}; {n_cls} pointed at [CLS])"
+        n = window_counts(train_feats)
+        console.log(f"features in {time.perf_counter() - t_tok:.1f}s: {n['windows']} training windows "
+                    f"({n['windows'] - len(self.train_data)} extra from --doc-stride {cfg.doc_stride}; {n['at_cls']} pointed at [CLS])"
                     + (f", {len(self.dev_feats)} dev windows" if self.dev_feats is not None else "")
-                    + f"; mean length {train_feats.lengths.mean():.0f} tokens")
-        self.train_windows = len(train_feats)
+                    + f"; mean length {n['mean_length']:.0f} tokens")
+        self.train_windows, self.train_questions = n["windows"], len(self.train_data)
+        self.train_data.examples, self.train_data.squad_json = [], None  # in the Arrow files now; not kept while training
         return train_feats, self.dev_feats
 
     def make_task(self, tokenizer) -> QATask:
@@ -122,6 +128,6 @@ class QARecipe:
             summary.update({"exact": dev_metrics["exact"], "f1": dev_metrics["f1"]})
             if self.version_2:
                 summary["null_threshold"] = threshold
-        train = {"train_questions": len(self.train_data), "train_windows": self.train_windows,
+        train = {"train_questions": self.train_questions, "train_windows": self.train_windows,
                  "skipped_rows": self.train_data.skipped}
         return Finished(meta=meta, metrics={"dev": dev_metrics, "null_threshold_tuning": tuning}, summary=summary, train=train)
