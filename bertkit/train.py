@@ -108,7 +108,10 @@ def run(recipe: Recipe) -> dict[str, Any] | None:
     from bertkit.engine.precision import resolve_mixed_precision
     from bertkit.engine.threads import set_auto_threads
 
+    from bertkit.engine.memory import fix_mmap_threshold
+
     cfg, t_start = recipe.cfg, time.perf_counter()
+    fix_mmap_threshold()  # peak memory independent of the number of rows (see bertkit.engine.memory)
     console.quiet_libraries()
     if not cfg.train:
         raise UsageError("--train is required: the training data file")
