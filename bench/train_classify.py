@@ -22,7 +22,8 @@ One JSON line per run (kind=run), then one per side (kind=summary, medians) and 
     train_s               those training seconds (bertkit train_seconds, Trainer train_runtime)
     wall_s                the child's work end to end: model + data load, tokenization, training, dev
                           predictions (and, for bertkit, saving the model folder); interpreter start excluded
-    dev_accuracy          on SST-2 dev at the 0.5 decision threshold (Trainer: argmax), the like-for-like figure
+    dev_accuracy          on SST-2 dev at the 0.5 decision threshold (Trainer: argmax, against the label_ids
+                          trainer.predict returns with the predictions: grouped, it predicts in its sampler's order)
     dev_accuracy_tuned    bertkit only: at the threshold bertkit tunes on dev (what `classify train` reports)
     peak_rss_mb           the child's peak resident memory
 """
@@ -108,7 +109,12 @@ def child_trainer(p: dict) -> dict:
         out = trainer.train()
         pred = trainer.predict(dev_ds)
     wall = time.perf_counter() - t0
-    acc = float((np.argmax(pred.predictions, axis=-1) == np.asarray(dv_y)).mean())
+    # Scored against pred.label_ids, in the order the predictions come in, as the Trainer's compute_metrics is: in
+    # transformers 5 train_sampling_strategy="group_by_length" also applies to evaluation and prediction
+    # (Trainer._get_eval_sampler returns a LengthGroupedSampler), so the predictions are not in dev-file order.
+    gold = np.asarray(pred.label_ids)
+    assert sorted(gold.tolist()) == sorted(dv_y), "the Trainer's predictions are not the dev set"
+    acc = float((np.argmax(pred.predictions, axis=-1) == gold).mean())
     m = out.metrics
     return {"train_samples_per_s": round(m["train_samples_per_second"], 2), "train_s": round(m["train_runtime"], 2),
             "steps": out.global_step, "wall_s": round(wall, 2), "dev_accuracy": acc, "train_rows": len(train_ds),

@@ -296,7 +296,7 @@ PREDICT_BATCH_SIZE = 64
 # 512 → 54-58; SST-2 dev (~25 tokens) unchanged within noise; peak memory lower. GPUs take whole batches.
 INFERENCE_MAX_TOKENS_CPU = 1024
 PREDICT_CHUNK_ROWS = 2048
-# `--fast` on CPU (bertkit.engine.backends.fast_backend), chosen with bench/fast_backends.py (2025-11-25, MiniLM
+# `--fast` on CPU (bertkit.engine.backends.fast_choice), chosen with bench/fast_backends.py (2025-11-25, MiniLM
 # fine-tuned on 2,000 SST-2 rows; 2-core EPYC under load 7-9, so ratios only): labels vs fp32 / speed vs torch fp32 on
 # SST-2 dev and long texts: ort-fp32 100 % / 3.1x, 2.6x; ort-int8 95.1 % (per channel 98.3 %) / 6.3x, 4.6x;
 # torch-int8 95.3 % / 3.0x, 1.7x; bf16 autocast 100 % / 1.1x, 0.8x. Int8 misses the 99.5 % label rule, so fp32 ONNX Runtime.

@@ -141,6 +141,20 @@ def load_pretrained(auto_cls, name: str, *, allow_pickle=False, trust_remote_cod
         raise _wrap_load_error(name, e) from e
 
 
+def load_config(name: str, *, allow_pickle=False, trust_remote_code=False):
+    """The model's config alone, after the checks `load_pretrained` makes (no weights are read): for a backend that
+    runs the weights from another file (`--fast`'s ONNX)."""
+    from transformers import AutoConfig
+
+    path = resolve_model(name)
+    _check_weights(path, allow_pickle)
+    never_prompt()
+    try:
+        return AutoConfig.from_pretrained(path, trust_remote_code=bool(trust_remote_code))
+    except (ValueError, ImportError, OSError) as e:
+        raise _wrap_load_error(name, e) from e
+
+
 def set_threads(threads: int | None) -> int:
     """torch CPU threads: `threads` if given, else OMP_NUM_THREADS, else the free physical cores (see engine.threads)."""
     from bertkit.engine.threads import set_auto_threads

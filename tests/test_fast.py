@@ -82,6 +82,84 @@ def test_fast_classifier_onnx_agrees_and_is_cached(clf_dir, cache):
     assert again.backend == fast.backend and list(cache.rglob("*.onnx")) == files
 
 
+@pytest.fixture()
+def loaded_models(monkeypatch):
+    """Weak references to every PyTorch model bertkit.modeling.load_pretrained loads (inference and export)."""
+    import weakref
+
+    import bertkit.modeling as modeling
+
+    refs, real = [], modeling.load_pretrained
+
+    def spy(*a, **kw):
+        model = real(*a, **kw)
+        refs.append(weakref.ref(model))
+        return model
+
+    monkeypatch.setattr(modeling, "load_pretrained", spy)
+    return refs
+
+
+def _torch_modules_held(obj) -> list[str]:
+    import torch
+
+    return [k for k, v in vars(obj).items() if isinstance(v, torch.nn.Module) and any(True for _ in v.parameters())]
+
+
+def test_fast_keeps_no_pytorch_weights(clf_dir, cache, loaded_models):
+    """ONNX Runtime runs alone: the cold start exports from a model that is freed once the file is written, a warm
+    start never loads the PyTorch model, and the Classifier holds no module with weights (issue 14: peak memory)."""
+    pytest.importorskip("onnxruntime", reason="onnxruntime not installed: pip install 'bertkit[onnx]'")
+    import gc
+
+    from bertkit.classify.predict import Classifier
+    from bertkit.engine.backends import OrtModel
+
+    texts = [t for t, _ in sentiment_rows(60, seed=11)]
+    cold = Classifier(str(clf_dir[0]), fast=True)
+    assert len(loaded_models) == 1  # the export's model
+    gc.collect()
+    assert loaded_models[0]() is None, "the model exported to ONNX is still referenced"
+    assert cold.model is None and isinstance(cold.runner, OrtModel) and _torch_modules_held(cold) == []
+    warm = Classifier(str(clf_dir[0]), fast=True)
+    assert len(loaded_models) == 1 and warm.model is None and _torch_modules_held(warm) == []
+    ref = Classifier(str(clf_dir[0]))
+    assert ref.model is not None and ref.config.id2label == warm.config.id2label
+    assert [a["label"] for a in ref(texts)] == [b["label"] for b in warm(texts)]
+
+
+def test_fast_without_onnxruntime_keeps_the_model_that_runs(clf_dir, cache, monkeypatch):
+    from bertkit.classify.predict import Classifier
+
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)
+    clf = Classifier(str(clf_dir[0]), fast=True)
+    assert clf.model is not None and clf.runner is clf.model and not clf.backend.startswith("ONNX")
+
+
+def test_fast_checks_pickle_weights_before_the_onnx_path(clf_dir, cache, tmp_path):
+    """--fast on a folder with only pickle weights: refused without --allow-pickle (the ONNX path reads no weights
+    itself but says the same as the PyTorch one), and exported and run with it."""
+    pytest.importorskip("onnxruntime", reason="onnxruntime not installed: pip install 'bertkit[onnx]'")
+    import shutil
+
+    import torch
+    from safetensors.torch import load_file
+
+    from bertkit.classify.predict import Classifier
+    from bertkit.errors import BertkitError
+
+    folder = tmp_path / "pickled"
+    shutil.copytree(clf_dir[0], folder)
+    torch.save(load_file(folder / "model.safetensors"), folder / "pytorch_model.bin")
+    (folder / "model.safetensors").unlink()
+    with pytest.raises(BertkitError, match="--allow-pickle"):
+        Classifier(str(folder), fast=True)
+    texts = [t for t, _ in sentiment_rows(20, seed=5)]
+    fast = Classifier(str(folder), fast=True, allow_pickle=True)
+    assert fast.backend.startswith("ONNX Runtime fp32") and fast.model is None
+    assert [a["label"] for a in Classifier(str(clf_dir[0]))(texts)] == [b["label"] for b in fast(texts)]
+
+
 def test_fast_uses_bertkit_export_file_beside_the_model(clf_dir, cache, tmp_path):
     pytest.importorskip("onnxruntime", reason="onnxruntime not installed: pip install 'bertkit[onnx]'")
     import shutil
@@ -137,6 +215,7 @@ def test_fast_qa_matches_fp32(tiny_bert, tmp_path, cache):
     ref = QA(str(tmp_path / "qa"), max_length=24, doc_stride=8)(question=qs, context=ctx)
     fast = QA(str(tmp_path / "qa"), max_length=24, doc_stride=8, fast=True)
     assert fast.backend.startswith("ONNX Runtime fp32")
+    assert fast.model is None and _torch_modules_held(fast) == []  # ONNX Runtime alone: no PyTorch weights kept
     got = fast(question=qs, context=ctx)
     assert [a["answer"] for a in ref] == [b["answer"] for b in got]
     assert max(abs(a["score"] - b["score"]) for a, b in zip(ref, got)) < 1e-4

@@ -27,9 +27,10 @@ class Classifier:
         from transformers import AutoModelForSequenceClassification
 
         from bertkit import console
+        from bertkit.engine.backends import load_for_inference
         from bertkit.engine.inference import pick_device
         from bertkit.engine.threads import set_auto_threads
-        from bertkit.modeling import check_model_task, load_pretrained, load_tokenizer, resolve_model
+        from bertkit.modeling import check_model_task, load_tokenizer, resolve_model
 
         opts = check_options(batch_size=PREDICT_BATCH_SIZE if batch_size is None else batch_size, threshold=threshold)
         console.quiet_libraries()
@@ -37,11 +38,13 @@ class Classifier:
         self.meta = read_metadata(model_dir) if Path(model_dir).is_dir() else {}
         self.tokenizer = load_tokenizer(model_dir, trust_remote_code)  # first: it refuses a folder's code
         check_model_task(model_dir, resolve_model(model_dir), self.meta, "classify")
-        self.model = load_pretrained(AutoModelForSequenceClassification, model_dir, allow_pickle=allow_pickle,
-                                     trust_remote_code=trust_remote_code)
         self.device = pick_device(device)
-        self.model.to(self.device).eval()
-        cfg = self.model.config
+        # fast: the backend measured fastest with labels within 0.5 % of fp32 (bertkit.engine.backends.fast_choice);
+        # runner: what runs instead of self.model (None when ONNX Runtime runs: no PyTorch weights in memory)
+        loaded = load_for_inference(AutoModelForSequenceClassification, model_dir, self.device, fast=fast, bf16=bf16,
+                                    allow_pickle=allow_pickle, trust_remote_code=trust_remote_code)
+        self.model, self.runner, self.autocast_dtype, self.backend = loaded.model, loaded.runner, loaded.autocast_dtype, loaded.backend
+        self.config = cfg = loaded.config
         names = [cfg.id2label[i] for i in range(cfg.num_labels)]
         ptype = self.meta.get("problem_type")
         if ptype is None:  # any Hugging Face classifier
@@ -66,10 +69,6 @@ class Classifier:
         self.long_text = self.meta.get("long_text") or "truncate"
         self.stride = self.meta.get("stride") or 0
         self.aggregate = self.meta.get("aggregate") or "mean"
-        # fast: the backend measured fastest with labels within 0.5 % of fp32 (bertkit.engine.backends.fast_backend)
-        from bertkit.engine.backends import fast_setup
-
-        self.runner, self.autocast_dtype, self.backend = fast_setup(self.model, model_dir, self.device, fast, bf16)
         self.task = ClassificationTask(self.space, self.tokenizer.pad_token_id or 0, None)
 
     def predict_proba(self, texts: Sequence[str], pairs: Sequence[str] | None = None) -> np.ndarray:

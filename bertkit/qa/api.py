@@ -40,8 +40,8 @@ class QA:
 
         from bertkit.console import quiet_libraries
         from bertkit.engine.inference import pick_device
-        from bertkit.modeling import (check_model_task, load_pretrained, load_tokenizer, model_max_length, resolve_model,
-                                      set_threads)
+        from bertkit.engine.backends import load_for_inference
+        from bertkit.modeling import check_model_task, load_tokenizer, model_max_length, resolve_model, set_threads
         from bertkit.outdir import read_metadata
 
         opts = check_options(batch_size=batch_size, null_threshold=null_threshold, threads=threads)
@@ -56,16 +56,18 @@ class QA:
         self.meta = meta
         self.tokenizer = load_tokenizer(self.path, trust_remote_code)  # first: it refuses a folder's code
         check_model_task(model or self.path, self.path, meta, "qa")
-        self.model = load_pretrained(AutoModelForQuestionAnswering, self.path, allow_pickle=allow_pickle,
-                                     trust_remote_code=trust_remote_code)
-        archs = getattr(self.model.config, "architectures", None) or []
+        self.device = pick_device(device)
+        # runner: the --fast backend, run instead of self.model (None when ONNX Runtime runs: no PyTorch weights kept)
+        loaded = load_for_inference(AutoModelForQuestionAnswering, self.path, self.device, fast=fast, bf16=bf16,
+                                    allow_pickle=allow_pickle, trust_remote_code=trust_remote_code)
+        self.model, self.runner, self.autocast_dtype, self.backend = loaded.model, loaded.runner, loaded.autocast_dtype, loaded.backend
+        self.config = loaded.config
+        archs = getattr(self.config, "architectures", None) or []
         if not meta and not any(a.endswith("ForQuestionAnswering") for a in archs):
             from bertkit.console import warn
 
             warn(f"{model or self.path}: not a question-answering model (no trained QA head); train one with `bertkit qa train`")
-        self.device = pick_device(device)
-        self.model.to(self.device).eval()
-        limit = model_max_length(self.tokenizer, self.model.config)
+        limit = model_max_length(self.tokenizer, self.config)
         self.max_length = min(max_length or meta.get("max_length") or d.max_length, limit)
         self.doc_stride = doc_stride if doc_stride is not None else meta.get("doc_stride", d.doc_stride)
         self.n_best = n_best or meta.get("n_best") or d.n_best
@@ -78,9 +80,6 @@ class QA:
                                f"{self.max_length}; give a smaller --doc-stride")
         self.batch_size = opts["batch_size"]
         self.bf16 = bool(bf16)  # bf16 autocast: opt-in, scores move slightly (see Classifier)
-        from bertkit.engine.backends import fast_setup
-
-        self.runner, self.autocast_dtype, self.backend = fast_setup(self.model, self.path, self.device, fast, self.bf16)
 
     # -- the pipeline-style call ------------------------------------------------------------------
     def __call__(self, *args, question: str | Sequence[str] | None = None, context: str | Sequence[str] | None = None,
