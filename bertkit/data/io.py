@@ -13,9 +13,10 @@ import csv
 import io
 import json
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import TYPE_CHECKING, Iterable, Iterator
 
-import pandas as pd
+if TYPE_CHECKING:  # pandas is imported where a table is read: `predict` over text or JSON Lines never needs it
+    import pandas as pd
 
 from bertkit.defaults import LABEL_COLUMNS, PAIR_COLUMNS, TEXT_COLUMNS
 from bertkit.errors import BertkitError
@@ -30,6 +31,8 @@ def is_dataset_name(spec: str) -> bool:
 
 def read_table(spec: str, *, header: bool | None = None, limit: int | None = None, default_split: str = "train") -> pd.DataFrame:
     """Load a data file or `NAME[:CONFIG][#SPLIT]` dataset as a DataFrame."""
+    import pandas as pd
+
     path = Path(spec)
     if not path.exists():
         if is_dataset_name(spec):
@@ -111,11 +114,15 @@ def iter_jsonl(lines: Iterable[str], source: str, expect: str = "one JSON object
 
 
 def _read_jsonl(path: Path) -> pd.DataFrame:
+    import pandas as pd
+
     with open(path, encoding="utf-8") as f:
         return pd.DataFrame([obj for _, obj in iter_jsonl(f, str(path))])
 
 
 def _read_json(path: Path) -> pd.DataFrame:
+    import pandas as pd
+
     try:
         obj = json.loads(path.read_text(encoding="utf-8"))
     except RecursionError:
@@ -207,6 +214,8 @@ def check_one_column(path: Path, df: pd.DataFrame, sample: str, sep: str) -> Non
 
 
 def _read_delimited(path: Path, header: bool | None) -> pd.DataFrame:
+    import pandas as pd
+
     sep, header, sample = delimited_setup(path, header)
     quoting = csv.QUOTE_NONE if sep == "\t" else csv.QUOTE_MINIMAL
     df = pd.read_csv(path, sep=sep, header=0 if header else None, quoting=quoting, dtype=str,
