@@ -82,3 +82,15 @@ def test_gathering_rows_does_not_map_the_file(tmp_path):
     for _ in range(20):
         feats.rows(rng.integers(0, len(feats), 32).tolist())
     assert _file_rss_kb(path) - before < 512  # KB: 640 random rows read, the file's pages never mapped in
+
+
+def test_the_same_file_mapped_twice_reads_right(tmp_path):
+    """Train and dev may be the same file: each mapping keeps its own start address (none is shared by path)."""
+    path = tmp_path / "same.arrow"
+    rows = _rows(500, 7)
+    _write(path, [rows], 1 << 20)
+    first = arrow.ArrowFeatures(arrow.load_dataset_files([path]), hidden=("length",))
+    second = arrow.ArrowFeatures(arrow.load_dataset_files([path]), hidden=("length",))
+    assert first._pread is not None and second._pread is not None
+    assert first.columns["y"].tolist() == rows["y"] == second.columns["y"].tolist()  # read after the second mapping
+    assert [r["input_ids"] for r in first.rows([0, 499])] == [rows["input_ids"][0], rows["input_ids"][499]]

@@ -207,12 +207,30 @@ def _mapped_table(path: Path):
     if hasattr(mm, "madvise") and hasattr(mmap, "MADV_RANDOM"):
         mm.madvise(mmap.MADV_RANDOM)
     view = pa.py_buffer(mm)
-    _MAPPED[str(path)] = view.address  # where the file starts in memory: buffer address - this = file offset
-    table = pa.ipc.open_stream(pa.BufferReader(view)).read_all()  # zero-copy views of the map
-    return MemoryMappedTable(table, str(path))
+    _remember_mapping(view.address, view.size, str(path))
+    return MemoryMappedTable(pa.ipc.open_stream(pa.BufferReader(view)).read_all(), str(path))  # zero-copy views
 
 
-_MAPPED: dict[str, int] = {}
+_MAPPINGS: dict[int, tuple[int, str]] = {}  # start address -> (size, path) of the files mapped by _mapped_table
+
+
+def _remember_mapping(start: int, size: int, path: str) -> None:
+    """A new mapping occupies [start, start + size): any remembered one overlapping it has been unmapped."""
+    for old in [a for a, (n, _) in _MAPPINGS.items() if a < start + size and start < a + n]:
+        del _MAPPINGS[old]
+    _MAPPINGS[start] = (size, path)
+
+
+def _mapping_of(table) -> tuple[int, int] | None:
+    """(start, size) of the mapping the table's buffers view (buffer address - start = offset in the file)."""
+    for batch in table.to_batches():
+        for buf in batch.column(0).buffers():
+            if buf is not None:
+                for start, (size, _path) in _MAPPINGS.items():
+                    if start <= buf.address < start + size:
+                        return start, size
+                return None
+    return None
 
 
 def _pread_table(dataset, columns: list[str]):
@@ -224,9 +242,10 @@ def _pread_table(dataset, columns: list[str]):
     data = dataset.data
     blocks = [data] if isinstance(data, MemoryMappedTable) else (
         [t for row in data.blocks for t in row] if isinstance(data, ConcatenationTable) else [])
-    if not blocks or any(not isinstance(t, MemoryMappedTable) or t.path not in _MAPPED for t in blocks):
+    maps = [_mapping_of(t.table) if isinstance(t, MemoryMappedTable) else None for t in blocks]
+    if not blocks or any(m is None for m in maps):
         return None
-    return PreadTable.open([(t.path, _MAPPED[t.path], t.table) for t in blocks], columns)
+    return PreadTable.open([(t.path, *m, t.table) for t, m in zip(blocks, maps)], columns)
 
 
 def load_dataset_files(paths: list[Path]):

@@ -103,15 +103,15 @@ class PreadTable:
         self._starts = np.asarray(starts, dtype=np.int64)
 
     @classmethod
-    def open(cls, mapped: list[tuple[str, int, Any]], columns: list[str]) -> "PreadTable | None":
-        """`mapped`: (path, base address of its mapping, pyarrow Table viewing it) per file."""
+    def open(cls, mapped: list[tuple[str, int, int, Any]], columns: list[str]) -> "PreadTable | None":
+        """`mapped`: (path, start address and size of its mapping, pyarrow Table viewing it) per file."""
         parts = []
-        for path, base, table in mapped:
+        for path, base, size, table in mapped:
             fd = os.open(path, os.O_RDONLY)
             batches, sizes = [], []
             for batch in table.to_batches():
                 bufs = {c: describe(batch.column(batch.schema.get_field_index(c)), base) for c in columns}
-                if any(b is None for b in bufs.values()):
+                if any(b is None or not 0 <= b.values < size for b in bufs.values()):  # not a view of this mapping
                     os.close(fd)
                     return None
                 batches.append(bufs)
