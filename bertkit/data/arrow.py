@@ -29,7 +29,7 @@ import numpy as np
 
 from bertkit.errors import UsageError
 
-FEATURES_VERSION = 1  # bump when what a cache entry holds changes
+FEATURES_VERSION = 2  # bump when what a cache entry holds changes (2: ~16 MB record batches)
 DONE_FILE = "bertkit_cache.json"
 
 
@@ -134,8 +134,9 @@ class ArrowFeatures:
         return self.dataset.num_rows
 
     def rows(self, idx: Iterable[int]) -> list[dict[str, Any]]:
-        """The rows as dicts of Python values. Read through numpy views of each one-row slice: pyarrow's
-        `to_pylist` on a slice of a large record batch reads far more of the mapped file than the row."""
+        """The rows as dicts of Python values, read with pread (`bertkit.data.pread`); for files that path cannot
+        serve, through numpy views of one-row slices (pyarrow's `to_pylist` on a slice of a large record batch
+        reads far more of the mapped file than the row)."""
         idx = [int(i) for i in idx]
         if not idx:
             return []

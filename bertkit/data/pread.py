@@ -132,6 +132,9 @@ class PreadTable:
         parts = [read_column(fd, bufs[name], int(n)) for fd, bufs, n in zip(self._fds, self._bufs, sizes)]
         return np.concatenate(parts) if parts else np.zeros(0)
 
+    def __del__(self) -> None:
+        self.close()
+
     def close(self) -> None:
         for fd, _, _ in self._parts:
             try:
