@@ -103,17 +103,6 @@ class ArrowColumns(Mapping):
         return len(self._table.column_names)
 
 
-def _python_value(one_row):
-    import pyarrow as pa
-
-    t = one_row.type
-    if pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t):
-        return one_row.flatten().to_numpy(zero_copy_only=False).tolist()
-    if one_row.null_count:
-        return None
-    return one_row.to_numpy(zero_copy_only=False)[0].item()
-
-
 class ArrowFeatures:
     """Features on memory-mapped Arrow files: `len()`, `lengths`, `rows(idx)`, `columns[name]`, `meta`."""
 
@@ -122,32 +111,21 @@ class ArrowFeatures:
         self._table = dataset.data  # a datasets Table (memory-mapped); no indices mapping: never `select`ed
         self._row_columns = [c for c in dataset.column_names if c not in set(hidden)]
         self._pread = _pread_table(dataset, self._row_columns)  # rows read with pread (see bertkit.data.pread)
-        length = _pread_table(dataset, ["length"])
-        self.lengths = np.asarray(length.column("length") if length else self._table.column("length").to_numpy(),
-                                  dtype=np.int32)  # 4 bytes a row
-        if length:
-            length.close()
         self.columns = ArrowColumns(self._table, dataset)
+        self.lengths = np.asarray(self.columns["length"], dtype=np.int32)  # 4 bytes a row
         self.meta = meta or {}
 
     def __len__(self) -> int:
         return self.dataset.num_rows
 
     def rows(self, idx: Iterable[int]) -> list[dict[str, Any]]:
-        """The rows as dicts of Python values, read with pread (`bertkit.data.pread`); for files that path cannot
-        serve, through numpy views of one-row slices (pyarrow's `to_pylist` on a slice of a large record batch
-        reads far more of the mapped file than the row)."""
+        """The rows as dicts of Python values, read with pread (`bertkit.data.pread`), else through the mapping."""
         idx = [int(i) for i in idx]
         if not idx:
             return []
         if self._pread is not None:
             return self._pread.rows(idx)
-        gathered = self._table.fast_gather(idx)  # one zero-copy one-row slice per index
-        out: list[dict[str, Any]] = [{} for _ in idx]
-        for name in self._row_columns:
-            for row, chunk in zip(out, gathered.column(name).chunks):
-                row[name] = _python_value(chunk)
-        return out
+        return self._table.fast_gather(idx).select(self._row_columns).to_pylist()
 
     def __getitem__(self, i: int) -> dict[str, Any]:
         return self.rows([i])[0]
@@ -196,8 +174,8 @@ class Entry:
 
 
 def _mapped_table(path: Path):
-    """The Arrow stream file memory-mapped with MADV_RANDOM: gathering a batch's rows faults in their pages only,
-    not the kernel's read-ahead around each (which over the first steps of a run maps in most of a large file)."""
+    """The Arrow stream file memory-mapped (as `Dataset.from_file` does), with the mapping's address range
+    remembered so that `bertkit.data.pread` can turn a buffer's address into its offset in the file."""
     import mmap
 
     import pyarrow as pa
@@ -205,8 +183,6 @@ def _mapped_table(path: Path):
 
     with open(path, "rb") as f:
         mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
-    if hasattr(mm, "madvise") and hasattr(mmap, "MADV_RANDOM"):
-        mm.madvise(mmap.MADV_RANDOM)
     view = pa.py_buffer(mm)
     _remember_mapping(view.address, view.size, str(path))
     return MemoryMappedTable(pa.ipc.open_stream(pa.BufferReader(view)).read_all(), str(path))  # zero-copy views
@@ -250,7 +226,7 @@ def _pread_table(dataset, columns: list[str]):
 
 
 def load_dataset_files(paths: list[Path]):
-    """A `datasets.Dataset` on memory-mapped Arrow files (as `Dataset.from_file`, with random-access advice)."""
+    """A `datasets.Dataset` on memory-mapped Arrow files (as `Dataset.from_file`; rows then read with pread)."""
     import datasets
 
     parts = [datasets.Dataset(_mapped_table(Path(p))) for p in paths]

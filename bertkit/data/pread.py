@@ -28,10 +28,6 @@ class _Buffers:
     bit: int = 0  # bool: bit position of row 0
 
 
-def _address(buf) -> int:
-    return buf.address
-
-
 def describe(array, base: int) -> _Buffers | None:
     """Where an array's data lie in the file mapped at `base`; None when pread cannot serve it (nulls, nesting)."""
     import pyarrow as pa
@@ -45,20 +41,20 @@ def describe(array, base: int) -> _Buffers | None:
             return None
         odt = np.dtype(np.int64 if pa.types.is_large_list(t) else np.int32)
         item = np.dtype(child.type.to_pandas_dtype())
-        return _Buffers("list", item, _address(child.buffers()[1]) - base + child.offset * item.itemsize,
-                        _address(array.buffers()[1]) - base + array.offset * odt.itemsize, odt)
+        return _Buffers("list", item, child.buffers()[1].address - base + child.offset * item.itemsize,
+                        array.buffers()[1].address - base + array.offset * odt.itemsize, odt)
     if pa.types.is_fixed_size_list(t):
         child = array.values
         if child.null_count or not (pa.types.is_integer(child.type) or pa.types.is_floating(child.type)):
             return None
         item = np.dtype(child.type.to_pandas_dtype())
-        return _Buffers("fixed", item, _address(child.buffers()[1]) - base + (child.offset + array.offset * t.list_size) * item.itemsize,
+        return _Buffers("fixed", item, child.buffers()[1].address - base + (child.offset + array.offset * t.list_size) * item.itemsize,
                         width=t.list_size)
     if pa.types.is_boolean(t):
-        return _Buffers("bool", np.dtype(bool), _address(array.buffers()[1]) - base + array.offset // 8, bit=array.offset % 8)
+        return _Buffers("bool", np.dtype(bool), array.buffers()[1].address - base + array.offset // 8, bit=array.offset % 8)
     if pa.types.is_integer(t) or pa.types.is_floating(t):
         dt = np.dtype(t.to_pandas_dtype())
-        return _Buffers("scalar", dt, _address(array.buffers()[1]) - base + array.offset * dt.itemsize)
+        return _Buffers("scalar", dt, array.buffers()[1].address - base + array.offset * dt.itemsize)
     return None
 
 
