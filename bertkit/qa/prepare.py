@@ -118,14 +118,13 @@ def _build(entry: arrow.Entry, examples: Sequence, spec: str, tokenizer, cfg) ->
     folder = entry.build()
     try:
         n = arrow.write_source(folder / SOURCE_FILE, source_features(), source_batches(examples))
-        source = datasets.Dataset.from_file(str(folder / SOURCE_FILE))
+        source = [folder / SOURCE_FILE]  # paths: read with plain file reads, not memory-mapped (as classify does)
         if cfg.num_proc > 1:
             os.environ["TOKENIZERS_PARALLELISM"] = "false"  # the workers are forked
         with arrow.quiet_datasets():
             files = arrow.tokenize_to_arrow(entry, source, _Windows(tokenizer, cfg.max_length, cfg.doc_stride, use_tt),
                                             feature_schema(use_tt), cfg.num_proc, f"windows of {spec}",
                                             batch_size=BATCH_QUESTIONS)
-        del source
         (folder / SOURCE_FILE).unlink()
         windows = sum(datasets.Dataset.from_file(str(folder / f)).num_rows for f in files)
     except BaseException:
