@@ -60,6 +60,18 @@ def test_pread_rows_equal_pyarrow(tmp_path_factory, sizes, files, target, seed):
     assert feats.lengths.tolist() == [len(e["input_ids"]) for e in expected]
 
 
+def test_a_batch_of_empty_lists_is_read(tmp_path):
+    """A record batch whose list column holds no values at all (its values buffer is empty, maybe not in the file)."""
+    rows = _rows(3, 1)
+    rows["input_ids"] = rows["token_type_ids"] = [[], [], []]
+    rows["length"] = [0, 0, 0]
+    _write(tmp_path / "e.arrow", [rows, _rows(5, 2)], 1)  # one record batch per part
+    feats = arrow.ArrowFeatures(arrow.load_dataset_files([tmp_path / "e.arrow"]), hidden=("length",))
+    assert feats._pread is not None
+    assert [r["input_ids"] for r in feats.rows([0, 2])] == [[], []]
+    assert feats.rows([3])[0]["input_ids"] == _rows(5, 2)["input_ids"][0]
+
+
 def _file_rss_kb(path) -> int:
     total, inside = 0, False
     with open("/proc/self/smaps") as f:

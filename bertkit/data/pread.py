@@ -28,6 +28,15 @@ class _Buffers:
     bit: int = 0  # bool: bit position of row 0
 
 
+def _values_at(child, base: int, first: int) -> int:
+    """File offset of element `first` of a child values array; 0 when it holds no values (an empty buffer need not
+    lie in the mapping, and nothing is read from it)."""
+    buf = child.buffers()[1]
+    if buf is None or buf.size == 0:
+        return 0
+    return buf.address - base + first * np.dtype(child.type.to_pandas_dtype()).itemsize
+
+
 def describe(array, base: int) -> _Buffers | None:
     """Where an array's data lie in the file mapped at `base`; None when pread cannot serve it (nulls, nesting)."""
     import pyarrow as pa
@@ -41,14 +50,14 @@ def describe(array, base: int) -> _Buffers | None:
             return None
         odt = np.dtype(np.int64 if pa.types.is_large_list(t) else np.int32)
         item = np.dtype(child.type.to_pandas_dtype())
-        return _Buffers("list", item, child.buffers()[1].address - base + child.offset * item.itemsize,
+        return _Buffers("list", item, _values_at(child, base, child.offset),
                         array.buffers()[1].address - base + array.offset * odt.itemsize, odt)
     if pa.types.is_fixed_size_list(t):
         child = array.values
         if child.null_count or not (pa.types.is_integer(child.type) or pa.types.is_floating(child.type)):
             return None
         item = np.dtype(child.type.to_pandas_dtype())
-        return _Buffers("fixed", item, child.buffers()[1].address - base + (child.offset + array.offset * t.list_size) * item.itemsize,
+        return _Buffers("fixed", item, _values_at(child, base, child.offset + array.offset * t.list_size),
                         width=t.list_size)
     if pa.types.is_boolean(t):
         return _Buffers("bool", np.dtype(bool), array.buffers()[1].address - base + array.offset // 8, bit=array.offset % 8)
