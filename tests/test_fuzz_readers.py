@@ -27,8 +27,18 @@ json_values = st.recursive(
 )
 
 
+_TMP = tempfile.TemporaryDirectory(prefix="bertkit-fuzz-")  # every example's file goes in here
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _remove_examples():
+    """Hypothesis writes hundreds of example files: they go when the module's tests end, not into /tmp for good."""
+    yield
+    _TMP.cleanup()
+
+
 def _write(suffix: str, data: bytes) -> Path:
-    d = Path(tempfile.mkdtemp(prefix="bertkit-fuzz-"))
+    d = Path(tempfile.mkdtemp(dir=_TMP.name))
     p = d / f"f{suffix}"
     p.write_bytes(data)
     return p
