@@ -4,7 +4,8 @@
 
 Both sides: the packaged all-MiniLM-L6-v2, the first --rows rows of SST-2 train, the same seed (set before
 the classification head is initialised), batch size 32, lr 5e-5, linear schedule with 6% warmup, weight decay
-0.01, gradient clipping at 1.0, --max-length 128 (truncation), fp32 unless --bf16. Threads: each side's
+0.01, gradient clipping at 1.0, --max-length 128 (truncation). Precision: each side's default (bertkit: `auto`, bf16
+where the hardware computes it natively, else fp32; the Trainer: fp32); --fp32 or --bf16 sets it on every side. Threads: each side's
 default (bertkit: the free physical cores; torch/Trainer: every core) unless --threads N sets OMP_NUM_THREADS
 for both.
 Dev accuracy on the whole SST-2 dev set (872 rows). Each run is a fresh child process, sides alternated
@@ -13,7 +14,7 @@ Dev accuracy on the whole SST-2 dev set (872 rows). Each run is a fresh child pr
 Tokenization is excluded from the training figures of both sides (bertkit tokenizes once before the loop;
 for the Trainer it is done with `Dataset.map(batched=True)` before `Trainer.train`), and included in wall_s.
 
-Sides: bertkit; trainer (the Trainer's defaults, fp32 unless --bf16); trainer-grouped (the Trainer at its best: its own
+Sides: bertkit (its defaults); trainer (the Trainer's defaults: fp32 unless --bf16); trainer-grouped (the Trainer at its best: its own
 length grouping, group_by_length=True (in transformers 5: train_sampling_strategy="group_by_length"), at the precision the bertkit side runs, `auto` resolved as bertkit does).
 
 One JSON line per run (kind=run), then one per side (kind=summary, medians) and one kind=ratio:
@@ -59,7 +60,7 @@ def child_bertkit(p: dict) -> dict:
         kw = dict(model=p["model"], train=p["train"], dev=p["dev"], output_dir=str(Path(tmp) / "out"),
                   epochs=p["epochs"], batch_size=p["batch_size"], lr=p["lr"], seed=p["seed"],
                   max_length=p["max_length"], warmup_ratio=p["warmup_ratio"], weight_decay=p["weight_decay"],
-                  mixed_precision="bf16" if p["bf16"] else "no", overwrite=True)
+                  overwrite=True, **({"mixed_precision": p["precision"]} if p.get("precision") else {}))
         cfg = ClassifyConfig(**{**kw, **p.get("extra", {})})  # --bertkit-option wins (e.g. mixed_precision="bf16")
         summary = train(cfg)
         import torch
@@ -137,7 +138,8 @@ def main() -> None:
     ap.add_argument("--weight-decay", type=float, default=0.01)
     ap.add_argument("--max-length", type=int, default=128)
     ap.add_argument("--seed", type=int, default=42)
-    ap.add_argument("--bf16", action="store_true", help="bf16 mixed precision on both sides")
+    ap.add_argument("--bf16", action="store_true", help="bf16 mixed precision on every side")
+    ap.add_argument("--fp32", action="store_true", help="fp32 on every side (bertkit's default is auto)")
     ap.add_argument("--threads", type=int, default=None,
                     help="OMP_NUM_THREADS for both sides (default: unset: bertkit picks the free cores, torch all cores)")
     ap.add_argument("--repeats", type=int, default=1, help="runs per side, alternated (A B, B A, ...)")
@@ -177,15 +179,17 @@ def main() -> None:
         params = {"model": model, "train": str(train_file), "dev": dev_file, "epochs": args.epochs,
                   "batch_size": args.batch_size, "eval_batch_size": args.eval_batch_size, "lr": args.lr,
                   "warmup_ratio": args.warmup_ratio, "weight_decay": args.weight_decay, "max_length": args.max_length,
-                  "seed": args.seed, "bf16": args.bf16, "extra": extra}
+                  "seed": args.seed, "bf16": args.bf16, "extra": extra, "precision": "bf16" if args.bf16 else ("no" if args.fp32 else None)}
         from bertkit.engine.precision import resolve_mixed_precision
 
         # trainer-grouped: the Trainer at its best, group_by_length=True at bertkit's precision (auto resolved here)
-        bertkit_precision = resolve_mixed_precision(extra.get("mixed_precision", "bf16" if args.bf16 else "no"))[0]
+        from bertkit.defaults import ClassifyConfig
+
+        bertkit_precision = resolve_mixed_precision(extra.get("mixed_precision", params["precision"] or ClassifyConfig.mixed_precision))[0]
         params_grouped = {**params, "group_by_length": True, "trainer_bf16": bertkit_precision == "bf16"}
         common = {"bench": "train_classify", "model": Path(model).name if args.smoke else "all-MiniLM-L6-v2",
                   "rows": len(texts), "epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr,
-                  "max_length": args.max_length, "seed": args.seed, "bf16": args.bf16, "threads_option": args.threads, **({"bertkit_options": extra} if extra else {})}
+                  "max_length": args.max_length, "seed": args.seed, "bf16": args.bf16, "fp32": args.fp32, "bertkit_precision": bertkit_precision, "threads_option": args.threads, **({"bertkit_options": extra} if extra else {})}
         env = environment()
         runs: dict[str, list[dict]] = {}
         sides = [s for s in args.sides.split(",") if s]

@@ -220,7 +220,10 @@ class TrainConfig(_Checked):
     grad_accum: int = 1
     max_grad_norm: float = 1.0
     seed: int = 42
-    mixed_precision: str = "no"  # no | bf16 | fp16 | auto (bf16 where the hardware has it: bertkit.engine.precision)
+    # auto: bf16 autocast where the hardware computes bf16 natively (CPUs with avx512_bf16 or AMX, GPUs of compute
+    # capability >= 8.0; bertkit.engine.precision), else fp32. Default since dev metrics with bf16 stayed within the
+    # seed-to-seed spread of fp32 (SST-2 2,000 rows and full, GoEmotions; 3 seeds each: README, "Training precision")
+    mixed_precision: str = "auto"  # no | bf16 | fp16 | auto
     eval_steps: int | None = None  # None: evaluate once per epoch
     patience: int | None = None  # evaluations without improvement before stopping
     metric: str | None = None  # None: the task's default metric
@@ -291,17 +294,23 @@ class QAConfig(TrainConfig):
 
 # Inference defaults
 PREDICT_BATCH_SIZE = 64
-# Padded tokens per inference batch on CPU (batches of long texts get fewer rows). Activations of ~1k tokens stay
-# in cache; measured on the 2-core EPYC (MiniLM, 200 texts of ~140 tokens): 8,192 → 33-41 texts/s, 1,024 → 54-56,
-# 512 → 54-58; SST-2 dev (~25 tokens) unchanged within noise; peak memory lower. GPUs take whole batches.
-INFERENCE_MAX_TOKENS_CPU = 1024
+# Padded tokens per inference batch on CPU (batches of long texts get fewer rows). Small activations stay in cache;
+# measured on the 2-core EPYC (MiniLM, 200 texts of ~140 tokens), PyTorch: 8,192 → 33-41 texts/s, 1,024 → 54-56,
+# 512 → 54-58; SST-2 dev (~25 tokens) unchanged within noise. ONNX Runtime (`--fast`, idle, 2026-11-26): 512 against
+# 1,024 tokens: QA 50.3 vs 46.9 questions/s, peak RSS 437 vs 477 MB; SST-2 dev 323 vs 319 sentences/s, long texts
+# 65 vs 65/s, 416 vs 452 MB. GPUs take whole batches.
+INFERENCE_MAX_TOKENS_CPU = 512
 PREDICT_CHUNK_ROWS = 2048
-# `--fast` on CPU (bertkit.engine.backends.fast_choice), chosen with bench/fast_backends.py (2025-11-25, MiniLM
-# fine-tuned on 2,000 SST-2 rows; 2-core EPYC under load 7-9, so ratios only): labels vs fp32 / speed vs torch fp32 on
-# SST-2 dev and long texts: ort-fp32 100 % / 3.1x, 2.6x; ort-int8 95.1 % (per channel 98.3 %) / 6.3x, 4.6x;
-# torch-int8 95.3 % / 3.0x, 1.7x; bf16 autocast 100 % / 1.1x, 0.8x. Int8 misses the 99.5 % label rule, so fp32 ONNX Runtime.
-FAST_BACKEND_CPU = "ort-fp32"
-FAST_FALLBACK_CPU = "bf16"  # without the onnx extra: bf16 autocast where native, else fp32  # rows read, sorted by length and answered together when streaming
+# `--fast` on CPU (bertkit.engine.backends.fast_choice): the fastest backend whose labels stay within 0.5 % of fp32.
+# `python bench/fast_backends.py --model M` (idle 2-core EPYC with avx512_bf16, 2026-11-26; M: MiniLM fine-tuned on
+# all of SST-2), labels vs fp32 / speed vs PyTorch fp32 on SST-2 dev and long texts: bf16 autocast 100 %, 100 % /
+# 1.69x, 1.64x; ONNX Runtime fp32 100 %, 100 % / 1.27x, 1.15x; ONNX Runtime int8 99.08 %, 97.5 % / 3.0x, 2.6x;
+# torch int8 97.4 %, 91.0 % / 2.4x, 2.2x. Int8 misses the label rule; bf16 is fastest where the CPU computes it
+# natively, else ONNX Runtime fp32. QA keeps ONNX Runtime: bf16 was only 1.14x faster (57 vs 50 questions/s on 300
+# XQuAD questions) for 710 MB peak RSS against 449 MB.
+FAST_BACKEND_CPU = {"classify": "bf16", "qa": "ort-fp32"}
+FAST_WITHOUT_NATIVE_BF16 = "ort-fp32"  # bf16 would be emulated (slower than fp32): ONNX Runtime fp32 instead
+FAST_FALLBACK_CPU = "bf16"  # without the onnx extra: bf16 autocast where native, else fp32
 
 
 def default(cls: type, name: str) -> Any:

@@ -2,8 +2,9 @@
 
 The graph is traced with `torch.onnx.export` (the TorchScript exporter: the torch.export-based one needs onnxscript)
 with dynamic batch and sequence axes; `--int8` then applies ONNX Runtime's dynamic quantization (int8 weights per
-output channel in the MatMul / Gemm nodes, activations quantized per batch). The file is written beside the model by default, in the
-layout other tools read (`DIR/onnx/model.onnx`, `DIR/onnx/model_quantized.onnx`), and only after ONNX Runtime has
+output channel in the MatMul / Gemm nodes, activations quantized per batch). The graph is written beside the model by default, in the
+layout other tools read (`DIR/onnx/model.onnx`, `DIR/onnx/model_quantized.onnx`), with its weights in ONNX's external
+data file beside it (`model.onnx_data`: ONNX Runtime maps it instead of copying it), and only after ONNX Runtime has
 run it on a padded probe batch and its outputs matched PyTorch's (fp32: 1e-4; int8 reports the difference).
 Needs the optional extra: pip install 'bertkit[onnx]'.
 """
@@ -98,20 +99,48 @@ def export_onnx(model_dir: str, out: str | None = None, int8: bool = False, opse
     dest.parent.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix=".bertkit-export-", dir=dest.parent) as tmp:
-        fp32 = Path(tmp) / FP32_FILE
-        trace(model, probe, names, OUTPUTS[task], fp32, opset)
-        final = fp32
+        traced = Path(tmp) / "traced.onnx"
+        trace(model, probe, names, OUTPUTS[task], traced, opset)
         if int8:
-            final = Path(tmp) / INT8_FILE
-            quantize_int8(fp32, final)
-        diff = max_abs_diff(model, final, probe, OUTPUTS[task])
+            quantize_int8(traced, Path(tmp) / "quantized.onnx")
+            traced = Path(tmp) / "quantized.onnx"
+        staged = Path(tmp) / dest.name
+        with_external_data(traced, staged)
+        diff = max_abs_diff(model, staged, probe, OUTPUTS[task])
         if not int8 and diff > FP32_TOLERANCE:
             raise BertkitError(f"{path}: the exported graph differs from PyTorch by {diff:.2e} (> {FP32_TOLERANCE:g}); "
                                "nothing written. Please report this model type")
-        os.replace(final, dest)  # the same folder: complete or absent
-    return {"onnx": str(dest), "task": task, "precision": "int8 (dynamic)" if int8 else "fp32", "opset": opset,
-            "inputs": names, "outputs": list(OUTPUTS[task]), "size_mb": round(dest.stat().st_size / 2**20, 2),
+        publish(staged, dest)
+    size = sum(f.stat().st_size for f in (dest, data_file(dest)))
+    return {"onnx": str(dest), "weights": str(data_file(dest)), "task": task, "precision": "int8 (dynamic)" if int8 else "fp32",
+            "opset": opset, "inputs": names, "outputs": list(OUTPUTS[task]), "size_mb": round(size / 2**20, 2),
             "max_abs_diff_vs_pytorch": float(f"{diff:.3g}"), "seconds": round(time.perf_counter() - t0, 2)}
+
+
+def data_file(graph: Path) -> Path:
+    """The weights file beside an ONNX graph (ONNX external data, one file: `model.onnx` -> `model.onnx_data`)."""
+    return graph.with_name(graph.name + "_data")
+
+
+def with_external_data(src: Path, dest: Path) -> None:
+    """`src` saved as the graph `dest` and its weights in `data_file(dest)`. ONNX Runtime memory-maps external weights
+    where it parses a single-file model into memory, so a session holds far less: MiniLM QA, measured with
+    /proc/self/status, +52 MB RSS against +141 MB at its peak, and 354 against 422 MB after a 4 x 256 batch."""
+    import onnx
+
+    onnx.save_model(onnx.load(str(src)), str(dest), save_as_external_data=True, all_tensors_to_one_file=True,
+                    location=data_file(dest).name, size_threshold=1024)
+
+
+def publish(staged: Path, dest: Path) -> None:
+    """Move a staged graph and its weights into place with the user's umask. The old graph goes first and the new one
+    last, so whenever a graph is there, its own weights are beside it."""
+    from bertkit.outdir import file_mode
+
+    dest.unlink(missing_ok=True)
+    for src, dst in ((data_file(staged), data_file(dest)), (staged, dest)):
+        src.chmod(file_mode())
+        os.replace(src, dst)
 
 
 def trace(model, probe: dict, names: list[str], outputs: tuple[str, ...], dest: Path, opset: int) -> None:
@@ -168,4 +197,7 @@ def session(onnx_file: str | Path, threads: int | None = None):
     if threads:
         so.intra_op_num_threads = int(threads)
     so.log_severity_level = 3
+    # no per-shape memory plan: length-sorted batches rarely repeat a shape, and each plan keeps its own block
+    # (measured, idle: SST-2 dev as fast, peak RSS 416 vs 427 MB; QA 437 vs 449 MB)
+    so.enable_mem_pattern = False
     return ort.InferenceSession(str(onnx_file), so, providers=["CPUExecutionProvider"])

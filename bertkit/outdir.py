@@ -48,6 +48,11 @@ def _umask() -> int:
     return mask
 
 
+def file_mode() -> int:
+    """The mode a new file gets under the user's umask (0o666 minus the mask)."""
+    return 0o666 & ~_umask()
+
+
 def _follow_umask(root: Path) -> None:
     """mkdtemp makes 0700 and some writers (safetensors) 0600: the finished folder follows the umask like any other."""
     mask = _umask()

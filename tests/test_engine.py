@@ -50,7 +50,8 @@ def data(n: int, seed: int = 0) -> Features:
 
 def engine(task, **kw) -> Engine:
     torch.manual_seed(0)
-    cfg = TrainConfig(**{"lr": 0.05, "warmup_ratio": 0.0, "weight_decay": 0.0, "max_grad_norm": 0.0, "log_every": 1, **kw})
+    cfg = TrainConfig(**{"lr": 0.05, "warmup_ratio": 0.0, "weight_decay": 0.0, "max_grad_norm": 0.0, "log_every": 1,
+                         "mixed_precision": "no", **kw})
     return Engine(task, torch.nn.Linear(4, 1), cfg)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 
 import numpy as np
@@ -36,6 +37,12 @@ def tiny_qa(tiny_bert, tmp_path_factory):
     from transformers import AutoModelForQuestionAnswering
 
     return _save(AutoModelForQuestionAnswering, tiny_bert, tmp_path_factory.mktemp("qa"))
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def _random_batch(seed: int, batch: int, length: int) -> dict[str, torch.Tensor]:
@@ -76,6 +83,11 @@ def test_classifier_fp32_agrees_with_pytorch(tiny_clf):
     assert r.exit_code == 0, r.output
     summary = json.loads(r.stdout)
     assert summary["onnx"] == str(tiny_clf / "onnx" / "model.onnx") and summary["task"] == "classify"
+    # the weights sit beside the graph as ONNX external data, with the umask's mode (onnx writes 0600)
+    data = tiny_clf / "onnx" / "model.onnx_data"
+    assert summary["weights"] == str(data) and data.stat().st_size > (tiny_clf / "onnx" / "model.onnx").stat().st_size
+    assert data.stat().st_mode & 0o777 == 0o666 & ~_umask()
+    assert sorted(p.name for p in (tiny_clf / "onnx").iterdir()) == ["model.onnx", "model.onnx_data"]  # no temporary left
     assert summary["max_abs_diff_vs_pytorch"] <= 1e-4
     assert _compare(tiny_clf, summary["onnx"], AutoModelForSequenceClassification, ["logits"]) <= 1e-4
 
@@ -98,7 +110,8 @@ def test_int8_is_smaller_and_close(tiny_clf, tmp_path):
     r = invoke(["export", str(tiny_clf), "--onnx", "--int8", "-o", str(int8)])
     assert r.exit_code == 0, r.output
     assert json.loads(r.stdout)["precision"] == "int8 (dynamic)"
-    assert int8.stat().st_size < fp32.stat().st_size
+    sizes = [f.stat().st_size + f.with_name(f.name + "_data").stat().st_size for f in (fp32, int8)]
+    assert sizes[1] < sizes[0] and json.loads(r.stdout)["size_mb"] == round(sizes[1] / 2**20, 2)
     # int8 weights move the logits a little, never wildly (this tiny model's logits are ~0.1-1 in size)
     assert _compare(tiny_clf, int8, AutoModelForSequenceClassification, ["logits"]) < 0.05
 
@@ -117,6 +130,8 @@ def test_existing_file_needs_overwrite_and_base_model_refused(tiny_clf, tiny_ber
     out.write_text("keep me")
     r = invoke(["export", str(tiny_clf), "--onnx", "-o", str(out)])
     assert r.exit_code == 1 and "--overwrite" in r.output and out.read_text() == "keep me"
+    r = invoke(["export", str(tiny_clf), "--onnx", "-o", str(out), "--overwrite"])
+    assert r.exit_code == 0 and (tmp_path / "m.onnx_data").is_file() and out.stat().st_size > 7
     r = invoke(["export", str(tiny_bert), "--onnx", "-o", str(tmp_path / "x.onnx")])
     assert r.exit_code == 1 and "neither a classifier nor a question-answering model" in r.output
     assert not (tmp_path / "x.onnx").exists()

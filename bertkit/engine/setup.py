@@ -41,6 +41,10 @@ def steps_for(total_batches: int, per_epoch: int, accum: int) -> int:
 def make_accelerator(cfg: TrainConfig, run_dir: Path | None):
     from accelerate import Accelerator
 
+    if cfg.mixed_precision == "auto":  # train.run resolves it first (and logs why); the engine as a library does too
+        from bertkit.engine.precision import resolve_mixed_precision
+
+        cfg.mixed_precision = resolve_mixed_precision("auto")[0]
     if cfg.mixed_precision not in ("no", "bf16", "fp16"):
         raise BertkitError(f"--mixed-precision must be no, bf16 or fp16, not {cfg.mixed_precision!r}")
     if cfg.mixed_precision == "fp16" and not torch.cuda.is_available():
