@@ -44,15 +44,21 @@ WARMUP = 16
 
 
 def make_classifier(base: str, out: Path) -> str:
+    """The base model with a seeded 2-label head, saved by a child: loading it here would raise this parent's RSS,
+    and every child's ru_maxrss counts its parent's RSS at spawn (Linux keeps the high-water mark across exec)."""
+    if not (out / "config.json").is_file():
+        run_child([__file__, "--child", "make-classifier", "--params", json.dumps({"base": base, "out": str(out)})])
+    return str(out)
+
+
+def child_make_classifier(p: dict) -> dict:
     import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    if not (out / "config.json").is_file():
-        torch.manual_seed(0)
-        model = AutoModelForSequenceClassification.from_pretrained(base, num_labels=2)
-        model.save_pretrained(out)
-        AutoTokenizer.from_pretrained(base).save_pretrained(out)
-    return str(out)
+    torch.manual_seed(0)
+    AutoModelForSequenceClassification.from_pretrained(p["base"], num_labels=2).save_pretrained(p["out"])
+    AutoTokenizer.from_pretrained(p["base"]).save_pretrained(p["out"])
+    return {"model": p["out"]}
 
 
 def child_bertkit(p: dict) -> dict:
@@ -166,7 +172,7 @@ def main() -> None:
     ap.add_argument("--sides", default=None, help="run only these sides (comma-separated names as in the output; "
                     "bertkit and one pipeline side are needed for the ratios)")
     ap.add_argument("--smoke", action="store_true", help="tiny random model, 40 sentences, the pipeline at its default batch size only")
-    children = {"bertkit": child_bertkit, "pipeline": child_pipeline, "ort": child_ort}
+    children = {"bertkit": child_bertkit, "pipeline": child_pipeline, "ort": child_ort, "make-classifier": child_make_classifier}
     add_child_options(ap, children)
     args = ap.parse_args()
     if run_as_child(args, children):

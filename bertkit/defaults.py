@@ -301,15 +301,14 @@ PREDICT_BATCH_SIZE = 64
 # 65 vs 65/s, 416 vs 452 MB. GPUs take whole batches.
 INFERENCE_MAX_TOKENS_CPU = 512
 PREDICT_CHUNK_ROWS = 2048
-# `--fast` on CPU (bertkit.engine.backends.fast_choice): the fastest backend whose labels stay within 0.5 % of fp32.
-# `python bench/fast_backends.py --model M` (idle 2-core EPYC with avx512_bf16, 2026-11-26; M: MiniLM fine-tuned on
-# all of SST-2), labels vs fp32 / speed vs PyTorch fp32 on SST-2 dev and long texts: bf16 autocast 100 %, 100 % /
-# 1.69x, 1.64x; ONNX Runtime fp32 100 %, 100 % / 1.27x, 1.15x; ONNX Runtime int8 99.08 %, 97.5 % / 3.0x, 2.6x;
-# torch int8 97.4 %, 91.0 % / 2.4x, 2.2x. Int8 misses the label rule; bf16 is fastest where the CPU computes it
-# natively, else ONNX Runtime fp32. QA keeps ONNX Runtime: bf16 was only 1.14x faster (57 vs 50 questions/s on 300
-# XQuAD questions) for 710 MB peak RSS against 449 MB.
-FAST_BACKEND_CPU = {"classify": "bf16", "qa": "ort-fp32"}
-FAST_WITHOUT_NATIVE_BF16 = "ort-fp32"  # bf16 would be emulated (slower than fp32): ONNX Runtime fp32 instead
+# `--fast` on CPU (bertkit.engine.backends.fast_choice): the fastest backend whose labels stay within 0.5 % of fp32
+# without raising peak memory above the peers'. `python bench/fast_backends.py --model M` (idle 2-core EPYC with
+# avx512_bf16, 2026-11-26; M: MiniLM fine-tuned on all of SST-2), labels vs fp32 / speed vs PyTorch fp32 on SST-2 dev
+# and long texts: bf16 autocast 100 %, 100 % / 1.69x, 1.64x; ONNX Runtime fp32 100 %, 100 % / 1.27x, 1.15x; ONNX
+# Runtime int8 99.08 %, 97.5 % / 3.0x, 2.6x; torch int8 97.4 %, 91.0 % / 2.4x, 2.2x. Int8 misses the label rule.
+# bf16 keeps the PyTorch model: `bench/predict_classify.py` peak RSS 671 MB, above every peer (pipeline 549-752,
+# ONNX Runtime 524-613), and QA 710 MB against 449 for ONNX Runtime, so ONNX Runtime fp32 (`--bf16` stays opt-in).
+FAST_BACKEND_CPU = "ort-fp32"
 FAST_FALLBACK_CPU = "bf16"  # without the onnx extra: bf16 autocast where native, else fp32
 
 

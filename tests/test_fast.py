@@ -33,19 +33,6 @@ def cache(tmp_path, monkeypatch):
     return tmp_path / "cache"
 
 
-def _cpu_bf16(monkeypatch, native: bool) -> None:
-    """Make the CPU look as if it had (or lacked) native bf16, whatever this machine has."""
-    from bertkit.engine import precision
-
-    monkeypatch.setattr(precision, "native_bf16", lambda device_type=None: (native, "the test says so"))
-
-
-@pytest.fixture()
-def no_native_bf16(monkeypatch):
-    """A CPU without native bf16: classify --fast runs ONNX Runtime fp32 (defaults.FAST_WITHOUT_NATIVE_BF16)."""
-    _cpu_bf16(monkeypatch, False)
-
-
 def test_auto_precision_resolves_by_hardware(monkeypatch):
     from bertkit.engine import precision
 
@@ -78,7 +65,7 @@ def test_default_is_the_model_itself(clf_dir):
     assert clf.runner is None and clf.autocast_dtype is None and clf.backend == "fp32"  # clf.model runs
 
 
-def test_fast_classifier_onnx_agrees_and_is_cached(clf_dir, cache, no_native_bf16):
+def test_fast_classifier_onnx_agrees_and_is_cached(clf_dir, cache):
     pytest.importorskip("onnxruntime", reason="onnxruntime not installed: pip install 'bertkit[onnx]'")
     from bertkit.classify.predict import Classifier
 
@@ -120,7 +107,7 @@ def _torch_modules_held(obj) -> list[str]:
     return [k for k, v in vars(obj).items() if isinstance(v, torch.nn.Module) and any(True for _ in v.parameters())]
 
 
-def test_fast_keeps_no_pytorch_weights(clf_dir, cache, no_native_bf16, loaded_models):
+def test_fast_keeps_no_pytorch_weights(clf_dir, cache, loaded_models):
     """ONNX Runtime runs alone: the cold start exports from a model that is freed once the file is written, a warm
     start never loads the PyTorch model, and the Classifier holds no module with weights (issue 14: peak memory)."""
     pytest.importorskip("onnxruntime", reason="onnxruntime not installed: pip install 'bertkit[onnx]'")
@@ -150,7 +137,7 @@ def test_fast_without_onnxruntime_keeps_the_model_that_runs(clf_dir, cache, monk
     assert clf.model is not None and clf.runner is clf.model and not clf.backend.startswith("ONNX")
 
 
-def test_fast_checks_pickle_weights_before_the_onnx_path(clf_dir, cache, no_native_bf16, tmp_path):
+def test_fast_checks_pickle_weights_before_the_onnx_path(clf_dir, cache, tmp_path):
     """--fast on a folder with only pickle weights: refused without --allow-pickle (the ONNX path reads no weights
     itself but says the same as the PyTorch one), and exported and run with it."""
     pytest.importorskip("onnxruntime", reason="onnxruntime not installed: pip install 'bertkit[onnx]'")
@@ -174,7 +161,7 @@ def test_fast_checks_pickle_weights_before_the_onnx_path(clf_dir, cache, no_nati
     assert [a["label"] for a in Classifier(str(clf_dir[0]))(texts)] == [b["label"] for b in fast(texts)]
 
 
-def test_fast_uses_bertkit_export_file_beside_the_model(clf_dir, cache, no_native_bf16, tmp_path):
+def test_fast_uses_bertkit_export_file_beside_the_model(clf_dir, cache, tmp_path):
     pytest.importorskip("onnxruntime", reason="onnxruntime not installed: pip install 'bertkit[onnx]'")
     import shutil
 
@@ -187,7 +174,7 @@ def test_fast_uses_bertkit_export_file_beside_the_model(clf_dir, cache, no_nativ
     assert str(folder / "onnx" / "model.onnx") in clf.backend and not list(cache.rglob("*.onnx"))
 
 
-def test_fast_without_onnxruntime_falls_back_with_a_warning(clf_dir, cache, no_native_bf16, monkeypatch):
+def test_fast_without_onnxruntime_falls_back_with_a_warning(clf_dir, cache, monkeypatch):
     from bertkit.classify.predict import Classifier
 
     monkeypatch.setitem(sys.modules, "onnxruntime", None)
@@ -197,7 +184,7 @@ def test_fast_without_onnxruntime_falls_back_with_a_warning(clf_dir, cache, no_n
     assert not Classifier(str(clf_dir[0]), fast=True).backend.startswith("ONNX")
 
 
-def test_fast_cli_predict_and_eval(clf_dir, cache, no_native_bf16, tmp_path):
+def test_fast_cli_predict_and_eval(clf_dir, cache, tmp_path):
     pytest.importorskip("onnxruntime", reason="onnxruntime not installed: pip install 'bertkit[onnx]'")
     out = clf_dir[0]
     r = invoke(["classify", "predict", "-m", str(out), "--fast"], input="the film was great\nawful boring plot\n")
@@ -207,21 +194,6 @@ def test_fast_cli_predict_and_eval(clf_dir, cache, no_native_bf16, tmp_path):
     fp32 = json.loads(invoke(["classify", "eval", "-m", str(out), "-d", str(data)]).stdout)
     fast = json.loads(invoke(["classify", "eval", "-m", str(out), "-d", str(data), "--fast"]).stdout)
     assert fast["accuracy"] == fp32["accuracy"]
-
-
-def test_fast_classifier_is_bf16_where_the_cpu_has_it(clf_dir, cache, monkeypatch):
-    """With native bf16 the classifier's --fast is bf16 autocast (the fastest within the label rule: defaults.py), no
-    ONNX file is written; QA stays on ONNX Runtime (test_fast_qa_matches_fp32)."""
-    from bertkit.classify.predict import Classifier
-
-    _cpu_bf16(monkeypatch, True)
-    texts = [t for t, _ in sentiment_rows(120, seed=9)]
-    ref, fast = Classifier(str(clf_dir[0])), Classifier(str(clf_dir[0]), fast=True)
-    assert fast.backend == "bf16 autocast (the test says so)" and fast.runner is fast.model and not cache.exists()
-    p_ref, p_fast = ref.predict_proba(texts), fast.predict_proba(texts)
-    assert 0 < np.abs(p_ref - p_fast).max() < 0.02  # bf16 ran (scores moved), a little
-    r = invoke(["classify", "predict", "-m", str(clf_dir[0]), "--fast"], input="the film was great\nawful boring plot\n")
-    assert r.exit_code == 0 and "--fast: bf16 autocast" in r.stderr and len(jsonl(r.stdout)) == 2
 
 
 def test_fast_and_bf16_together_is_a_usage_error(clf_dir):

@@ -87,19 +87,14 @@ def _has_onnx() -> bool:
     return find_spec("onnx") is not None and find_spec("onnxruntime") is not None
 
 
-def fast_choice(model_dir: str, device: torch.device, task: str = "classify") -> str:
-    """The `--fast` backend of a task ("classify" | "qa") on this device: "accelerator" (bf16 / fp16 autocast), else
-    defaults.FAST_BACKEND_CPU (its choice and measurements are there; bf16 only where the CPU computes it natively), or
-    FAST_FALLBACK_CPU with a warning when ONNX Runtime cannot run it."""
-    from bertkit.defaults import FAST_BACKEND_CPU, FAST_FALLBACK_CPU, FAST_WITHOUT_NATIVE_BF16
-    from bertkit.engine.precision import native_bf16
+def fast_choice(model_dir: str, device: torch.device) -> str:
+    """The `--fast` backend for this device: "accelerator" (bf16 / fp16 autocast), else defaults.FAST_BACKEND_CPU
+    (its choice and measurements are there), or FAST_FALLBACK_CPU with a warning when ONNX Runtime cannot run it."""
+    from bertkit.defaults import FAST_BACKEND_CPU, FAST_FALLBACK_CPU
 
     if device.type != "cpu":
         return "accelerator"
-    choice = FAST_BACKEND_CPU[task]
-    if choice == "bf16" and not native_bf16("cpu")[0]:
-        choice = FAST_WITHOUT_NATIVE_BF16
-    if choice.startswith("ort-"):
+    if FAST_BACKEND_CPU.startswith("ort-"):
         missing = not _has_onnx()
         if missing or not Path(model_dir).is_dir():
             from bertkit import console
@@ -107,7 +102,7 @@ def fast_choice(model_dir: str, device: torch.device, task: str = "classify") ->
             why = "ONNX Runtime is not installed (pip install 'bertkit[onnx]')" if missing else "the model is not a local folder"
             console.warn(f"--fast: {why}, so the next fastest backend runs: {FAST_FALLBACK_CPU}")
             return FAST_FALLBACK_CPU
-    return choice
+    return FAST_BACKEND_CPU
 
 
 def torch_fast(model: torch.nn.Module, choice: str, device: torch.device) -> tuple[torch.nn.Module, torch.dtype | None, str]:
@@ -146,8 +141,7 @@ def load_for_inference(auto_cls, name: str, device: torch.device, *, fast: bool 
 
         raise UsageError("--fast picks its own precision; give --fast or --bf16, not both")
     path = resolve_model(name)
-    task = "qa" if auto_cls.__name__.endswith("QuestionAnswering") else "classify"
-    choice = fast_choice(path, device, task) if fast else None
+    choice = fast_choice(path, device) if fast else None
     if choice is not None and choice.startswith("ort-"):
         config = load_config(name, allow_pickle=allow_pickle, trust_remote_code=trust_remote_code)
         f = onnx_file(path, int8=choice == "ort-int8", allow_pickle=allow_pickle, trust_remote_code=trust_remote_code)
