@@ -11,6 +11,7 @@ Needs the optional extra: pip install 'bertkit[onnx]'.
 
 from __future__ import annotations
 
+import importlib
 import os
 import tempfile
 import time
@@ -27,10 +28,11 @@ FP32_TOLERANCE = 1e-4
 OUTPUTS = {"classify": ("logits",), "qa": ("start_logits", "end_logits")}
 
 
-def require_onnx():
-    """(onnx, onnxruntime), or a BertkitError saying how to install them."""
+def require_onnx(runtime_only: bool = False):
+    """(onnx, onnxruntime), or a BertkitError saying how to install them. runtime_only: ONNX Runtime alone, onnx
+    (needed only to write files) not imported: (None, onnxruntime)."""
     try:
-        import onnx
+        onnx = None if runtime_only else importlib.import_module("onnx")
         import onnxruntime
     except ImportError as e:
         raise BertkitError(f"ONNX export and the ONNX Runtime backend need the onnx extra ({e.name} is missing): "
@@ -191,7 +193,7 @@ def max_abs_diff(model, onnx_file: Path, probe: dict, outputs: tuple[str, ...]) 
 
 def session(onnx_file: str | Path, threads: int | None = None):
     """An ONNX Runtime CPU session with every graph optimisation on."""
-    _, ort = require_onnx()
+    _, ort = require_onnx(runtime_only=True)
     so = ort.SessionOptions()
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     if threads:
