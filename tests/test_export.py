@@ -105,12 +105,14 @@ def test_qa_fp32_agrees_with_pytorch(tiny_qa, tmp_path):
 def test_int8_is_smaller_and_close(tiny_clf, tmp_path):
     from transformers import AutoModelForSequenceClassification
 
+    from bertkit.export import data_file
+
     fp32, int8 = tmp_path / "a.onnx", tmp_path / "b.onnx"
     assert invoke(["export", str(tiny_clf), "--onnx", "-o", str(fp32)]).exit_code == 0
     r = invoke(["export", str(tiny_clf), "--onnx", "--int8", "-o", str(int8)])
     assert r.exit_code == 0, r.output
     assert json.loads(r.stdout)["precision"] == "int8 (dynamic)"
-    sizes = [f.stat().st_size + f.with_name(f.name + "_data").stat().st_size for f in (fp32, int8)]
+    sizes = [f.stat().st_size + data_file(f).stat().st_size for f in (fp32, int8)]
     assert sizes[1] < sizes[0] and json.loads(r.stdout)["size_mb"] == round(sizes[1] / 2**20, 2)
     # int8 weights move the logits a little, never wildly (this tiny model's logits are ~0.1-1 in size)
     assert _compare(tiny_clf, int8, AutoModelForSequenceClassification, ["logits"]) < 0.05
