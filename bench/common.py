@@ -43,11 +43,68 @@ def environment() -> dict[str, Any]:
     return env
 
 
+_RECORDS: list[dict[str, Any]] = []  # every line printed, for --save-results
+
+
 def emit(record: dict[str, Any]) -> dict[str, Any]:
     """Print one JSON line (stdout), with the load average at the time of printing."""
     rec = {**record, "loadavg": loadavg()}
     print(json.dumps(rec), flush=True)
+    _RECORDS.append(rec)
     return rec
+
+
+def machine() -> str:
+    """The CPU model, cores, GPU (if any) and platform, as one line for a result file."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:  # pragma: no cover
+        pass
+    gpu = ""
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            gpu = ", GPU " + torch.cuda.get_device_name(0)
+    except (ImportError, RuntimeError):  # pragma: no cover
+        gpu = ""
+    return f"{cpu}, {os.cpu_count()} CPUs{gpu or ', no GPU'}, {platform.system()} {platform.release()}"
+
+
+def results_path(name: str) -> Path:
+    """`--save-results NAME` writes bench/results/NAME.json; a value ending in .json is a path."""
+    return Path(name) if name.endswith(".json") else REPO / "bench" / "results" / f"{name}.json"
+
+
+def save_results(path: Path, argv: Sequence[str]) -> Path:
+    """Every line printed so far, with the date, machine, command and environment (docs/gen/benchmarks.py renders it)."""
+    script = Path(argv[0]).resolve()
+    shown = script.relative_to(REPO) if script.is_relative_to(REPO) else script
+    doc = {"schema": "bertkit.bench.result/1", "title": script.name,
+           "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "machine": machine(),
+           "command": " ".join(["python", str(shown), *argv[1:]]),
+           "environment": environment(), "records": _RECORDS}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(doc, indent=1) + "\n")
+    print(f"wrote {path}", file=sys.stderr)
+    return path
+
+
+def parse_args(ap: argparse.ArgumentParser, argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """`ap.parse_args` plus `--save-results NAME`: at exit, every JSON line printed is saved in bench/results/."""
+    import atexit
+
+    ap.add_argument("--save-results", metavar="NAME", default=None,
+                    help="also write every JSON line, with the date, machine and command, to bench/results/NAME.json "
+                         "(a value ending in .json is a path); `python docs/gen/benchmarks.py` renders it")
+    args = ap.parse_args(argv)
+    if args.save_results and not getattr(args, "child", None):
+        atexit.register(save_results, results_path(args.save_results), [sys.argv[0], *(argv or sys.argv[1:])])
+    return args
 
 
 def median(xs: Sequence[float]) -> float:

@@ -28,7 +28,7 @@ import tempfile  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-from bench.common import SHARED, emit, environment, median, order, read_tsv  # noqa: E402
+from bench.common import parse_args, SHARED, emit, environment, median, order, read_tsv  # noqa: E402
 
 BACKENDS = ("fp32", "bf16", "torch-int8", "ort-fp32", "ort-int8", "compile")
 
@@ -62,7 +62,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--limit", type=int, default=None, help="only the first N dev sentences")
     ap.add_argument("--backends", default=",".join(BACKENDS))
-    args = ap.parse_args()
+    args = parse_args(ap)
 
     import numpy as np
 

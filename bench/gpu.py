@@ -26,7 +26,7 @@ import json  # noqa: E402
 import tempfile  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-from bench.common import SHARED, emit, environment, read_tsv, run_child, tiny_model  # noqa: E402
+from bench.common import parse_args, SHARED, emit, environment, read_tsv, run_child, tiny_model  # noqa: E402
 
 PEAK_TFLOPS = {"H200": 989.0, "H100 SXM": 989.0, "H100 80GB HBM3": 989.0, "H100 PCIe": 756.0, "H100": 756.0,
                "A100": 312.0, "L40S": 362.0, "L4": 121.0, "A10": 125.0, "RTX 4090": 165.0, "RTX 3090": 71.0}
@@ -73,7 +73,7 @@ def main() -> None:
     ap.add_argument("--compile", action="store_true", help="bertkit side with --compile")
     ap.add_argument("--peak-tflops", type=float, default=None, help="the card's dense bf16 peak (default: by name)")
     ap.add_argument("--smoke", action="store_true", help="CPU, tiny BERT, 64 rows: checks the code path only")
-    args = ap.parse_args()
+    args = parse_args(ap)
     import torch
 
     env = environment()

@@ -28,7 +28,7 @@ import tempfile  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-from bench.common import SHARED, emit, packaged_model, read_tsv  # noqa: E402
+from bench.common import parse_args, SHARED, emit, packaged_model, read_tsv  # noqa: E402
 
 
 def documents(texts, labels, n_docs, tokens, tok, rng, reuse):
@@ -72,7 +72,7 @@ def main() -> None:
     ap.add_argument("--max-length", type=int, default=128)
     ap.add_argument("--stride", type=int, default=32)
     ap.add_argument("--seed", type=int, default=0)
-    a = ap.parse_args()
+    a = parse_args(ap)
     from bertkit.modeling import load_tokenizer
 
     model = packaged_model()

@@ -38,7 +38,7 @@ import tempfile  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-from bench.common import SHARED, emit, environment, median, order, packaged_model, read_tsv, run_child, tiny_model, add_child_options, run_as_child  # noqa: E402
+from bench.common import parse_args, SHARED, emit, environment, median, order, packaged_model, read_tsv, run_child, tiny_model, add_child_options, run_as_child  # noqa: E402
 
 WARMUP = 16
 
@@ -174,7 +174,7 @@ def main() -> None:
     ap.add_argument("--smoke", action="store_true", help="tiny random model, 40 sentences, the pipeline at its default batch size only")
     children = {"bertkit": child_bertkit, "pipeline": child_pipeline, "ort": child_ort, "make-classifier": child_make_classifier}
     add_child_options(ap, children)
-    args = ap.parse_args()
+    args = parse_args(ap)
     if run_as_child(args, children):
         return
 

@@ -43,7 +43,7 @@ import tempfile  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-from bench.common import REPO, SHARED, emit, environment, median, order, packaged_model, run_child, tiny_model, add_child_options, run_as_child  # noqa: E402
+from bench.common import parse_args, REPO, SHARED, emit, environment, median, order, packaged_model, run_child, tiny_model, add_child_options, run_as_child  # noqa: E402
 
 WARMUP = 8
 TF4 = "4.57.1"
@@ -250,7 +250,7 @@ def main() -> None:
     ap.add_argument("--smoke", action="store_true", help="tiny random model, 12 questions, 1 repeat")
     children = {"bertkit": child_bertkit, "loop": child_loop, "tf4": child_tf4}
     add_child_options(ap, children)
-    args = ap.parse_args()
+    args = parse_args(ap)
     if run_as_child(args, children):
         return
 

@@ -37,7 +37,7 @@ import tempfile  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-from bench.common import SHARED, add_child_options, emit, environment, packaged_model, run_as_child, run_child, tiny_model  # noqa: E402
+from bench.common import parse_args, SHARED, add_child_options, emit, environment, packaged_model, run_as_child, run_child, tiny_model  # noqa: E402
 
 T0 = time.perf_counter()
 
@@ -174,7 +174,7 @@ def main() -> None:
                     help="torch threads for the predict runs (default: bertkit's, one per physical core)")
     ap.add_argument("--smoke", action="store_true", help="tiny model, 2,000 rows, 3 steps, 2,000 predict lines")
     add_child_options(ap, ("bertkit", "trainer", "predict"))
-    a = ap.parse_args()
+    a = parse_args(ap)
     if run_as_child(a, {"bertkit": child_bertkit, "trainer": child_trainer, "predict": child_predict}):
         return
     work = Path(tempfile.mkdtemp(prefix="bertkit-scale-"))

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import os
 import platform
 import sys
@@ -29,6 +28,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+from bench.common import emit, parse_args  # noqa: E402
+
 SHARED = Path(os.environ.get("BERTKIT_SHARED_DATA", REPO.parent / "shared" / "data"))
 SIX = ["gpt2", "roberta-base", "bert-base-cased", "bert-base-multilingual-cased", "t5-small", "albert-base-v2"]
 
@@ -65,7 +66,7 @@ def main() -> None:
     ap.add_argument("--tokenizers", default=str(SHARED / "tokenizers"))
     ap.add_argument("--lines", type=int, default=100_000, help="size of the corpus for the end-to-end CLI run")
     ap.add_argument("--repeat", type=int, default=2, help="best of N for the encode timings")
-    args = ap.parse_args()
+    args = parse_args(ap)
 
     from bertkit.tokenization.compare import CompareFormat, run_compare
     from bertkit.tokenization.metrics import measure
@@ -85,13 +86,13 @@ def main() -> None:
         compare_s = time.perf_counter() - t0
         n_compare = res["tokenizers"][0]["tokens"]
         assert n_direct == n_encode == n_compare, (be.name, n_direct, n_encode, n_compare)
-        print(json.dumps({
+        emit({
             "kind": "library", "tokenizer": be.name, "library": be.library, "rows": len(texts), "tokens": n_direct,
             "direct_s": round(direct_s, 3), "encode_s": round(encode_s, 3), "compare_s": round(compare_s, 3),
             "direct_tok_s": round(n_direct / direct_s), "encode_tok_s": round(n_encode / encode_s),
             "compare_tok_s": round(n_compare / compare_s),
             "encode_overhead": round(encode_s / direct_s, 2), "compare_overhead": round(compare_s / direct_s, 2),
-            **env}), flush=True)
+            **env})
 
     big = (texts * (args.lines // max(1, len(texts)) + 1))[:args.lines]
     tmp = Path(os.environ.get("TMPDIR", "/tmp")) / "bertkit-bench-corpus.txt"
@@ -100,11 +101,11 @@ def main() -> None:
     t0 = time.perf_counter()
     doc = run_compare(text=None, tokenizers=specs, file=str(tmp), fmt=CompareFormat.json, output=os.devnull)
     total = time.perf_counter() - t0
-    print(json.dumps({
+    emit({
         "kind": "cli", "command": "bertkit tokenize compare -t <six> --file <corpus> -f json", "rows": len(big),
         "tokenizers": len(specs), "seconds": round(total, 2),
         "per_tokenizer_s": {r["name"]: r["seconds"] for r in doc["tokenizers"]},
-        "tokens": {r["name"]: r["tokens"] for r in doc["tokenizers"]}, **env}), flush=True)
+        "tokens": {r["name"]: r["tokens"] for r in doc["tokenizers"]}, **env})
     tmp.unlink(missing_ok=True)
 
 

@@ -44,7 +44,7 @@ import tempfile  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-from bench.common import SHARED, emit, environment, median, order, packaged_model, read_tsv, run_child, tiny_model, add_child_options, run_as_child  # noqa: E402
+from bench.common import parse_args, SHARED, emit, environment, median, order, packaged_model, read_tsv, run_child, tiny_model, add_child_options, run_as_child  # noqa: E402
 
 SIDES = ("bertkit", "trainer", "trainer-grouped")
 
@@ -150,7 +150,7 @@ def main() -> None:
     ap.add_argument("--smoke", action="store_true", help="tiny random model, 64 rows, 1 repeat (for the tests)")
     children = {"bertkit": child_bertkit, "trainer": child_trainer, "trainer-grouped": child_trainer}
     add_child_options(ap, children)
-    args = ap.parse_args()
+    args = parse_args(ap)
     if run_as_child(args, children):
         return
 
