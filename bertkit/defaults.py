@@ -294,20 +294,10 @@ class QAConfig(TrainConfig):
 
 # Inference defaults
 PREDICT_BATCH_SIZE = 64
-# Padded tokens per inference batch on CPU (batches of long texts get fewer rows). Small activations stay in cache;
-# measured on the 2-core EPYC (MiniLM, 200 texts of ~140 tokens), PyTorch: 8,192 → 33-41 texts/s, 1,024 → 54-56,
-# 512 → 54-58; SST-2 dev (~25 tokens) unchanged within noise. ONNX Runtime (`--fast`, idle, 2026-11-26): 512 against
-# 1,024 tokens: QA 50.3 vs 46.9 questions/s, peak RSS 437 vs 477 MB; SST-2 dev 323 vs 319 sentences/s, long texts
-# 65 vs 65/s, 416 vs 452 MB. GPUs take whole batches.
+# Padded tokens per inference batch on CPU (GPUs take whole batches); why 512: docs/design/fast-backend.md
 INFERENCE_MAX_TOKENS_CPU = 512
 PREDICT_CHUNK_ROWS = 2048
-# `--fast` on CPU (bertkit.engine.backends.fast_choice): the fastest backend whose labels stay within 0.5 % of fp32
-# without raising peak memory above the peers'. `python bench/fast_backends.py --model M` (idle 2-core EPYC with
-# avx512_bf16, 2026-11-26; M: MiniLM fine-tuned on all of SST-2), labels vs fp32 / speed vs PyTorch fp32 on SST-2 dev
-# and long texts: bf16 autocast 100 %, 100 % / 1.69x, 1.64x; ONNX Runtime fp32 100 %, 100 % / 1.27x, 1.15x; ONNX
-# Runtime int8 99.08 %, 97.5 % / 3.0x, 2.6x; torch int8 97.4 %, 91.0 % / 2.4x, 2.2x. Int8 misses the label rule.
-# bf16 keeps the PyTorch model: `bench/predict_classify.py` peak RSS 671 MB, above every peer (pipeline 549-752,
-# ONNX Runtime 524-613), and QA 710 MB against 449 for ONNX Runtime, so ONNX Runtime fp32 (`--bf16` stays opt-in).
+# `--fast` on CPU (bertkit.engine.backends.fast_choice); the choice and its measurements: docs/design/fast-backend.md
 FAST_BACKEND_CPU = "ort-fp32"
 FAST_FALLBACK_CPU = "bf16"  # without the onnx extra: bf16 autocast where native, else fp32
 

@@ -1,13 +1,6 @@
 """Classification data at scale: one streamed pass over the file, then a cached, memory-mapped tokenization.
 
-Stage 1 (`read_split`): the file is read in chunks (`bertkit.data.stream`); every row is checked (empty texts,
-labels) and its text, pair and raw label are written to an Arrow file; the label space is decided from the distinct
-labels (each with the row it first appears on, so errors still name the row). Cached by the file's content hash and
-the column and label settings.
-
-Stage 2 (`tokenize_split`): a batched `datasets.map` encodes labels and tokenizes (truncated, or in windows) into
-Arrow files (`--num-proc` processes). Cached by stage 1's key, the tokenizer (name and vocabulary hash), max length
-and the long-text settings. A second run with the same inputs reads both from the cache and tokenizes nothing.
+The design, with its measurements: docs/design/data-path.md#classification-two-cached-stages.
 """
 
 from __future__ import annotations

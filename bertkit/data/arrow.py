@@ -1,15 +1,6 @@
 """Arrow-backed features and the tokenization cache.
 
-Features are written once as Arrow files (a streamed tokenization loop, or a batched `datasets.Dataset.map` with
-`--num-proc`) in large record batches and memory-mapped, so a training run's memory does not grow with the number
-of rows: the engine reads `lengths` (one int32 column, 4 bytes a row) and gathers the rows of each batch from the
-mapped files.
-
-The cache lives in `--cache-dir` (default `$BERTKIT_CACHE_DIR`, else `$XDG_CACHE_HOME/bertkit`, else
-`~/.cache/bertkit`). An entry is a folder named after a hash of everything that decides its content (the input's
-content hash, the tokenizer's name and vocabulary hash, max length, column and label settings, ...), written to a
-temporary folder and renamed into place when complete, so a half-built entry is never read. `--no-cache` builds in
-a temporary folder removed at exit.
+The design, with its measurements: docs/design/data-path.md#the-cache.
 """
 
 from __future__ import annotations

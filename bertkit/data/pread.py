@@ -1,11 +1,6 @@
 """Reading rows and columns of memory-mapped Arrow files with `pread`, not through the mapping.
 
-The features files are memory-mapped so that their structure (record batches, buffers) costs nothing to open. But
-a page fault on a mapped file maps the kernel's whole page-cache folio around the page (up to megabytes on ext4 with
-large folios, whatever `madvise` says), so gathering 32 random rows a step pulls most of a freshly written file into
-the process's resident memory within a few steps: peak RSS that grows with the file. Here the buffers' addresses
-in the mapping give their offsets in the file, and each row's bytes are read with one `os.pread` per buffer into
-ordinary memory that is freed with the batch.
+The design, with its measurements: docs/design/data-path.md#training-reads-memory-mapped-files-rows-by-pread.
 """
 
 from __future__ import annotations

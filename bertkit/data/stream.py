@@ -1,12 +1,6 @@
 """Reading data files in chunks: memory bounded by the chunk, not by the file.
 
-`iter_frames(spec)` yields pandas DataFrames of at most `chunk_rows` rows with the same columns and values as
-`bertkit.data.io.read_table` would give for the whole file (CSV/TSV through pandas' chunked parser with the same
-options, JSON Lines line by line, Parquet by record batch). `--limit N` stops reading after N rows. Whole-document
-JSON and Hugging Face datasets are read whole (they are not line-oriented) and then cut into chunks.
-Each frame's index is the global row position (row 0 is the first data row), so errors can name the row.
-
-`content_hash(spec)` is the key of the tokenization cache: a hash of the file's bytes.
+The design, with its measurements: docs/design/data-path.md#reading-in-chunks.
 """
 
 from __future__ import annotations

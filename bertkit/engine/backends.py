@@ -89,7 +89,7 @@ def _has_onnx() -> bool:
 
 def fast_choice(model_dir: str, device: torch.device) -> str:
     """The `--fast` backend for this device: "accelerator" (bf16 / fp16 autocast), else defaults.FAST_BACKEND_CPU
-    (its choice and measurements are there), or FAST_FALLBACK_CPU with a warning when ONNX Runtime cannot run it."""
+    (why: docs/design/fast-backend.md), or FAST_FALLBACK_CPU with a warning when ONNX Runtime cannot run it."""
     from bertkit.defaults import FAST_BACKEND_CPU, FAST_FALLBACK_CPU
 
     if device.type != "cpu":

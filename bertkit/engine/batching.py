@@ -1,10 +1,6 @@
 """Tokenized-once features and length-aware batching.
 
-Training batches come from shuffled length buckets: indices are shuffled, cut
-into buckets of `bucket_size` batches, each bucket is sorted by length and cut
-into batches, and the batch order is shuffled again (the longest batch first).
-Padding stays small while every epoch still sees a random order. Inference
-batches are simply sorted.
+The design, with its measurements: docs/design/engine.md#batches.
 """
 
 from __future__ import annotations

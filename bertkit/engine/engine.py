@@ -1,13 +1,6 @@
 """The training engine: one Accelerate loop shared by every task.
 
-A task (see `bertkit.engine.task.Task`) supplies collation, per-example loss, per-example outputs and metrics; the
-engine owns optimisation (AdamW, linear warmup/decay, gradient accumulation and clipping, mixed precision),
-length-bucketed batches sharded over processes, periodic evaluation, best-model selection, early stopping,
-checkpoints and exact resume. Everything needed to continue a run is in `Engine.state` (a `TrainState`) plus the
-objects Accelerate saves (model, optimizer, scheduler, RNG states of every process).
-
-Multi-process runs go through `accelerate launch` (DDP; gloo on CPU): each process trains on its part of every
-global batch, so all take the same number of steps, and evaluation outputs are gathered by example index.
+The design, with its measurements: docs/design/engine.md.
 """
 
 from __future__ import annotations

@@ -1,14 +1,6 @@
 """A fixed glibc mmap threshold, so peak memory does not depend on the size of an array freed earlier.
 
-glibc serves allocations above its mmap threshold with their own mappings (returned to the system when freed), and
-raises the threshold to the size of any such block that is freed (up to 32 MiB). One freed array of one value a row
-(a 3.4 M-row epoch plan's temporaries: 13.6 MB) therefore moves every later activation tensor below that size onto
-the heap, where freed memory stays resident. Measured (MiniLM, batch 32, 10 steps): peak RSS 1,208 MB at 67 k rows
-against 1,386 MB at 3.4 M rows, and 1,378 MB at 67 k rows after freeing one 13.6 MB array. Setting the threshold
-explicitly turns the adjustment off (mallopt(3)). At 32 MiB, the most glibc's own adjustment ever reaches, the
-memory no longer depends on what was freed before, and training speed is unchanged; a low threshold (1 MiB) gave the
-lowest peak (1,090 MB at 3.4 M rows) but ~15 % slower steps (every large tensor a fresh mapping, page faults each
-step), 4 MiB ~5 % slower (1,200 MB). A user's MALLOC_MMAP_THRESHOLD_ wins.
+The design, with its measurements: docs/design/engine.md#memory-a-fixed-glibc-mmap-threshold.
 """
 
 from __future__ import annotations

@@ -1,11 +1,6 @@
 """Length-bucketed training batches, sharded by process so every process takes the same number of steps.
 
-The batches of an epoch are a pure function of (seed, epoch): global batches of `batch_size × processes` rows are
-cut from shuffled length buckets (`bucket_batches`), and each global batch is split into one contiguous part per
-process. So 2 processes × batch 8 see exactly the rows that 1 process × batch 16 sees, step for step, and a resumed
-run finds its place from (epoch, position) alone. A part left empty (a last global batch with fewer rows than
-processes) gets one row with weight 0, so every process still runs the step; the loss is normalised by the real
-rows of the whole global batch (see `Engine._loss`).
+The design, with its measurements: docs/design/engine.md#batches.
 """
 
 from __future__ import annotations

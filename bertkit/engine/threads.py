@@ -1,13 +1,6 @@
 """How many torch CPU threads to use without oversubscribing the cores.
 
-libgomp (torch's OpenMP) spins its threads at every parallel region. When other processes already
-keep some cores busy, two threads on two shared cores wait for each other behind the scheduler: on
-a 2-core machine running two other CPU jobs, a MiniLM training step took 4x longer with 2 threads
-than with 1 (fp32, batch 32 x 14 tokens: 2,652 ms vs 665 ms). So, unless told otherwise, bertkit
-takes one thread per physical core. That choice must not depend on the load: the thread count changes the order of floating-point
-sums, so a load-aware default made two identical commands give different weights. `--threads auto` opts into
-the load-aware choice: cores minus the runnable tasks of other processes (Linux: /proc/loadavg, sampled for
-~0.1 s), at least 1.
+The design, with its measurements: docs/design/engine.md#threads.
 """
 
 from __future__ import annotations

@@ -1,15 +1,6 @@
 """`qa train`'s training windows as Arrow: written once by a batched `datasets.map`, memory-mapped, cached.
 
-The checked questions (`bertkit.qa.data.load_qa`) are written to an Arrow source table (question, context,
-answer_start, answer_text, is_impossible: the first answer, the one training labels); a batched map cuts them into
-windows and labels each with the functions `build_features` uses (`window_columns`: tokenize_windows,
-context_offsets, cls_index, label_window) into Arrow files (`--num-proc` processes) that training memory-maps.
-Training windows keep no offsets (only evaluation maps answers back to characters; dev windows stay in memory).
-
-Cached in `--cache-dir` like classify's features (`bertkit.data.arrow`), keyed by the training file's content hash,
---limit, --skip-bad-rows, the tokenizer (name and vocabulary hash), --max-length and --doc-stride; the source table
-is removed once the windows are written. Under `accelerate launch` the main process of each machine builds, the
-others wait and read.
+The design, with its measurements: docs/design/data-path.md#question-answering.
 """
 
 from __future__ import annotations
