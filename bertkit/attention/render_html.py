@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from html import escape
+from pathlib import Path
 
 import numpy as np
 
@@ -155,19 +156,27 @@ def _diff_table(att: Attention, diff: np.ndarray) -> str:
             f'{"".join(rows)}</table>')
 
 
+def model_name(model: str) -> str:
+    """What a page calls a model: a local folder by its name, a hub id as given; never a filesystem path."""
+    if model.startswith("packaged:"):
+        return model.split(":", 1)[1]
+    path = Path(model).expanduser()
+    if path.exists() or model.startswith(("/", "./", "../", "~")):
+        return path.resolve().name or model
+    return model
+
+
 def page(att: Attention, token=None, compare: Attention | None = None, title: str | None = None) -> str:
     """The page as a string: everything inline (the weights as JSON in a script element)."""
     models = [att] if compare is None else [att, compare]
     diff = difference(att, compare) if compare is not None else None
-    title = title or f"Attention: {att.model}" + (f" vs {compare.model}" if compare else "")
+    title = title or f"Attention: {model_name(att.model)}" + (f" vs {model_name(compare.model)}" if compare else "")
     note = (f"; the input was {att.input_tokens} tokens, truncated to the model's limit of {att.max_length}"
             if att.truncated else "")
-    views = "".join(
-        f'<div class="view"><h3>{"AB"[k] + ": " if compare else ""}{escape(m.model)}</h3><canvas id="head-{k}"></canvas></div>'
-        for k, m in enumerate(models))
-    grids = "".join(
-        f'<div class="view"><h3>{"AB"[k] + ": " if compare else ""}{escape(m.model)}</h3><div class="grid" id="model-{k}"></div></div>'
-        for k, m in enumerate(models))
+    heads = [f'<h3 title="{escape(m.model)}">{"AB"[k] + ": " if compare else ""}{escape(model_name(m.model))}</h3>'
+             for k, m in enumerate(models)]
+    views = "".join(f'<div class="view">{h}<canvas id="head-{k}"></canvas></div>' for k, h in enumerate(heads))
+    grids = "".join(f'<div class="view">{h}<div class="grid" id="model-{k}"></div></div>' for k, h in enumerate(heads))
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{escape(title)}</title><style>{CSS}</style></head>
 <body>

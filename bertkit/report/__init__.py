@@ -104,7 +104,7 @@ def build_report(model_dir: str | os.PathLike, data: str | None = None, mistakes
         console.warn(why)
         dev = None
         body = sections(str(d), meta, metrics, None, why, **kw)
-    title = f"bertkit report: {d.name}"
+    title = f"bertkit report: {d.resolve().name}"  # the model's folder name, not its path
     sub = f"{meta['task']} model in {d}" + (f"; dev data: {dev} ({why})" if dev else f"; {why}")
     return H.page(title, sub, [("Settings", settings_section(meta, metrics)), *body[:1],
                                ("Training", curves_section(metrics)), *body[1:]])

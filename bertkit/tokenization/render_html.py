@@ -98,14 +98,14 @@ def page(doc: dict, samples: list[tuple[str, list[Encoded]]], show_ids: bool) ->
     """The whole page. `samples`: (text, encodings) to show as spans (the sentence, or the first corpus rows)."""
     sentence = doc.get("mode") == "sentence"
     columns = SENTENCE_COLUMNS if sentence else TABLE_COLUMNS
-    title = "Tokenizers side by side"
+    title = "Tokenizers side by side: " + ", ".join(t["name"] for t in doc["tokenizers"])
     if sentence:
         sub = f"<p><b>{escape(doc['text'])}</b></p>"
     else:
         c = doc["corpus"]
         sub = (f"<p class=meta>{escape(str(doc['source']))}: {c['rows']:,} rows, {c['words']:,} words, "
                f"{c['chars']:,} characters · baseline {escape(doc['baseline'])} · max length {doc['max_length']}</p>")
-    body = [f"<h1>{title}</h1>", sub, _table(doc, columns), _legend(columns, doc)]
+    body = [f"<h1>{escape(title)}</h1>", sub, _table(doc, columns), _legend(columns, doc)]
     if sentence:
         body.append("<h2>Tokens</h2>")
         body += [_tokenizer_block(e, show_ids, doc["with_special"]) for e in samples[0][1]]
@@ -118,5 +118,5 @@ def page(doc: dict, samples: list[tuple[str, list[Encoded]]], show_ids: bool) ->
                 '<code>▁</code> SentencePiece space; ␣ ⇥ ⏎ show whitespace inside a token. Dimmed: special tokens; '
                 'red: unknown token. Hover a token for its id and character offsets.</p>')
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-            f"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{title}</title>"
+            f"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{escape(title)}</title>"
             f"<style>{CSS}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n")
