@@ -42,14 +42,16 @@ def test_recipes_commands(tmp_path):
 
 
 def _readme_commands() -> list[str]:
-    """`bertkit ...` lines of the README's bash/console code blocks (continuations joined, pipes split)."""
+    """`bertkit ...` lines of the bash/console code blocks of the README and the docs (continuations joined, pipes
+    split; tests/test_docs.py also parses each one with the CLI)."""
     out, lang, buf = [], None, ""
-    for raw in (REPO / "README.md").read_text().splitlines():
+    pages = [REPO / "README.md", *sorted((REPO / "docs").rglob("*.md"))]
+    for raw in (line for page in pages for line in page.read_text().splitlines()):
         if raw.startswith("```"):
             lang = raw[3:].strip() if lang is None else None
             continue
-        if lang not in ("bash", "sh", "console"):
-            continue
+        if lang not in ("bash", "sh", "console") or (lang == "console" and not buf and not raw.startswith("$ ")):
+            continue  # a console block's output lines are not commands
         buf += raw.rstrip("\\") + " " if raw.endswith("\\") else raw
         if raw.endswith("\\"):
             continue
