@@ -65,13 +65,9 @@ def machine() -> str:
     except OSError:  # pragma: no cover
         pass
     gpu = ""
-    try:
-        import torch
-
-        if torch.cuda.is_available():
-            gpu = ", GPU " + torch.cuda.get_device_name(0)
-    except (ImportError, RuntimeError):  # pragma: no cover
-        gpu = ""
+    torch = sys.modules.get("torch")  # only when the script imported it (bench/tokenize.py shadows a stdlib module)
+    if torch is not None and torch.cuda.is_available():
+        gpu = ", GPU " + torch.cuda.get_device_name(0)
     return f"{cpu}, {os.cpu_count()} CPUs{gpu or ', no GPU'}, {platform.system()} {platform.release()}"
 
 

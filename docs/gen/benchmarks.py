@@ -29,30 +29,35 @@ SKIP_KEYS = {"kind", "loadavg"}
 
 def _cell(value) -> str:
     text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-    return text.replace("|", "\\|").replace("\n", " ")
+    return text.replace("|", "\\|").replace("\n", " ").replace("<", "&lt;")  # `<six>` is text, not a tag
 
 
-def table_of(result: dict) -> dict:
-    """The result's table; for a bench script's records, one row per line (summaries, ratios, not single runs)."""
+def tables_of(result: dict) -> list[dict]:
+    """The result's table; for a bench script's records, one table per kind of line (summaries, ratios, ...: single
+    runs are left to the file), a row per line."""
     if "table" in result:
-        return result["table"]
+        return [result["table"]]
     lines = [r for r in result.get("records", []) if r.get("kind") not in ("run", "setup", "skip")]
-    columns: list[str] = []
-    for r in lines:
-        columns += [k for k in r if k not in SKIP_KEYS and k not in columns]
-    rows = [["" if r.get(c) is None else r[c] for c in columns] for r in lines]
-    return {"columns": ["kind", *columns], "align": ["left"] * (len(columns) + 1),
-            "rows": [[r["kind"], *row] for r, row in zip(lines, rows)]}
+    out = []
+    for kind in dict.fromkeys(r["kind"] for r in lines):
+        group = [r for r in lines if r["kind"] == kind]
+        columns: list[str] = []
+        for r in group:
+            columns += [k for k in r if k not in SKIP_KEYS and k not in columns]
+        out.append({"columns": ["kind", *columns], "align": ["left"] * (len(columns) + 1),
+                    "rows": [[kind, *("" if r.get(c) is None else r[c] for c in columns)] for r in group]})
+    return out
 
 
 def render_table(result: dict) -> str:
-    t = table_of(result)
-    align = t.get("align") or ["left"] * len(t["columns"])
-    out = ["| " + " | ".join(_cell(c) for c in t["columns"]) + " |",
-           "|" + "|".join("---:" if a == "right" else "---" for a in align) + "|"]
-    out += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in t["rows"]]
+    out = []
+    for t in tables_of(result):
+        align = t.get("align") or ["left"] * len(t["columns"])
+        out += ["| " + " | ".join(_cell(c) for c in t["columns"]) + " |",
+                "|" + "|".join("---:" if a == "right" else "---" for a in align) + "|"]
+        out += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in t["rows"]]
+        out.append("")
     name = result.get("name", "?")
-    out.append("")
     out.append(f"<small>Result `bench/results/{name}.json`: {_cell(result['date'])}; {_cell(result['machine'])}; "
                f"`{_cell(result['command'])}`.</small>")
     return "\n".join(out)
