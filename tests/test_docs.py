@@ -187,3 +187,11 @@ def test_documented_commands_parse():
                     failures.append(f"{where}: bertkit {' '.join(args)}\n    {type(e).__name__}: {e}")
     assert seen >= 40, f"only {seen} documented commands found: the extraction is broken"
     assert not failures, "documented commands that no longer parse:\n" + "\n".join(failures)
+
+
+def test_readme_is_short_and_its_links_resolve():
+    text = (REPO / "README.md").read_text()
+    assert len(text.splitlines()) <= 250, "the README is for the first minutes; the rest belongs in docs/"
+    for target in re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", text):
+        if not target.startswith(("http://", "https://")):
+            assert (REPO / target).exists(), f"README links to {target}, which does not exist"
