@@ -195,3 +195,12 @@ def test_readme_is_short_and_its_links_resolve():
     for target in re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", text):
         if not target.startswith(("http://", "https://")):
             assert (REPO / target).exists(), f"README links to {target}, which does not exist"
+
+
+def test_ci_runs_the_readme_install_and_test_command():
+    readme = (REPO / "README.md").read_text()
+    blocks = re.findall(r"```bash\n(.*?)\n```", readme, flags=re.S)
+    test_cmd = next(b for b in blocks if "pytest" in b and "pip install" in b)
+    ci = (REPO / ".ci" / "run").read_text()
+    assert test_cmd in ci.splitlines(), "CI must run the README's install and test command exactly as written"
+    assert "mkdocs build --strict" in ci
