@@ -77,7 +77,7 @@ def results_path(name: str) -> Path:
 
 
 def save_results(path: Path, argv: Sequence[str]) -> Path:
-    """Every line printed so far, with the date, machine, command and environment (docs/gen/benchmarks.py renders it)."""
+    """Every line printed so far, with the date, machine, command and environment (docs/gen/benchmarks.py)."""
     script = Path(argv[0]).resolve()
     shown = script.relative_to(REPO) if script.is_relative_to(REPO) else script
     doc = {"schema": "bertkit.bench.result/1", "title": script.name,

@@ -31,8 +31,10 @@ def _chromium() -> str | None:
 def browser():
     exe = _chromium()
     if exe is None:
-        pytest.skip("no Chromium installed (apt-get install chromium, or set BERTKIT_CHROMIUM): the browser tests need one")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed (pip install -e '.[test]')")
+        pytest.skip("no Chromium installed (apt-get install chromium, or set BERTKIT_CHROMIUM to one): "
+                    "the browser tests need one")
+    sync_api = pytest.importorskip("playwright.sync_api",
+                                   reason="the playwright package is not installed (pip install -e '.[test]')")
     with sync_api.sync_playwright() as p:
         b = p.chromium.launch(executable_path=exe, args=["--no-sandbox"])
         yield b
@@ -132,7 +134,8 @@ def test_attention_compare_page_names_both_models(tiny_bert, tmp_path, opened):
     train = tmp_path / "train.tsv"
     train.write_text("sentence\tlabel\n" + "".join(f"{t}\t{y}\n" for t, y in sentiment_rows(16)))
     tuned = tmp_path / "tuned"
-    assert invoke(["classify", "train", "--model", str(tiny_bert), "--train", str(train), "-o", str(tuned), *FAST]).exit_code == 0
+    r = invoke(["classify", "train", "--model", str(tiny_bert), "--train", str(train), "-o", str(tuned), *FAST])
+    assert r.exit_code == 0, r.output
     out = tmp_path / "c.html"
     r = invoke(["attention", "show", "--model", str(tiny_bert), "--compare", str(tuned), "--text", TEXT,
                 "--token", "it", "-o", str(out)])
@@ -163,8 +166,8 @@ def test_report_classify_binary(tiny_bert, tmp_path, opened):
     train.write_text("sentence\tlabel\n" + "".join(f"{t}\t{y}\n" for t, y in sentiment_rows(24, 0)))
     dev.write_text("sentence\tlabel\n" + "".join(f"{t}\t{y}\n" for t, y in sentiment_rows(12, 1)))
     model = tmp_path / "binary"
-    r = invoke(["classify", "train", "--model", str(tiny_bert), "--train", str(train), "--dev", str(dev), "-o", str(model),
-                "--label-names", "negative,positive", *FAST])
+    r = invoke(["classify", "train", "--model", str(tiny_bert), "--train", str(train), "--dev", str(dev),
+                "-o", str(model), "--label-names", "negative,positive", *FAST])
     assert r.exit_code == 0, r.output
     o = _report(tmp_path, opened, model, "Settings", "Training", "Dev metrics", "Worst mistakes")
     assert o.page.locator("img").count() == 2  # training curves, confusion matrix

@@ -42,7 +42,7 @@ def test_cli_reference_is_current():
 def test_benchmarks_page_is_current():
     gen = _gen("benchmarks")
     assert gen.OUTPUT.is_file() and gen.OUTPUT.read_text() == gen.render(), \
-        "docs/benchmarks.md is not what bench/results/ and its template give; regenerate it with: python docs/gen/benchmarks.py"
+        f"docs/benchmarks.md is not what bench/results/ and its template give; regenerate it with: {gen.REGENERATE}"
 
 
 def test_every_result_says_when_where_and_how():
@@ -110,7 +110,8 @@ def test_every_included_example_exists():
         f = gen.OUT / f"{ex.name}.md"
         assert f.is_file(), f"no {f.relative_to(REPO)}; write it with: python docs/gen/examples.py {ex.name}"
         shown = [ln[2:] for ln in f.read_text().splitlines() if ln.startswith("$ ")]
-        assert shown == ex.commands, f"{f.name} was written for other commands; rerun: python docs/gen/examples.py {ex.name}"
+        assert shown == ex.commands, \
+            f"{f.name} was written for other commands; rerun: python docs/gen/examples.py {ex.name}"
 
 
 def _code_lines(text: str) -> list[str]:

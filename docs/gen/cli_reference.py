@@ -87,7 +87,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.check:
         have = OUTPUT.read_text() if OUTPUT.is_file() else ""
         if have != text:
-            diff = difflib.unified_diff(have.splitlines(), text.splitlines(), "docs/cli.md", "--help now", lineterm="", n=1)
+            diff = difflib.unified_diff(have.splitlines(), text.splitlines(), "docs/cli.md", "--help now",
+                                        lineterm="", n=1)
             print("\n".join(list(diff)[:60]), file=sys.stderr)
             print(f"docs/cli.md differs from the CLI's --help; regenerate it with: {REGENERATE}", file=sys.stderr)
             return 1

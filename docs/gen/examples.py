@@ -25,12 +25,12 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 OUT = REPO / "docs" / "examples"
 SHARED = Path(os.environ.get("BERTKIT_SHARED_DATA", REPO.parent / "shared" / "data"))
-QUICKSTART = ("bertkit classify train --train examples/reviews-train.csv --dev examples/reviews-dev.csv -o runs/reviews "
-              "--epochs 5 --batch-size 8 --lr 1e-4")
+QUICKSTART = ("bertkit classify train --train examples/reviews-train.csv --dev examples/reviews-dev.csv "
+              "-o runs/reviews --epochs 5 --batch-size 8 --lr 1e-4")
 SENTENCE = "The animal didn't cross the street because it was too tired."
 TWO = "printf 'a moving, beautifully acted film\\nthe plot was dull and the jokes fell flat\\n'"
-SIX = " ".join(f"-t ../shared/data/tokenizers/{t}" for t in
-               ("gpt2", "roberta-base", "bert-base-cased", "bert-base-multilingual-cased", "t5-small", "albert-base-v2"))
+TOKENIZERS = ("gpt2", "roberta-base", "bert-base-cased", "bert-base-multilingual-cased", "t5-small", "albert-base-v2")
+SIX = " ".join(f"-t ../shared/data/tokenizers/{t}" for t in TOKENIZERS)
 
 
 @dataclass
@@ -46,11 +46,10 @@ class Example:
 
 EXAMPLES = [
     Example("predict", [f"{TWO} | bertkit classify predict -m runs/reviews",
-                        """echo '{"id": 7, "text": "what a waste of two hours"}' | bertkit classify predict -m runs/reviews """
-                        "--all-scores"]),
-    Example("pipeline", ["python3 -c \"from transformers import pipeline; "
-                         "print(pipeline('text-classification', model='runs/reviews')('a moving, beautifully acted film'))\""],
-            stderr=False),
+                        """echo '{"id": 7, "text": "what a waste of two hours"}' | """
+                        "bertkit classify predict -m runs/reviews --all-scores"]),
+    Example("pipeline", ["python3 -c \"from transformers import pipeline; print(pipeline('text-classification', "
+                         "model='runs/reviews')('a moving, beautifully acted film'))\""], stderr=False),
     Example("eval-table", ["bertkit classify eval -m runs/reviews --data examples/reviews-dev.csv --format table"]),
     Example("eval-extra-metric", ["bertkit classify eval -m runs/reviews --data examples/reviews-dev.csv "
                                   "--extra-metric examples/metrics/mcc.py"]),
@@ -62,8 +61,8 @@ EXAMPLES = [
                                   "--token it --layer 5 --head 0,1"]),
     Example("report", ["bertkit report runs/reviews --output report.html"]),
     Example("tokenize-sentence", [f'bertkit tokenize compare {SIX} "{SENTENCE}" | cat'], model=False, shared=True),
-    Example("tokenize-sst2", [f"bertkit tokenize compare {SIX} --file ../shared/data/glue/SST-2/dev.tsv --max-length 32"],
-            model=False, shared=True, stderr=False),
+    Example("tokenize-sst2", [f"bertkit tokenize compare {SIX} --file ../shared/data/glue/SST-2/dev.tsv "
+                              "--max-length 32"], model=False, shared=True, stderr=False),
     Example("fast", [f"{TWO} | bertkit classify predict -m runs/reviews --fast"]),
     Example("export", ["bertkit export runs/reviews --onnx", "bertkit export runs/reviews --onnx --int8"]),
     Example("env-mixed-precision", ["bertkit env | grep -A3 mixed_precision_auto"], model=False),
@@ -82,8 +81,8 @@ EXAMPLES = [
     ], show_exit=True),
     Example("multi-process", [
         "accelerate launch --multi_gpu --num_processes 2 --num_machines 1 --mixed_precision no --dynamo_backend no "
-        "-m bertkit classify train --train examples/reviews-train.csv --dev examples/reviews-dev.csv -o runs/reviews-2p "
-        "--epochs 3 --batch-size 4 --lr 1e-4"], model=False),
+        "-m bertkit classify train --train examples/reviews-train.csv --dev examples/reviews-dev.csv "
+        "-o runs/reviews-2p --epochs 3 --batch-size 4 --lr 1e-4"], model=False),
 ]
 
 
