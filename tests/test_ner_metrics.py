@@ -31,8 +31,7 @@ def _seqeval(gold, pred, **kw):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         rep = sm.classification_report(gold, pred, output_dict=True, zero_division=0, **kw)
-        micro = (sm.precision_score(gold, pred, zero_division=0, **kw), sm.recall_score(gold, pred, zero_division=0, **kw),
-                 sm.f1_score(gold, pred, zero_division=0, **kw))
+        micro = tuple(f(gold, pred, zero_division=0, **kw) for f in (sm.precision_score, sm.recall_score, sm.f1_score))
         macro = sm.f1_score(gold, pred, average="macro", zero_division=0, **kw)
     return micro, macro, {k: v for k, v in rep.items() if not k.endswith("avg")}
 
