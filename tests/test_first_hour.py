@@ -12,7 +12,8 @@ import pytest
 
 from helpers import invoke, write_sentiment_csv
 
-ARGS = ["--epochs", "5", "--batch-size", "8", "--lr", "3e-3", "--seed", "1", "--threads", "1", "--mixed-precision", "no"]
+ARGS = ["--epochs", "5", "--batch-size", "8", "--lr", "3e-3", "--seed", "1", "--threads", "1",
+        "--mixed-precision", "no"]
 
 
 @pytest.fixture(scope="module")
@@ -102,3 +103,46 @@ def test_qa_dev_loss_by_hand():
 
     want = ((ce([0, 1, 2], 2) + ce([0, 0, 0], 2)) / 2 + (ce([3, 0], 0) + ce([1, 1], 1)) / 2) / 2
     assert task.dev_loss({"start_logits": start, "end_logits": end}, feats) == pytest.approx(want, rel=1e-9)
+
+
+# --mixed-precision auto and Accelerate's own setting
+def test_auto_follows_what_accelerate_was_given(tmp_path):
+    from bertkit.engine.precision import accelerate_choice, resolve_mixed_precision
+
+    env = {"ACCELERATE_MIXED_PRECISION": "no"}
+    assert accelerate_choice({}, launcher=None) is None  # a plain run: the hardware decides
+    assert accelerate_choice(env, launcher=["--mixed_precision", "no", "-m", "bertkit"]) == (
+        "no", "set by accelerate launch --mixed_precision no")
+    assert accelerate_choice({"ACCELERATE_MIXED_PRECISION": "bf16"}, launcher=["--mixed_precision=bf16"])[0] == "bf16"
+    assert accelerate_choice(env, launcher=None) == ("no", "set by ACCELERATE_MIXED_PRECISION")  # exported by hand
+    cfg = tmp_path / "acc.yaml"
+    cfg.write_text("compute_environment: LOCAL_MACHINE\nmixed_precision: 'no'\n")
+    got = accelerate_choice(env, launcher=["--config_file", str(cfg), "-m", "bertkit"])
+    assert got[0] == "no" and "accelerate config" in got[1] and str(cfg) in got[1]
+    cfg.write_text("compute_environment: LOCAL_MACHINE\n")
+    # the launcher's silent default "no" (no flag, no setting in its config) is not a choice
+    assert accelerate_choice(env, launcher=["--config_file", str(cfg), "-m", "bertkit"]) is None
+    assert resolve_mixed_precision("bf16", environ=env) == ("bf16", "as asked")  # explicit wins
+
+
+def test_env_reports_the_auto_resolution_with_its_reason(monkeypatch):
+    monkeypatch.setenv("ACCELERATE_MIXED_PRECISION", "no")
+    auto = json.loads(invoke(["env"]).stdout)["mixed_precision_auto"]
+    assert auto["resolves_to"] == "no" and auto["why"] == "set by ACCELERATE_MIXED_PRECISION"
+
+
+def test_accelerate_launch_mixed_precision_no_is_followed(tiny_bert, data, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    out = tmp_path / "m"
+    env = {**os.environ, "BERTKIT_NO_PROGRESS": "1", "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1",
+           "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent.parent), os.environ.get("PYTHONPATH", "")])}
+    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", "1", "--mixed_precision", "no",
+           "--dynamo_backend", "no", "-m", "bertkit", "classify", "train", "-m", str(tiny_bert),
+           "--train", str(data / "train.csv"), "-o", str(out), "--epochs", "1", "--batch-size", "8", "--threads", "1"]
+    r = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "mixed precision no (auto: set by accelerate launch --mixed_precision no)" in r.stderr, r.stderr[-2000:]
+    assert json.loads((out / "bertkit.json").read_text())["training_args"]["mixed_precision"] == "no"

@@ -82,7 +82,8 @@ def test_kill_9_mid_epoch_then_resume_is_bit_identical(tiny_bert, cls_data, tmp_
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert "resumed from" in resumed.stderr and "checkpoint-000008" in resumed.stderr
     assert json.loads(resumed.stdout)["resumed_from"].endswith("checkpoint-000008")
-    assert not (tmp_path / "run.run").exists() and "removed 2 checkpoint(s)" in resumed.stderr  # killed: kept; done: gone
+    # killed: the checkpoints stayed for --resume; finished: they are gone
+    assert not (tmp_path / "run.run").exists() and "removed 2 checkpoint(s)" in resumed.stderr
     assert_identical(tmp_path / "ref", out)
 
 
