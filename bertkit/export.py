@@ -59,10 +59,12 @@ def model_task(path: str, meta: dict) -> str:
                        f"{', '.join(archs) or 'none'}); export a folder from `bertkit classify train` or `bertkit qa train`")
 
 
-def input_names(tokenizer) -> list[str]:
-    """The model inputs the tokenizer produces, in bertkit's collate order."""
+def input_names(tokenizer, model) -> list[str]:
+    """The graph's inputs: what the tokenizer produces and the model's forward takes, in bertkit's collate order."""
+    from bertkit.modeling import accepted_inputs
+
     given = set(getattr(tokenizer, "model_input_names", None) or ("input_ids", "attention_mask"))
-    return [n for n in ("input_ids", "attention_mask", "token_type_ids") if n in given]
+    return [n for n in accepted_inputs(model) if n in given]
 
 
 def probe_batch(tokenizer, names: list[str]) -> dict[str, Any]:
@@ -96,7 +98,7 @@ def export_onnx(model_dir: str, out: str | None = None, int8: bool = False, opse
     tok = load_tokenizer(path, trust_remote_code)
     auto = AutoModelForQuestionAnswering if task == "qa" else AutoModelForSequenceClassification
     model = load_pretrained(auto, path, allow_pickle=allow_pickle, trust_remote_code=trust_remote_code, attn="eager").eval()
-    names = input_names(tok)
+    names = input_names(tok, model)
     probe = probe_batch(tok, names)
     dest.parent.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
@@ -108,7 +110,7 @@ def export_onnx(model_dir: str, out: str | None = None, int8: bool = False, opse
             traced = Path(tmp) / "quantized.onnx"
         staged = Path(tmp) / dest.name
         with_external_data(traced, staged)
-        diff = max_abs_diff(model, staged, probe, OUTPUTS[task])
+        diff, names = max_abs_diff(model, staged, probe, OUTPUTS[task])
         if not int8 and diff > FP32_TOLERANCE:
             raise BertkitError(f"{path}: the exported graph differs from PyTorch by {diff:.2e} (> {FP32_TOLERANCE:g}); "
                                "nothing written. Please report this model type")
@@ -174,12 +176,16 @@ def quantize_int8(src: Path, dest: Path) -> None:
         logging.getLogger().setLevel(level)
 
 
-def max_abs_diff(model, onnx_file: Path, probe: dict, outputs: tuple[str, ...]) -> float:
+def max_abs_diff(model, onnx_file: Path, probe: dict, outputs: tuple[str, ...]) -> tuple[float, list[str]]:
+    """The largest difference between the graph's outputs and PyTorch's on `probe` (padding left out), and the
+    graph's inputs."""
     import numpy as np
     import torch
 
     sess = session(onnx_file, threads=1)
-    got = sess.run(list(outputs), {k: v.numpy() for k, v in probe.items()})
+    # the graph's own inputs: tracing drops one the model ignores (DeBERTa-v2 without token types)
+    inputs = [i.name for i in sess.get_inputs()]
+    got = sess.run(list(outputs), {n: probe[n].numpy() for n in inputs})
     with torch.no_grad():
         ref = model(**probe)
     mask = probe["attention_mask"].numpy().astype(bool)
@@ -188,7 +194,7 @@ def max_abs_diff(model, onnx_file: Path, probe: dict, outputs: tuple[str, ...]) 
         r = getattr(ref, name).float().numpy()
         d = np.abs(arr - r)
         diffs.append(float(d[mask].max() if d.ndim == 2 and name != "logits" else d.max()))
-    return max(diffs)
+    return max(diffs), inputs
 
 
 def session(onnx_file: str | Path, threads: int | None = None):
