@@ -57,7 +57,7 @@ def test_every_word_scored_once_at_its_first_subtoken(tok, sents, max_length, st
 def test_long_sentence_windows_and_zero_subtoken_words(tok):
     w = _check(tok, [["the"] * 40 + ["\u200b"] + ["unbelievably"] * 5], max_length=16, stride=4)
     assert w.long_sentences == 1 and w.dropped_words == 1 and len(w.input_ids) > 3
-    preds = word_predictions(w, [[t for t in range(len(ids))] for ids in w.input_ids], [46])
+    preds = word_predictions(w, [[[t, 0.5] for t in range(len(ids))] for ids in w.input_ids], [46])
     assert preds[0][40] is None and all(p is not None for i, p in enumerate(preds[0]) if i != 40)
 
 
@@ -114,3 +114,32 @@ def test_json_lines_with_names_or_ids(tmp_path):
     f.write_bytes(b"\x00\x01binary")
     with pytest.raises(BertkitError, match="a binary file"):
         read_tagged(f)
+
+
+def test_entity_offsets_on_wnut17_dev(shared_data):
+    from bertkit.ner.spans import entity_spans, word_offsets
+
+    dev = read_tagged(shared_data / "ner" / "wnut17" / "dev.conll")
+    n = 0
+    for toks, tags in zip(dev.tokens, dev.tags):
+        text = " ".join(toks)
+        offs = word_offsets(text, toks)
+        assert [text[a:b] for a, b in offs] == toks
+        for e in entity_spans(text, offs, tags, [1.0] * len(toks)):
+            assert text[e["start"]:e["end"]] == e["text"]
+            n += 1
+    assert n > 800  # dev has 835 gold entities
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.sampled_from(WORDS + ["Paris", "Paris", "'s", "don't", "東京タワー", "👍🏽", "."]), min_size=1,
+                max_size=25), st.data())
+def test_entities_text_is_the_texts_characters(words, data):
+    from bertkit.ner.spans import entity_spans, split_words
+
+    text = " ".join(words)
+    got, offs = split_words(text)
+    assert all(text[a:b] == w for w, (a, b) in zip(got, offs))
+    tags = data.draw(st.lists(st.sampled_from(["O", "B-loc", "I-loc", "B-per"]), min_size=len(got), max_size=len(got)))
+    for e in entity_spans(text, offs, tags, [0.5] * len(got)):
+        assert text[e["start"]:e["end"]] == e["text"] and e["text"].strip() == e["text"]

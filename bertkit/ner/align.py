@@ -25,6 +25,7 @@ class Windows:
     labels: list[list[int]] = field(default_factory=list)
     sentence: list[int] = field(default_factory=list)
     scores_word: list[list[int]] = field(default_factory=list)
+    word_ids: list[list[int | None]] = field(default_factory=list)  # per token, the word it is part of
     dropped_words: int = 0  # words the tokenizer gave no sub-token
     long_sentences: int = 0  # sentences that needed more than one window
 
@@ -86,6 +87,7 @@ def encode(tokenizer, sentences: Sequence[Sequence[str]], max_length: int, strid
             out.input_ids.append(enc["input_ids"][w])
             out.sentence.append(s)
             out.scores_word.append(scored)
+            out.word_ids.append(word_ids[k])
             if tags is not None:
                 out.labels.append(_labels(word_ids[k], scored, tags[s], label_all, label_names, ids))
     return out
@@ -103,12 +105,27 @@ def _labels(word_ids, scored, tags, label_all, names, ids) -> list[int]:
     return labels
 
 
-def word_predictions(windows: Windows, token_scores: Sequence, n_words: Sequence[int], outside: int = 0):
-    """Per sentence, per word: the row of `token_scores` (per window, per token) where the word is scored, or None
-    for a word with no sub-token (its caller gives it `outside`)."""
-    out = [[None] * n for n in n_words]
+AGGREGATES = ("first", "average", "max")
+
+
+def word_predictions(windows: Windows, probs: Sequence, n_words: Sequence[int], aggregate: str = "first"):
+    """Per sentence, per word: a probability row over the tags, from the window where the word is scored, or None
+    for a word with no sub-token. `aggregate`: the word's first sub-token (first), the mean over its sub-tokens in
+    that window (average), or its most confident sub-token (max). `probs[w][t]` is a row for token t of window w."""
+    import numpy as np
+
+    out: list[list] = [[None] * n for n in n_words]
     for w, s in enumerate(windows.sentence):
+        wids = windows.word_ids[w]
         for pos, word in enumerate(windows.scores_word[w]):
-            if word >= 0:
-                out[s][word] = token_scores[w][pos]
+            if word < 0:
+                continue
+            if aggregate == "first":
+                out[s][word] = np.asarray(probs[w][pos])
+                continue
+            end = pos
+            while end + 1 < len(wids) and wids[end + 1] == word:
+                end += 1
+            rows = np.asarray([probs[w][t] for t in range(pos, end + 1)])
+            out[s][word] = rows.mean(axis=0) if aggregate == "average" else rows[int(rows.max(axis=1).argmax())]
     return out
