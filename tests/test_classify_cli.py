@@ -288,8 +288,18 @@ def test_eval_steps_patience_bf16_and_class_weights(tiny_bert, tmp_path):
     steps = [h["step"] for h in metrics["history"]]
     assert steps[:3] == [2, 4, 6]
     assert metrics["train"]["stopped_early"] is True and metrics["train"]["steps"] < 20 * 8
-    best = max(range(len(steps)), key=lambda i: metrics["history"][i]["accuracy"])
-    assert len(steps) - 1 - best == 2  # stopped exactly `patience` evaluations after the best one
+    # stopped exactly `patience` evaluations after the last improvement (a better accuracy, or at a tied accuracy a
+    # lower dev loss: with --lr 1e-7 the accuracy stays put and the dev loss moves); the kept one is the rule's
+    from bertkit.engine.selection import judge
+
+    kept = last_improved = None
+    for i, h in enumerate(metrics["history"]):
+        prev = metrics["history"][kept] if kept is not None else {}
+        verdict = judge(h["accuracy"], h["dev_loss"], prev.get("accuracy"), prev.get("dev_loss"))
+        kept = i if verdict.replace else kept
+        last_improved = i if verdict.improved else last_improved
+    assert len(steps) - 1 - last_improved == 2
+    assert metrics["best"]["step"] == steps[kept]
     args = json.loads((tmp_path / "m" / "bertkit.json").read_text())["training_args"]
     assert args["mixed_precision"] == "bf16" and args["class_weights"] == "auto"
 
