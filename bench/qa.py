@@ -11,7 +11,7 @@ fine-tunes the packaged all-MiniLM-L6-v2 once with `bertkit qa train` (--train-q
 
 Sides, each in a fresh child process, alternated (bertkit, loop, [tf4-pipeline]; with --repeats 2 then the
 reverse order). By default the first --limit 300 of the 1,190 questions (--limit 0: all):
-- bertkit: what `bertkit qa eval --model DIR --data F` runs (bertkit.cli.qa._load + bertkit.qa.evaluate.gold_for_file, QA.predict:
+- bertkit: what `bertkit qa eval --model DIR --data F` runs (bertkit.qa.cli._load + bertkit.qa.evaluate.gold_for_file, QA.predict:
   windows, sorted batches of 64, n-best post-processing; then the official scoring);
 - loop: per question, tokenize question + context (truncated to the model's max length), one forward pass
   of AutoModelForQuestionAnswering under torch.no_grad, argmax start and argmax end, the span's characters
@@ -68,7 +68,7 @@ def scores(data: str, limit: int | None, preds: dict[str, str]) -> dict:
 
 def child_bertkit(p: dict) -> dict:
     """The body of `bertkit qa eval --model M --data F [--limit N]`, model loading timed apart."""
-    from bertkit.cli.qa import _load
+    from bertkit.qa.cli import _load
     from bertkit.qa import postprocess as pp
     from bertkit.qa.evaluate import allow_no_answer, gold_for_file
 

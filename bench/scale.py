@@ -63,7 +63,7 @@ def child_bertkit(p: dict) -> dict:
     import bertkit.train as skeleton
     from bertkit.classify import prepare
     from bertkit.classify.train import train
-    from bertkit.defaults import ClassifyConfig
+    from bertkit.classify.settings import ClassifyConfig
 
     marks: dict = {"read_s": 0.0, "tokenize_s": 0.0}
 

@@ -53,7 +53,7 @@ SIDES = ("bertkit", "trainer", "trainer-grouped")
 
 def child_bertkit(p: dict) -> dict:
     from bertkit.classify.train import train
-    from bertkit.defaults import ClassifyConfig
+    from bertkit.classify.settings import ClassifyConfig
 
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="bertkit-bench-out-") as tmp:
@@ -183,7 +183,7 @@ def main() -> None:
         from bertkit.engine.precision import resolve_mixed_precision
 
         # trainer-grouped: the Trainer at its best, group_by_length=True at bertkit's precision (auto resolved here)
-        from bertkit.defaults import ClassifyConfig
+        from bertkit.classify.settings import ClassifyConfig
 
         bertkit_precision = resolve_mixed_precision(extra.get("mixed_precision", params["precision"] or ClassifyConfig.mixed_precision))[0]
         params_grouped = {**params, "group_by_length": True, "trainer_bf16": bertkit_precision == "bf16"}

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from bertkit.defaults import QAConfig
+from bertkit.qa.settings import QAConfig
 from bertkit.errors import BertkitError
 from bertkit.qa.data import QAExample, load_qa
 from bertkit.qa.features import build_features

@@ -19,7 +19,7 @@ from bertkit.classify import prepare
 from bertkit.classify.task import featurize
 from bertkit.classify.windows import aggregate_logits, featurize_windows
 from bertkit.data import stream
-from bertkit.defaults import ClassifyConfig
+from bertkit.classify.settings import ClassifyConfig
 
 
 @pytest.fixture(scope="module")

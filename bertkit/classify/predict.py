@@ -12,6 +12,7 @@ import numpy as np
 from bertkit.classify.data import LabelSpace, row_text, values_from_metadata
 from bertkit.classify.head import to_probabilities
 from bertkit.classify.task import ClassificationTask, decide, featurize
+from bertkit.classify.settings import RULES as CLASSIFY_RULES
 from bertkit.defaults import PREDICT_BATCH_SIZE, PREDICT_CHUNK_ROWS, TEXT_COLUMNS, check_options
 from bertkit.errors import BertkitError, UsageError
 from bertkit.modeling import model_max_length
@@ -30,14 +31,15 @@ class Classifier:
         from bertkit.engine.backends import load_for_inference
         from bertkit.engine.inference import pick_device
         from bertkit.engine.threads import set_auto_threads
+        from bertkit.classify.spec import SPEC
         from bertkit.modeling import check_model_task, load_tokenizer, resolve_model
 
-        opts = check_options(batch_size=PREDICT_BATCH_SIZE if batch_size is None else batch_size, threshold=threshold)
+        opts = check_options(CLASSIFY_RULES, batch_size=PREDICT_BATCH_SIZE if batch_size is None else batch_size, threshold=threshold)
         console.quiet_libraries()
         set_auto_threads(None)
         self.meta = read_metadata(model_dir) if Path(model_dir).is_dir() else {}
         self.tokenizer = load_tokenizer(model_dir, trust_remote_code)  # first: it refuses a folder's code
-        check_model_task(model_dir, resolve_model(model_dir), self.meta, "classify")
+        check_model_task(model_dir, resolve_model(model_dir), self.meta, SPEC)
         self.device = pick_device(device)
         # fast: the backend measured fastest with labels within 0.5 % of fp32 (bertkit.engine.backends.fast_choice);
         # runner: what runs instead of self.model (None when ONNX Runtime runs: no PyTorch weights in memory)

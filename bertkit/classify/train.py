@@ -14,7 +14,7 @@ from bertkit.classify.metrics import check_metric, tune_binary_threshold, tune_m
 from bertkit.classify.task import ClassificationTask, class_weights, evaluate_probs
 from bertkit.data.arrow import check_settings
 from bertkit.modeling import model_max_length
-from bertkit.defaults import ClassifyConfig
+from bertkit.classify.settings import ClassifyConfig
 from bertkit.errors import UsageError
 from bertkit.train import Finished
 

@@ -22,7 +22,9 @@ from __future__ import annotations
 import os
 from typing import Any, Iterable, Sequence
 
-from bertkit.defaults import PREDICT_BATCH_SIZE, QAConfig, check_options
+from bertkit.defaults import PREDICT_BATCH_SIZE, check_options
+from bertkit.qa.settings import QAConfig
+from bertkit.qa.settings import RULES as QA_RULES
 from bertkit.errors import BertkitError
 from bertkit.qa.data import QAExample
 from bertkit.qa.postprocess import Prediction, Span, postprocess
@@ -41,11 +43,12 @@ class QA:
         from bertkit.console import quiet_libraries
         from bertkit.engine.inference import pick_device
         from bertkit.engine.backends import load_for_inference
+        from bertkit.qa.spec import SPEC
         from bertkit.modeling import check_model_task, load_tokenizer, model_max_length, resolve_model, set_threads
         from bertkit.outdir import read_metadata
 
-        opts = check_options(batch_size=batch_size, null_threshold=null_threshold, threads=threads)
-        check_options(**{k: v for k, v in dict(doc_stride=doc_stride, n_best=n_best, max_answer_length=max_answer_length,
+        opts = check_options(QA_RULES, batch_size=batch_size, null_threshold=null_threshold, threads=threads)
+        check_options(QA_RULES, **{k: v for k, v in dict(doc_stride=doc_stride, n_best=n_best, max_answer_length=max_answer_length,
                                                max_length=max_length).items() if v is not None})
         quiet_libraries()
         if opts["threads"] not in (None, "auto"):
@@ -55,7 +58,7 @@ class QA:
         d = QAConfig()
         self.meta = meta
         self.tokenizer = load_tokenizer(self.path, trust_remote_code)  # first: it refuses a folder's code
-        check_model_task(model or self.path, self.path, meta, "qa")
+        check_model_task(model or self.path, self.path, meta, SPEC)
         self.device = pick_device(device)
         # runner: the --fast backend, run instead of self.model (None when ONNX Runtime runs: no PyTorch weights kept)
         loaded = load_for_inference(AutoModelForQuestionAnswering, self.path, self.device, fast=fast, bf16=bf16,
@@ -116,7 +119,7 @@ class QA:
 
     def answer(self, pairs: Iterable[tuple[str, str]], top_k: int = 1, allow_no_answer: bool | None = None) -> list[list[dict]]:
         """For each (question, context): up to top_k answers {score, start, end, answer}, best first."""
-        check_options(top_k=top_k)
+        check_options(QA_RULES, top_k=top_k)
         examples = [QAExample(str(i), str(q).strip(), str(c)) for i, (q, c) in enumerate(pairs)]
         preds = self.predict(examples)
         return [self.format(p, top_k, allow_no_answer) for p in preds]

@@ -7,7 +7,7 @@ from typing import Any
 
 from bertkit import console
 from bertkit.data.arrow import check_settings
-from bertkit.defaults import QAConfig
+from bertkit.qa.settings import QAConfig
 from bertkit.errors import BertkitError, UsageError
 from bertkit.qa.data import QAData, gold_dataset, load_qa
 from bertkit.qa.features import build_features

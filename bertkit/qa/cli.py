@@ -10,10 +10,11 @@ import typer
 from bertkit.cli import options as o
 from bertkit.cli.errors import BertkitCommand, BertkitGroup
 from bertkit.cli.options import dflt
-from bertkit.defaults import QAConfig
+from bertkit.qa.settings import QAConfig
 from bertkit.formats import Format
+from bertkit.qa.spec import SPEC
 
-app = typer.Typer(cls=BertkitGroup, help="Extractive question answering: train, eval, ask (SQuAD v1.1/v2.0).", no_args_is_help=True)
+app = typer.Typer(cls=BertkitGroup, help=SPEC.help, no_args_is_help=True)
 
 _Q = "Question answering"
 DocStride = Annotated[Optional[int], typer.Option("--doc-stride", help=f"Overlap in tokens between the windows of a long context. {dflt(QAConfig, 'doc_stride')}", rich_help_panel=_Q)]
@@ -89,12 +90,13 @@ def eval_cmd(
     """Official SQuAD v2.0 scores (exact, f1, HasAns_*, NoAns_*, best_* with thresholds) as JSON on stdout."""
     from bertkit import console
     from bertkit.defaults import check_options
+    from bertkit.qa.settings import RULES as QA_RULES
     from bertkit.formats import write_document
     from bertkit.extra_metrics import load_all
     from bertkit.qa import evaluate as ev
 
     console.quiet_libraries()
-    check_options(limit=limit, na_prob_thresh=na_prob_thresh, null_threshold=null_threshold)
+    check_options(QA_RULES, limit=limit, na_prob_thresh=na_prob_thresh, null_threshold=null_threshold)
     ev.check_eval_options(model, predictions, na_probs)
     load_all(extra_metric)
     if predictions:
@@ -133,13 +135,14 @@ def ask_cmd(
     """Answer a question from a context (any length: long contexts are windowed), or a JSONL batch in input order."""
     from bertkit import console
     from bertkit.defaults import check_options
+    from bertkit.qa.settings import RULES as QA_RULES
     from bertkit.errors import UsageError
     from bertkit.formats import write_records
     from bertkit.qa import ask
     from bertkit.qa.data import QAExample
 
     console.quiet_libraries()
-    check_options(top_k=top_k)
+    check_options(QA_RULES, top_k=top_k)
     allow = _either(allow_no_answer, null)
     if question is not None:
         if input:
