@@ -143,7 +143,7 @@ RULES: dict[str, Check] = {
     "dev_limit": Check("int", lo=1, optional=True, hint="leave it out to use every row"),
     "threads": Check("int", lo=1, optional=True, words=("auto",)),
     "compile": Check("bool"), "overwrite": Check("bool"), "trust_remote_code": Check("bool"), "allow_pickle": Check("bool"),
-    "attn": Check("str", choices=("sdpa", "eager")),
+    "attn": Check("str", choices=("auto", "sdpa", "eager")),
     "bucket_size": _POS_INT, "log_every": _POS_INT,
     "save_steps": Check("int", lo=1, optional=True),
     "save_total_limit": Check("int", lo=1),
@@ -207,7 +207,7 @@ class TrainConfig(_Checked):
     dev_limit: int | None = None
     threads: int | str | None = None  # torch CPU threads; None: the physical cores (per process); "auto": load-aware
     compile: bool = False  # torch.compile the model
-    attn: str = "sdpa"  # attention implementation: sdpa | eager
+    attn: str = "auto"  # attention implementation: auto (SDPA where the architecture has it, else eager) | sdpa | eager
     bucket_size: int = 64  # batches per length bucket (shuffled buckets)
     log_every: int = 20  # steps between progress-bar loss refreshes (a host sync)
     save_steps: int | None = None  # checkpoint every N optimizer steps (and at every epoch's end)

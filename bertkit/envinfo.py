@@ -46,6 +46,13 @@ def _auto_precision() -> dict:
     return {"resolves_to": mode, "why": why.removeprefix("auto: ")}
 
 
+def _families() -> dict:
+    from bertkit.families import TESTED_COMMANDS, TESTED_FAMILIES
+
+    return {"families": {f: {"model_type": t, "tokenizer": k} for f, (t, k) in TESTED_FAMILIES.items()},
+            "commands": list(TESTED_COMMANDS), "by": "tests/test_families.py (tiny random models, real tokenizers)"}
+
+
 def report() -> dict:
     ranges = tested_ranges()
     pkgs = {}
@@ -78,6 +85,7 @@ def report() -> dict:
         "torch_threads": torch.get_num_threads(),
         "packages": pkgs,
         "all_in_tested_ranges": all(p["ok"] is not False for p in pkgs.values()),
+        "families_tested": _families(),
     }
     from bertkit.modeling import packaged_model_dir
 

@@ -43,10 +43,12 @@ def default_path(model_dir: str | Path, int8: bool) -> Path:
     return Path(model_dir) / ONNX_DIR / (INT8_FILE if int8 else FP32_FILE)
 
 
-def input_names(tokenizer) -> list[str]:
-    """The model inputs the tokenizer produces, in bertkit's collate order."""
+def input_names(tokenizer, model) -> list[str]:
+    """The graph's inputs: what the tokenizer produces and the model's forward takes, in bertkit's collate order."""
+    from bertkit.modeling import accepted_inputs
+
     given = set(getattr(tokenizer, "model_input_names", None) or ("input_ids", "attention_mask"))
-    return [n for n in ("input_ids", "attention_mask", "token_type_ids") if n in given]
+    return [n for n in accepted_inputs(model) if n in given]
 
 
 def probe_batch(tokenizer, names: list[str]) -> dict[str, Any]:
@@ -79,7 +81,7 @@ def export_onnx(model_dir: str, out: str | None = None, int8: bool = False, opse
     tok = load_tokenizer(path, trust_remote_code)
     auto = getattr(transformers, spec.auto_class)
     model = load_pretrained(auto, path, allow_pickle=allow_pickle, trust_remote_code=trust_remote_code, attn="eager").eval()
-    names = input_names(tok)
+    names = input_names(tok, model)
     probe = probe_batch(tok, names)
     dest.parent.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
@@ -91,7 +93,7 @@ def export_onnx(model_dir: str, out: str | None = None, int8: bool = False, opse
             traced = Path(tmp) / "quantized.onnx"
         staged = Path(tmp) / dest.name
         with_external_data(traced, staged)
-        diff = max_abs_diff(model, staged, probe, spec.outputs)
+        diff, names = max_abs_diff(model, staged, probe, spec.outputs)
         if not int8 and diff > FP32_TOLERANCE:
             raise BertkitError(f"{path}: the exported graph differs from PyTorch by {diff:.2e} (> {FP32_TOLERANCE:g}); "
                                "nothing written. Please report this model type")
@@ -158,14 +160,16 @@ def quantize_int8(src: Path, dest: Path) -> None:
         logging.getLogger().setLevel(level)
 
 
-def max_abs_diff(model, onnx_file: Path, probe: dict, outputs: dict[str, dict[int, str]]) -> float:
-    """The largest difference between ONNX Runtime's and PyTorch's outputs; per-token outputs (a sequence axis)
-    compared on real tokens only."""
+def max_abs_diff(model, onnx_file: Path, probe: dict, outputs: dict[str, dict[int, str]]) -> tuple[float, list[str]]:
+    """The largest difference between the graph's outputs and PyTorch's on `probe` (padding left out: per-token
+    outputs, those with a sequence axis, are compared on real tokens only), and the graph's inputs."""
     import numpy as np
     import torch
 
     sess = session(onnx_file, threads=1)
-    got = sess.run(list(outputs), {k: v.numpy() for k, v in probe.items()})
+    # the graph's own inputs: tracing drops one the model ignores (DeBERTa-v2 without token types)
+    inputs = [i.name for i in sess.get_inputs()]
+    got = sess.run(list(outputs), {n: probe[n].numpy() for n in inputs})
     with torch.no_grad():
         ref = model(**probe)
     mask = probe["attention_mask"].numpy().astype(bool)
@@ -174,7 +178,7 @@ def max_abs_diff(model, onnx_file: Path, probe: dict, outputs: dict[str, dict[in
         r = getattr(ref, name).float().numpy()
         d = np.abs(arr - r)
         diffs.append(float(d[mask].max() if 1 in outputs[name] else d.max()))
-    return max(diffs)
+    return max(diffs), inputs
 
 
 def session(onnx_file: str | Path, threads: int | None = None):

@@ -126,20 +126,64 @@ def model_kwargs(allow_pickle: bool, trust_remote_code: bool, attn: str | None) 
     return kw
 
 
-def load_pretrained(auto_cls, name: str, *, allow_pickle=False, trust_remote_code=False, attn: str | None = "sdpa", **config_kw):
-    """`auto_cls.from_pretrained` with bertkit's safety defaults and one-line errors."""
+ATTENTION = ("auto", "sdpa", "eager")
+
+
+def load_pretrained(auto_cls, name: str, *, allow_pickle=False, trust_remote_code=False, attn: str | None = "auto",
+                    **config_kw):
+    """`auto_cls.from_pretrained` with bertkit's safety defaults and one-line errors. `attn`: "auto" (or None) leaves
+    the attention implementation to transformers (SDPA where the architecture has it, else eager); "sdpa" or "eager"
+    forces it, with an error naming the option when the architecture cannot."""
     path = resolve_model(name)
     _check_weights(path, allow_pickle)
-    kw = model_kwargs(allow_pickle, trust_remote_code, attn)
+    kw = model_kwargs(allow_pickle, trust_remote_code, None if attn in (None, "auto") else attn)
     try:
         return auto_cls.from_pretrained(path, **kw, **config_kw)
     except (ValueError, ImportError) as e:
-        if attn and "attn" in str(e).lower() and "sdpa" in str(e).lower():
-            kw.pop("attn_implementation")  # architecture without SDPA: fall back to its default
-            return auto_cls.from_pretrained(path, **kw, **config_kw)
+        if "attn_implementation" in kw and "attention implementation" in str(e):
+            arch = str(e).split(" ", 1)[0]
+            raise BertkitError(f"--attn {attn}: {arch} has no {attn} attention; leave --attn at auto "
+                               "(SDPA where the architecture has it, else eager) or give --attn eager") from e
         raise _wrap_load_error(name, e) from e
     except OSError as e:
         raise _wrap_load_error(name, e) from e
+
+
+MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+
+
+def accepted_inputs(model) -> tuple[str, ...]:
+    """The inputs of MODEL_INPUTS that `model` takes: an ONNX Runtime runner's graph inputs, else the parameters its
+    forward names (DistilBERT and ModernBERT take no token_type_ids, although a BERT tokenizer returns them)."""
+    names = getattr(model, "input_names", None)
+    if names is None:
+        while hasattr(model, "module") or hasattr(model, "_orig_mod"):  # DDP / torch.compile wrappers
+            model = getattr(model, "module", None) or model._orig_mod
+        names = _forward_params(type(model))
+    return tuple(n for n in MODEL_INPUTS if n in names)
+
+
+def _forward_params(cls) -> frozenset[str]:
+    import inspect
+
+    if cls not in _FORWARD_PARAMS:
+        ps = inspect.signature(cls.forward).parameters.values()
+        _FORWARD_PARAMS[cls] = frozenset(p.name for p in ps if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL))
+    return _FORWARD_PARAMS[cls]
+
+
+_FORWARD_PARAMS: dict[type, frozenset[str]] = {}
+
+
+def model_inputs(model, batch: dict) -> dict:
+    """The tensors of `batch` that `model` takes (see `accepted_inputs`)."""
+    return {k: batch[k] for k in accepted_inputs(model) if k in batch}
+
+
+def attention_used(model) -> str:
+    """The attention implementation a loaded model runs ("sdpa", "eager", ...)."""
+    cfg = getattr(model, "config", None)
+    return str(getattr(cfg, "_attn_implementation", None) or getattr(cfg, "attn_implementation", None) or "eager")
 
 
 def load_config(name: str, *, allow_pickle=False, trust_remote_code=False):

@@ -107,6 +107,7 @@ def run(recipe: Recipe) -> dict[str, Any] | None:
     from bertkit.engine.checkpoint import run_dir
     from bertkit.engine.precision import resolve_mixed_precision
     from bertkit.engine.threads import set_auto_threads
+    from bertkit.modeling import attention_used
 
     from bertkit.engine.memory import fix_mmap_threshold
 
@@ -122,6 +123,8 @@ def run(recipe: Recipe) -> dict[str, Any] | None:
     cfg.mixed_precision, precision_why = resolve_mixed_precision(cfg.mixed_precision)  # auto → what runs (saved so)
     recipe.load_data()
     tokenizer, model = _load_model(recipe, cfg)
+    attn_why = "auto: what the architecture supports" if cfg.attn in (None, "auto") else "as asked"
+    cfg.attn = attention_used(model)  # auto → what runs (saved so)
     train_feats, dev_feats = recipe.featurize(tokenizer, model)
     task = recipe.make_task(tokenizer)
     callbacks = [ProgressCallback(), EvalLogCallback(recipe.describe_eval)] if state.is_main_process else []
@@ -131,7 +134,7 @@ def run(recipe: Recipe) -> dict[str, Any] | None:
     kind = str(engine.accelerator.distributed_type).split(".")[-1]
     console.log(f"training {type(model).__name__} on {engine.accelerator.device} × {state.num_processes} process(es) ({kind}) "
                 f"({threads} threads each: {threads_why}), {cfg.epochs:g} epochs, batch {cfg.batch_size} per process, "
-                f"lr {cfg.lr:g}, mixed precision {cfg.mixed_precision} ({precision_why})")
+                f"lr {cfg.lr:g}, mixed precision {cfg.mixed_precision} ({precision_why}), attention {cfg.attn} ({attn_why})")
     result = engine.fit(train_feats, dev_feats, resume=resume)
     summary = None
     if engine.is_main:

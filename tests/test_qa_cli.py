@@ -258,7 +258,8 @@ def test_python_api_like_the_old_pipeline(trained):
     one = qa(question="Who was Jim Henson?", context=ctx)
     assert set(one) == {"score", "start", "end", "answer"} and ctx[one["start"] : one["end"]] == one["answer"]
     many = qa(question=["Who was Jim Henson?", "What is the capital?"], context=[ctx, "paris is the capital"])
-    assert isinstance(many, list) and len(many) == 2 and many[0] == one
+    # batched with a longer padded row: the same answer, the score equal to float32 rounding (not bit-equal)
+    assert isinstance(many, list) and len(many) == 2 and many[0] == pytest.approx(one, rel=1e-6)
     dicts = qa([{"question": "Who was Jim Henson?", "context": ctx}])
     assert dicts == [one]
     top = qa(question="Who was Jim Henson?", context=ctx, top_k=3)

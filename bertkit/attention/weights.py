@@ -163,11 +163,13 @@ def run(loaded: Loaded, text: str, text_pair: str | None = None) -> Attention:
     """Every layer's and head's attention on `text` (and `text_pair`)."""
     import torch
 
+    from bertkit.modeling import model_inputs
+
     enc, n = encode(loaded, text, text_pair)
     special = enc.pop("special_tokens_mask")[0].tolist()
     with torch.inference_mode():
         try:
-            out = loaded.model(**enc, output_attentions=True)
+            out = loaded.model(**model_inputs(loaded.model, enc), output_attentions=True)
         except TypeError as e:
             raise BertkitError(f"{loaded.name}: this model does not return attention weights ({e})") from e
     att = getattr(out, "attentions", None)

@@ -38,7 +38,7 @@ def train_cmd(
     lr: o.Lr = None, weight_decay: o.WeightDecay = None, warmup_ratio: o.WarmupRatio = None, grad_accum: o.GradAccum = None,
     max_grad_norm: o.MaxGradNorm = None, seed: o.Seed = None, mixed_precision: o.MixedPrecision = None,
     eval_steps: o.EvalSteps = None, patience: o.Patience = None, metric: o.Metric = None, limit: o.Limit = None,
-    dev_limit: o.DevLimit = None, threads: o.Threads = None, compile: o.Compile = None, overwrite: o.Overwrite = None,
+    dev_limit: o.DevLimit = None, threads: o.Threads = None, compile: o.Compile = None, attn: o.Attn = None, overwrite: o.Overwrite = None,
     save_steps: o.SaveSteps = None, save_total_limit: o.SaveTotalLimit = None, resume: o.Resume = None,
     report_to: o.ReportTo = None, log_every: o.LogEvery = None,
     trust_remote_code: o.TrustRemoteCode = None, allow_pickle: o.AllowPickle = None,

@@ -13,8 +13,8 @@ from bertkit.classify.head import to_probabilities
 from bertkit.classify.spec import SPEC
 from bertkit.classify.metrics import check_metric, multilabel_metrics, single_label_metrics
 from bertkit.engine.batching import Features, pad_collate
+from bertkit.modeling import model_inputs
 
-MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 
 
 def featurize(tokenizer, texts: Sequence[str], pairs: Sequence[str] | None, max_length: int,
@@ -62,7 +62,7 @@ class ClassificationTask:
         return pad_collate(rows, self.pads)
 
     def logits(self, model, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        return model(**{k: batch[k] for k in MODEL_INPUTS if k in batch}).logits
+        return model(**model_inputs(model, batch)).logits
 
     def loss(self, model, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """Per-row loss (the engine weights and averages it): BCE for binary and multi-label (mean over labels),

@@ -66,6 +66,7 @@ SaveTotalLimit = Annotated[Optional[int], typer.Option("--save-total-limit", hel
 Resume = Annotated[Optional[str], typer.Option("--resume", help="Continue a run: auto (the newest checkpoint in OUTPUT_DIR.run/, or start fresh) or a checkpoint folder.", rich_help_panel=_K)]
 ReportTo = Annotated[Optional[str], typer.Option("--report-to", help=f"Tracker for loss, lr, gradient norm and dev metrics: tensorboard | wandb | mlflow | none. {dflt(_C, 'report_to')}", rich_help_panel=_K)]
 Compile = Annotated[Optional[bool], typer.Option("--compile/--no-compile", help="torch.compile the model. \\[default: --no-compile]", rich_help_panel=_T)]
+Attn = Annotated[Optional[str], typer.Option("--attn", help=f"Attention implementation: auto (SDPA where the architecture has it, else eager; said in the log) | sdpa | eager. {dflt(_C, 'attn')}", rich_help_panel=_T)]
 Overwrite = Annotated[Optional[bool], typer.Option("--overwrite", help="Replace an existing, non-empty output folder.")]
 TrustRemoteCode = Annotated[Optional[bool], typer.Option("--trust-remote-code", help="Allow code shipped with a model or tokenizer (folder or hub) to run. Off by default.")]
 AllowPickle = Annotated[Optional[bool], typer.Option("--allow-pickle", help="Allow pickle (.bin) weights; safetensors only by default.")]

@@ -9,14 +9,14 @@ import torch
 import torch.nn.functional as F
 
 from bertkit.engine.batching import Features, pad_collate
+from bertkit.modeling import model_inputs
 from bertkit.qa import postprocess as pp
 
-MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 COLLATED = ("input_ids", "token_type_ids", "start_positions", "end_positions")
 
 
 def qa_logits(model, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-    out = model(**{k: batch[k] for k in MODEL_INPUTS if k in batch})
+    out = model(**model_inputs(model, batch))
     return out.start_logits, out.end_logits
 
 
