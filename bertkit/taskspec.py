@@ -29,7 +29,7 @@ class TaskSpec:
     name: str  # the command group and bertkit.json's "task": `bertkit <name> train`
     help: str  # the command group's one-line help
     settings_ref: str  # the settings dataclass (defaults < recipe < options)
-    recipe_ref: str  # train(settings) -> summary: the training plug-in
+    train_ref: str  # train(settings) -> summary: the training plug-in
     predictor_ref: str  # the inference class (`bertkit.<api_name>` in Python)
     api_name: str  # the predictor's name at the package root: `from bertkit import Classifier`
     cli_ref: str  # the Typer app of the command group

@@ -15,6 +15,7 @@ from bertkit.classify.task import ClassificationTask, class_weights, evaluate_pr
 from bertkit.data.arrow import check_settings
 from bertkit.modeling import model_max_length
 from bertkit.classify.settings import ClassifyConfig
+from bertkit.classify.spec import SPEC
 from bertkit.errors import UsageError
 from bertkit.train import Finished
 
@@ -23,13 +24,13 @@ def train(cfg: ClassifyConfig) -> dict[str, Any] | None:
     """`classify train`: the shared training skeleton with the classification recipe."""
     from bertkit.train import run
 
-    return run(ClassifyRecipe(cfg))
+    return run(ClassifyTraining(cfg))
 
 
-class ClassifyRecipe:
+class ClassifyTraining:
     """What classification adds to the training skeleton (`bertkit.train`)."""
 
-    auto_class = "AutoModelForSequenceClassification"
+    auto_class = SPEC.auto_class
 
     def __init__(self, cfg: ClassifyConfig):
         if cfg.class_weights not in ("auto", "none"):
