@@ -143,7 +143,6 @@ def read_tsv(path: str | Path, text_col: str = "sentence", label_col: str | None
 
 
 def packaged_model() -> str:
-    sys.path.insert(0, str(REPO))
     from bertkit.modeling import packaged_model_dir
 
     return str(packaged_model_dir())
@@ -151,10 +150,11 @@ def packaged_model() -> str:
 
 def tiny_model(path: Path) -> str:
     """The tests' 2-layer random BERT, for --smoke runs."""
-    sys.path.insert(0, str(REPO / "tests"))
-    sys.path.insert(0, str(REPO))
-    from conftest import build_tiny_bert  # type: ignore
+    import importlib.util
 
-    if not (path / "config.json").is_file():
-        build_tiny_bert(path)
+    if not (path / "config.json").is_file():  # tests/conftest.py read as a file: tests/ is no package
+        spec = importlib.util.spec_from_file_location("bertkit_tests_conftest", REPO / "tests" / "conftest.py")
+        conftest = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(conftest)
+        conftest.build_tiny_bert(path)
     return str(path)

@@ -16,9 +16,6 @@ from __future__ import annotations
 import os
 import sys
 
-_HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _HERE]  # bench/tokenize.py shadows the stdlib
-sys.path.insert(0, os.path.dirname(_HERE))
 
 import argparse
 import json  # noqa: E402
@@ -28,7 +25,7 @@ import tempfile  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-from bench.common import SHARED, emit, packaged_model, read_tsv  # noqa: E402
+from common import SHARED, emit, packaged_model, read_tsv  # noqa: E402
 
 
 def documents(texts, labels, n_docs, tokens, tok, rng, reuse):

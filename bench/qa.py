@@ -31,9 +31,6 @@ from __future__ import annotations
 import os
 import sys
 
-_HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _HERE]  # bench/tokenize.py shadows the stdlib
-sys.path.insert(0, os.path.dirname(_HERE))
 
 import argparse  # noqa: E402
 import hashlib  # noqa: E402
@@ -43,7 +40,7 @@ import tempfile  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-from bench.common import REPO, SHARED, emit, environment, median, order, packaged_model, run_child, tiny_model, add_child_options, run_as_child  # noqa: E402
+from common import REPO, SHARED, emit, environment, median, order, packaged_model, run_child, tiny_model, add_child_options, run_as_child  # noqa: E402
 
 WARMUP = 8
 TF4 = "4.57.1"
@@ -264,7 +261,7 @@ def main() -> None:
         sides = ["bertkit", "loop"] + (["bertkit-bf16"] if args.bertkit_bf16 else []) + (["tf4-pipeline"] if args.with_tf4_pipeline else [])
         onnx = {}
         if not args.no_fast:
-            from bench.predict_classify import export_for_fast
+            from predict_classify import export_for_fast
 
             onnx = export_for_fast(model, Path(tmp))
             model = onnx.pop("model")

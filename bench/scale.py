@@ -27,9 +27,6 @@ from __future__ import annotations
 import os
 import sys
 
-_HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _HERE]  # bench/tokenize.py shadows the stdlib
-sys.path.insert(0, os.path.dirname(_HERE))
 
 import argparse  # noqa: E402
 import shutil  # noqa: E402
@@ -37,7 +34,7 @@ import tempfile  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-from bench.common import SHARED, add_child_options, emit, environment, packaged_model, run_as_child, run_child, tiny_model  # noqa: E402
+from common import SHARED, add_child_options, emit, environment, packaged_model, run_as_child, run_child, tiny_model  # noqa: E402
 
 T0 = time.perf_counter()
 
