@@ -46,14 +46,16 @@ def _tokenizer(family: str, kind: str, shared: Path):
         vocab = str(packaged_model_dir() / "vocab.txt")
         if family == "mpnet":  # MPNet's own special tokens are <s> </s> <pad> <mask>: the MiniLM vocabulary's here
             return tf.MPNetTokenizerFast(vocab=vocab, bos_token="[CLS]", eos_token="[SEP]", sep_token="[SEP]",
-                                         cls_token="[CLS]", pad_token="[PAD]", mask_token="[MASK]", model_max_length=128)
+                                         cls_token="[CLS]", pad_token="[PAD]", mask_token="[MASK]",
+                                         model_max_length=128)
         cls = tf.ElectraTokenizerFast if family == "electra" else tf.BertTokenizerFast
         return cls(vocab=vocab, do_lower_case=True, model_max_length=128)
     folder = shared / "tokenizers" / TOKENIZERS[kind]
     if kind == "bpe":
         return tf.RobertaTokenizerFast.from_pretrained(folder, model_max_length=128)
     # SentencePiece: each tokenizer class looks for the model file under its own name
-    cls, name = {"albert": (tf.AlbertTokenizerFast, "spiece.model"), "deberta-v2": (tf.DebertaV2TokenizerFast, "spm.model"),
+    cls, name = {"albert": (tf.AlbertTokenizerFast, "spiece.model"),
+                 "deberta-v2": (tf.DebertaV2TokenizerFast, "spm.model"),
                  "xlm-roberta": (tf.XLMRobertaTokenizerFast, "sentencepiece.bpe.model")}[family]
     with tempfile.TemporaryDirectory() as d:
         shutil.copy(folder / "spiece.model", Path(d) / name)

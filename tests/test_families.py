@@ -57,7 +57,8 @@ def check_classify_train(f):
 
 def check_classify_eval(f):
     _ok(f["clf"])
-    res = json.loads(_ok(invoke(["classify", "eval", "-m", str(f["dir"] / "clf"), "-d", str(f["dir"] / "d.csv")])).stdout)
+    r = _ok(invoke(["classify", "eval", "-m", str(f["dir"] / "clf"), "-d", str(f["dir"] / "d.csv")]))
+    res = json.loads(r.stdout)
     assert 0 <= res["accuracy"] <= 1 and res["problem_type"] == "binary"
 
 
