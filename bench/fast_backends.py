@@ -16,14 +16,12 @@ sentences_per_s (median), x_vs_fp32, label agreement with fp32 and max |prob - p
 
 from __future__ import annotations
 
+import argparse
+import tempfile
+import time
+from pathlib import Path
 
-
-import argparse  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-from common import SHARED, emit, environment, median, order, read_tsv  # noqa: E402
+from common import SHARED, emit, environment, median, order, read_tsv
 
 BACKENDS = ("fp32", "bf16", "torch-int8", "ort-fp32", "ort-int8", "compile")
 

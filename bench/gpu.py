@@ -14,14 +14,12 @@ card's dense bf16 figure from PEAK_TFLOPS by name. Without a CUDA device it prin
 
 from __future__ import annotations
 
+import argparse
+import json
+import tempfile
+from pathlib import Path
 
-
-import argparse  # noqa: E402
-import json  # noqa: E402
-import tempfile  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-from common import SHARED, emit, environment, read_tsv, run_child, tiny_model  # noqa: E402
+from common import SHARED, emit, environment, read_tsv, run_child, tiny_model
 
 PEAK_TFLOPS = {"H200": 989.0, "H100 SXM": 989.0, "H100 80GB HBM3": 989.0, "H100 PCIe": 756.0, "H100": 756.0,
                "A100": 312.0, "L40S": 362.0, "L4": 121.0, "A10": 125.0, "RTX 4090": 165.0, "RTX 3090": 71.0}

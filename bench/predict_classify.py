@@ -25,17 +25,27 @@ its best one, with the agreement of their predicted labels.
 
 from __future__ import annotations
 
+import argparse
+import json
 import os
 import sys
+import tempfile
+import time
+from pathlib import Path
 
-
-import argparse  # noqa: E402
-import json  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-from common import SHARED, emit, environment, median, order, packaged_model, read_tsv, run_child, tiny_model, add_child_options, run_as_child  # noqa: E402
+from common import (
+    SHARED,
+    add_child_options,
+    emit,
+    environment,
+    median,
+    order,
+    packaged_model,
+    read_tsv,
+    run_as_child,
+    run_child,
+    tiny_model,
+)
 
 WARMUP = 16
 

@@ -28,19 +28,29 @@ One JSON line per run (kind=run), per side (kind=summary: medians) and kind=rati
 
 from __future__ import annotations
 
+import argparse
+import hashlib
+import json
 import os
+import subprocess
 import sys
+import tempfile
+import time
+from pathlib import Path
 
-
-import argparse  # noqa: E402
-import hashlib  # noqa: E402
-import json  # noqa: E402
-import subprocess  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-from common import REPO, SHARED, emit, environment, median, order, packaged_model, run_child, tiny_model, add_child_options, run_as_child  # noqa: E402
+from common import (
+    REPO,
+    SHARED,
+    add_child_options,
+    emit,
+    environment,
+    median,
+    order,
+    packaged_model,
+    run_as_child,
+    run_child,
+    tiny_model,
+)
 
 WARMUP = 8
 TF4 = "4.57.1"
@@ -65,8 +75,8 @@ def scores(data: str, limit: int | None, preds: dict[str, str]) -> dict:
 
 def child_bertkit(p: dict) -> dict:
     """The body of `bertkit qa eval --model M --data F [--limit N]`, model loading timed apart."""
-    from bertkit.qa.cli import _load
     from bertkit.qa import postprocess as pp
+    from bertkit.qa.cli import _load
     from bertkit.qa.evaluate import allow_no_answer, gold_for_file
 
     t0 = time.perf_counter()

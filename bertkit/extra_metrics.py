@@ -20,9 +20,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Sequence
 
-
 from bertkit.errors import BertkitError
-
 
 _LOADED: dict[str, Any] = {}
 

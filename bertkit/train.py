@@ -105,11 +105,10 @@ def run(plugin: TrainingPlugin) -> dict[str, Any] | None:
     from bertkit.engine import Engine
     from bertkit.engine.callbacks import EvalLogCallback, ProgressCallback, TrackerCallback
     from bertkit.engine.checkpoint import run_dir
+    from bertkit.engine.memory import fix_mmap_threshold
     from bertkit.engine.precision import resolve_mixed_precision
     from bertkit.engine.threads import set_auto_threads
     from bertkit.modeling import attention_used
-
-    from bertkit.engine.memory import fix_mmap_threshold
 
     cfg, t_start = plugin.cfg, time.perf_counter()
     fix_mmap_threshold()  # peak memory independent of the number of rows (see bertkit.engine.memory)

@@ -8,7 +8,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-
 from helpers import invoke, jsonl, sentiment_rows
 
 FAST = ["--epochs", "2", "--batch-size", "8", "--lr", "3e-3", "--seed", "1"]

@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 from bertkit.classify.data import LabelSpace, detect_columns, encode_labels, infer_label_space
 from bertkit.classify.head import finalize_head, to_probabilities
 from bertkit.classify.metrics import tune_binary_threshold, tune_multilabel_thresholds
-from bertkit.classify.task import decide
 from bertkit.classify.settings import ClassifyConfig
+from bertkit.classify.task import decide
 from bertkit.defaults import build_config
 from bertkit.engine.batching import bucket_batches, pad_collate, sorted_batches
 from bertkit.errors import BertkitError

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 import typer
+from helpers import invoke, jsonl, sentiment_rows
 
 from bertkit import recipes
 from bertkit.cli.main import app
 from bertkit.defaults import build_config
 from bertkit.taskspec import registry
-from helpers import invoke, jsonl, sentiment_rows
 
 REPO = Path(__file__).resolve().parents[1]
 

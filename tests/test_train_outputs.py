@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from helpers import invoke, write_sentiment_csv
 from test_qa_cli import squad_json
 

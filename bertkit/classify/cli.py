@@ -6,11 +6,11 @@ from typing import Annotated, Optional
 
 import typer
 
+from bertkit.classify.settings import ClassifyConfig
 from bertkit.classify.spec import SPEC
 from bertkit.cli import options as o
-from bertkit.cli.options import dflt
-from bertkit.classify.settings import ClassifyConfig
 from bertkit.cli.errors import BertkitCommand, BertkitGroup
+from bertkit.cli.options import dflt
 from bertkit.formats import Format
 
 app = typer.Typer(cls=BertkitGroup, help=SPEC.help, no_args_is_help=True)

@@ -11,8 +11,8 @@ import numpy as np
 
 from bertkit.classify.data import LabelSpace, row_text, values_from_metadata
 from bertkit.classify.head import to_probabilities
-from bertkit.classify.task import ClassificationTask, decide, featurize
 from bertkit.classify.settings import RULES as CLASSIFY_RULES
+from bertkit.classify.task import ClassificationTask, decide, featurize
 from bertkit.defaults import PREDICT_BATCH_SIZE, PREDICT_CHUNK_ROWS, TEXT_COLUMNS, check_options
 from bertkit.errors import BertkitError, UsageError
 from bertkit.modeling import model_max_length

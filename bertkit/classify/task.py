@@ -10,11 +10,10 @@ import torch.nn.functional as F
 
 from bertkit.classify.data import LabelSpace
 from bertkit.classify.head import to_probabilities
-from bertkit.classify.spec import SPEC
 from bertkit.classify.metrics import check_metric, multilabel_metrics, single_label_metrics
+from bertkit.classify.spec import SPEC
 from bertkit.engine.batching import Features, pad_collate
 from bertkit.modeling import model_inputs
-
 
 
 def featurize(tokenizer, texts: Sequence[str], pairs: Sequence[str] | None, max_length: int,

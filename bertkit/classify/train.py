@@ -7,16 +7,17 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
 from bertkit import console
 from bertkit.classify.data import LabelSpace
 from bertkit.classify.head import finalize_head, to_probabilities
 from bertkit.classify.metrics import check_metric, tune_binary_threshold, tune_multilabel_thresholds
-from bertkit.classify.task import ClassificationTask, class_weights, evaluate_probs
-from bertkit.data.arrow import check_settings
-from bertkit.modeling import model_max_length
 from bertkit.classify.settings import ClassifyConfig
 from bertkit.classify.spec import SPEC
+from bertkit.classify.task import ClassificationTask, class_weights, evaluate_probs
+from bertkit.data.arrow import check_settings
 from bertkit.errors import UsageError
+from bertkit.modeling import model_max_length
 from bertkit.train import Finished
 
 

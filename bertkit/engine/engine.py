@@ -28,8 +28,8 @@ from bertkit.engine import checkpoint as ckpt
 from bertkit.engine.batching import Features
 from bertkit.engine.callbacks import Callback, stop_signals
 from bertkit.engine.inference import Outputs, batched_forward
-from bertkit.engine.sampler import LocalBatch, ShardedBucketSampler
 from bertkit.engine.result import NonFiniteLoss, TrainingInterrupted, TrainResult
+from bertkit.engine.sampler import LocalBatch, ShardedBucketSampler
 from bertkit.engine.setup import build_optimizer, make_accelerator, seed_everything, steps_for
 from bertkit.engine.state import TrainState
 from bertkit.errors import BertkitError

@@ -22,12 +22,12 @@ from __future__ import annotations
 from typing import Any, Iterable, Sequence
 
 from bertkit.defaults import PREDICT_BATCH_SIZE, check_options
-from bertkit.qa.settings import QAConfig
-from bertkit.qa.settings import RULES as QA_RULES
 from bertkit.errors import BertkitError
 from bertkit.predictor import Predictor
 from bertkit.qa.data import QAExample
 from bertkit.qa.postprocess import Prediction, Span, postprocess
+from bertkit.qa.settings import RULES as QA_RULES
+from bertkit.qa.settings import QAConfig
 
 
 class QA(Predictor):

@@ -10,8 +10,8 @@ import typer
 from bertkit.cli import options as o
 from bertkit.cli.errors import BertkitCommand, BertkitGroup
 from bertkit.cli.options import dflt
-from bertkit.qa.settings import QAConfig
 from bertkit.formats import Format
+from bertkit.qa.settings import QAConfig
 from bertkit.qa.spec import SPEC
 
 app = typer.Typer(cls=BertkitGroup, help=SPEC.help, no_args_is_help=True)
@@ -83,10 +83,10 @@ def eval_cmd(
     """Official SQuAD v2.0 scores (exact, f1, HasAns_*, NoAns_*, best_* with thresholds) as JSON on stdout."""
     from bertkit import console
     from bertkit.defaults import check_options
-    from bertkit.qa.settings import RULES as QA_RULES
-    from bertkit.formats import write_document
     from bertkit.extra_metrics import load_all
+    from bertkit.formats import write_document
     from bertkit.qa import evaluate as ev
+    from bertkit.qa.settings import RULES as QA_RULES
 
     console.quiet_libraries()
     check_options(QA_RULES, limit=limit, na_prob_thresh=na_prob_thresh, null_threshold=null_threshold)
@@ -128,11 +128,11 @@ def ask_cmd(
     """Answer a question from a context (any length: long contexts are windowed), or a JSONL batch in input order."""
     from bertkit import console
     from bertkit.defaults import check_options
-    from bertkit.qa.settings import RULES as QA_RULES
     from bertkit.errors import UsageError
     from bertkit.formats import write_records
     from bertkit.qa import ask
     from bertkit.qa.data import QAExample
+    from bertkit.qa.settings import RULES as QA_RULES
 
     console.quiet_libraries()
     check_options(QA_RULES, top_k=top_k)

@@ -7,12 +7,12 @@ from typing import Any
 
 from bertkit import console
 from bertkit.data.arrow import check_settings
-from bertkit.qa.settings import QAConfig
-from bertkit.qa.spec import SPEC
 from bertkit.errors import BertkitError, UsageError
+from bertkit.modeling import model_max_length
 from bertkit.qa.data import QAData, gold_dataset, load_qa
 from bertkit.qa.features import build_features
-from bertkit.modeling import model_max_length
+from bertkit.qa.settings import QAConfig
+from bertkit.qa.spec import SPEC
 from bertkit.qa.task import QATask
 from bertkit.train import Finished
 
