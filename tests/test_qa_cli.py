@@ -49,7 +49,8 @@ def squad_file(tmp_path_factory) -> Path:
     return p
 
 
-TRAIN_ARGS = ["--max-length", "32", "--doc-stride", "8", "--epochs", "2", "--batch-size", "4", "--lr", "1e-3", "--threads", "1"]
+TRAIN_ARGS = ["--max-length", "32", "--doc-stride", "8", "--epochs", "2", "--batch-size", "4", "--lr", "1e-3", "--threads", "1",
+              "--mixed-precision", "no"]  # fp32 on every CPU: numbers are compared
 
 
 @pytest.fixture(scope="module")

@@ -28,7 +28,6 @@ class QAConfig(TrainConfig):
     ALIASES: ClassVar[dict[str, str]] = {"version_2": "allow_no_answer"}  # a recipe key of SQuAD's scripts
 
     max_length: int = 384
-    lr: float = 5e-5
     batch_size: int = 16
     eval_batch_size: int = 64
     epochs: float = 2.0
