@@ -146,7 +146,7 @@ RULES: dict[str, Check] = {
     "attn": Check("str", choices=("auto", "sdpa", "eager")),
     "bucket_size": _POS_INT, "log_every": _POS_INT,
     "save_steps": Check("int", lo=1, optional=True),
-    "save_total_limit": Check("int", lo=1),
+    "save_total_limit": Check("int", lo=1, optional=True), "keep_checkpoints": Check("bool"),
     "resume": Check("str", optional=True, hint="'auto' (the latest checkpoint in --output-dir) or a checkpoint folder"),
     "report_to": Check("str", choices=("tensorboard", "wandb", "mlflow", "none")),
     "cache_dir": Check("str", optional=True), "no_cache": Check("bool"),
@@ -211,7 +211,10 @@ class TrainConfig(_Checked):
     bucket_size: int = 64  # batches per length bucket (shuffled buckets)
     log_every: int = 20  # steps between progress-bar loss refreshes (a host sync)
     save_steps: int | None = None  # checkpoint every N optimizer steps (and at every epoch's end)
-    save_total_limit: int = 2  # checkpoints kept (the newest)
+    # checkpoints kept (the newest) while training; None: SAVE_TOTAL_LIMIT, and all removed once the model folder is
+    # written. Given (option or recipe) or with keep_checkpoints, the finished run keeps them
+    save_total_limit: int | None = None
+    keep_checkpoints: bool = False
     resume: str | None = None  # "auto" (the newest checkpoint of this output folder, if any) or a checkpoint folder
     report_to: str = "none"  # tensorboard | wandb | mlflow | none
     overwrite: bool = False
@@ -221,6 +224,9 @@ class TrainConfig(_Checked):
     no_cache: bool = False  # tokenize into a temporary folder, removed at exit
     num_proc: int = 1  # processes tokenizing in parallel
 
+
+# checkpoints kept while training when --save-total-limit is not given (all are removed when the run finishes)
+SAVE_TOTAL_LIMIT = 2
 
 # Inference defaults
 PREDICT_BATCH_SIZE = 64

@@ -39,11 +39,19 @@ def tested_ranges() -> dict[str, str]:
 
 
 def _auto_precision() -> dict:
-    """What `--mixed-precision auto` picks on this machine, and why."""
-    from bertkit.engine.precision import resolve_mixed_precision
+    """What `--mixed-precision auto` picks here (this environment, this hardware), and why; and what the
+    accelerate config sets, which `accelerate launch` passes on (and auto then follows)."""
+    from bertkit.engine.precision import config_file_precision, resolve_mixed_precision
 
-    mode, why = resolve_mixed_precision("auto")
-    return {"resolves_to": mode, "why": why.removeprefix("auto: ")}
+    try:
+        mode, why = resolve_mixed_precision("auto")
+    except Exception as e:  # an Accelerate setting bertkit does not train with (fp8): report it, do not fail
+        mode, why = None, str(e)
+    from_file = config_file_precision()
+    config = None
+    if from_file:
+        config = {"file": from_file[1], "mixed_precision": from_file[0], "applies": "under accelerate launch"}
+    return {"resolves_to": mode, "why": why.removeprefix("auto: "), "accelerate_config": config}
 
 
 def _families() -> dict:

@@ -138,10 +138,26 @@ def run(plugin: TrainingPlugin) -> dict[str, Any] | None:
     summary = None
     if engine.is_main:
         summary = _save(plugin, engine, result, tokenizer, out_dir, time.perf_counter() - t_start)
+        _clean_checkpoints(cfg, engine.run_dir)
     engine.accelerator.wait_for_everyone()
     if state.num_processes > 1:
         state.destroy_process_group()
     return summary
+
+
+def _clean_checkpoints(cfg: TrainConfig, folder: Path | None) -> None:
+    """The model folder is written: the run's checkpoints go, unless asked to keep them (main process only)."""
+    from bertkit.engine import checkpoint as ckpt
+
+    if folder is None or not ckpt.checkpoints(folder):
+        return
+    why = ckpt.keep_when_finished(cfg)
+    if why:
+        console.log(f"checkpoints kept in {folder} ({why})")
+        return
+    removed, freed = ckpt.remove_finished(folder)
+    console.log(f"removed {len(removed)} checkpoint(s) of the finished run from {folder} "
+                f"({', '.join(p.name for p in removed)}; {freed / 1e6:.1f} MB freed); --keep-checkpoints keeps them")
 
 
 def _save(plugin: TrainingPlugin, engine, result, tokenizer, out_dir: Path, seconds: float) -> dict[str, Any]:

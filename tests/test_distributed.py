@@ -119,6 +119,7 @@ def test_classify_two_processes_train_like_one(setup):
     r = run(launch(cls_args(model, d, two, 8), "--num_processes", "2", "--num_machines", "1"))
     assert r.returncode == 0, r.stderr[-3000:]
     assert_written_once(r, two)
+    assert not (d / "two.run").exists() and r.stderr.count("removed 2 checkpoint(s)") == 1  # the main process deletes
     assert_same_run(one, two, ("accuracy", "f1", "roc_auc"))
     dev = json.loads((two / "metrics.json").read_text())["dev"]
     assert dev["n"] == 37  # gathered without duplicates or drops (37 rows over 2 processes)

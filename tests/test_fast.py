@@ -54,7 +54,8 @@ def test_auto_precision_logged_saved_and_in_env(clf_dir):
     saved = json.dumps(json.loads((out / "bertkit.json").read_text()))
     assert f'"mixed_precision": "{mode}"' in saved  # what ran, not "auto"
     env = json.loads(invoke(["env"]).stdout)
-    assert env["mixed_precision_auto"] == {"resolves_to": mode, "why": why.removeprefix("auto: ")}
+    auto = env["mixed_precision_auto"]
+    assert (auto["resolves_to"], auto["why"]) == (mode, why.removeprefix("auto: "))
 
 
 def test_default_is_the_model_itself(clf_dir):

@@ -68,6 +68,7 @@ def cls_args(tiny_bert, data, out: Path, *extra: str) -> list[str]:
 def test_kill_9_mid_epoch_then_resume_is_bit_identical(tiny_bert, cls_data, tmp_path):
     ref = run(cls_args(tiny_bert, cls_data, tmp_path / "ref"))
     assert ref.returncode == 0, ref.stderr[-2000:]
+    assert not (tmp_path / "ref.run").exists()  # a finished run removes its checkpoints
     out = tmp_path / "run"
     killed = run(cls_args(tiny_bert, cls_data, out), fault="kill:10")  # epoch 1 has 15 steps: mid-epoch
     assert killed.returncode == -9
@@ -80,6 +81,8 @@ def test_kill_9_mid_epoch_then_resume_is_bit_identical(tiny_bert, cls_data, tmp_
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert "resumed from" in resumed.stderr and "checkpoint-000008" in resumed.stderr
     assert json.loads(resumed.stdout)["resumed_from"].endswith("checkpoint-000008")
+    # killed: the checkpoints stayed for --resume; finished: they are gone
+    assert not (tmp_path / "run.run").exists() and "removed 2 checkpoint(s)" in resumed.stderr
     assert_identical(tmp_path / "ref", out)
 
 

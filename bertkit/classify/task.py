@@ -66,8 +66,9 @@ class ClassificationTask:
     def loss(self, model, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """Per-row loss (the engine weights and averages it): BCE for binary and multi-label (mean over labels),
         cross-entropy for multi-class; class weights as `pos_weight` / per-class weights."""
-        logits = self.logits(model, batch).float()
-        y = batch["labels"]
+        return self.loss_from_logits(self.logits(model, batch).float(), batch["labels"])
+
+    def loss_from_logits(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         w = self.weights.to(logits.device) if self.weights is not None else None
         pt = self.space.problem_type
         if pt == "binary":
@@ -75,6 +76,14 @@ class ClassificationTask:
         if pt == "multilabel":
             return F.binary_cross_entropy_with_logits(logits, y.float(), pos_weight=w, reduction="none").mean(dim=1)
         return F.cross_entropy(logits, y.long(), weight=w, reduction="none")
+
+    def dev_loss(self, outputs: dict[str, list[np.ndarray]], features: Features) -> float | None:
+        """The training loss on dev (per feature: a window of a long row counts as a row), for best-model ties."""
+        if "labels" not in features.columns or not len(features):
+            return None
+        logits = torch.as_tensor(np.stack(outputs["logits"]), dtype=torch.float32)
+        y = torch.as_tensor(np.stack(features.columns["labels"]))
+        return float(self.loss_from_logits(logits, y).mean())
 
     def predict_step(self, model, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         return {"logits": self.logits(model, batch)}

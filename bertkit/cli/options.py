@@ -11,7 +11,7 @@ from typing import Annotated, Any, List, Optional
 
 import typer
 
-from bertkit.defaults import PREDICT_BATCH_SIZE, TrainConfig, default
+from bertkit.defaults import PREDICT_BATCH_SIZE, SAVE_TOTAL_LIMIT, TrainConfig, default
 from bertkit.formats import Format
 
 _T = "Training"
@@ -62,7 +62,8 @@ Threads = Annotated[Optional[str], typer.Option("--threads", help="CPU threads f
 _K = "Checkpoints and tracking"
 LogEvery = Annotated[Optional[int], typer.Option("--log-every", help=f"Optimizer steps between logged training loss, learning rate and gradient norm (each costs one host sync). {dflt(_C, 'log_every')}", rich_help_panel=_K)]
 SaveSteps = Annotated[Optional[int], typer.Option("--save-steps", help="Also save a checkpoint every N optimizer steps (one is saved at every epoch's end) in OUTPUT_DIR.run/.", rich_help_panel=_K)]
-SaveTotalLimit = Annotated[Optional[int], typer.Option("--save-total-limit", help=f"Checkpoints kept, the newest. {dflt(_C, 'save_total_limit')}", rich_help_panel=_K)]
+SaveTotalLimit = Annotated[Optional[int], typer.Option("--save-total-limit", help=f"Checkpoints kept, the newest; given, they are also kept when the run finishes. \\[default: {SAVE_TOTAL_LIMIT} while training, removed when the model folder is written]", rich_help_panel=_K)]
+KeepCheckpoints = Annotated[Optional[bool], typer.Option("--keep-checkpoints", help="Keep the checkpoints in OUTPUT_DIR.run/ when the run finishes (by default they are removed once the model folder is written; interrupted or failed runs always keep them for --resume).", rich_help_panel=_K)]
 Resume = Annotated[Optional[str], typer.Option("--resume", help="Continue a run: auto (the newest checkpoint in OUTPUT_DIR.run/, or start fresh) or a checkpoint folder.", rich_help_panel=_K)]
 ReportTo = Annotated[Optional[str], typer.Option("--report-to", help=f"Tracker for loss, lr, gradient norm and dev metrics: tensorboard | wandb | mlflow | none. {dflt(_C, 'report_to')}", rich_help_panel=_K)]
 Compile = Annotated[Optional[bool], typer.Option("--compile/--no-compile", help="torch.compile the model. \\[default: --no-compile]", rich_help_panel=_T)]

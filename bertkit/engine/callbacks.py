@@ -60,7 +60,8 @@ class EvalLogCallback(Callback):
         self.describe = describe
 
     def on_evaluate(self, engine, record: dict[str, Any]) -> None:
-        loss = f", train loss {record['train_loss']:.4f}" if "train_loss" in record else ""
+        loss = f", dev loss {record['dev_loss']:.4f}" if "dev_loss" in record else ""
+        loss += f", train loss {record['train_loss']:.4f}" if "train_loss" in record else ""
         console.log(f"epoch {record['epoch']:.2f} step {record['step']}: {self.describe(record)}{loss}")
 
     def on_save(self, engine, path) -> None:

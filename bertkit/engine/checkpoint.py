@@ -8,7 +8,10 @@ Layout, for `-o runs/sst2`:
 
 A checkpoint is written to `.checkpoint-N.partial` and renamed when complete, so a run killed while saving leaves
 no folder that looks complete; the next run into the same path removes such leftovers (and the `.sst2.partial-*`
-folder of a final save that was killed). `--save-total-limit K` keeps the newest K checkpoints.
+folder of a final save that was killed). `--save-total-limit K` keeps the newest K checkpoints (default 2).
+When the run finishes and its model folder is written, the checkpoints are removed (the main process logs what and
+how much space), unless `--keep-checkpoints` or an explicit `--save-total-limit` asks to keep them; a run that is
+interrupted or fails keeps them, since they are what `--resume` continues from.
 """
 
 from __future__ import annotations
@@ -108,6 +111,31 @@ def check_compatible(saved: dict[str, Any], now: dict[str, Any], where: Path) ->
 def prune(folder: Path, keep: int) -> None:
     for p in checkpoints(folder)[:-keep] if keep > 0 else []:
         shutil.rmtree(p, ignore_errors=True)
+
+
+def folder_bytes(folder: Path) -> int:
+    return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file() and not f.is_symlink())
+
+
+def keep_when_finished(cfg: Any) -> str | None:
+    """Why a finished run keeps its checkpoints (--keep-checkpoints, or a --save-total-limit the user gave), or None."""
+    if getattr(cfg, "keep_checkpoints", False):
+        return "--keep-checkpoints"
+    if getattr(cfg, "save_total_limit", None) is not None:
+        return f"--save-total-limit {cfg.save_total_limit}"
+    return None
+
+
+def remove_finished(folder: Path) -> tuple[list[Path], int]:
+    """A finished run's checkpoints (its model folder is written): removed, with the bytes they took. The run
+    folder goes too when nothing else (tracker logs) is left in it."""
+    found = checkpoints(folder)
+    freed = sum(folder_bytes(p) for p in found)
+    for p in found:
+        shutil.rmtree(p, ignore_errors=True)
+    if folder.is_dir() and not any(folder.iterdir()):
+        folder.rmdir()
+    return found, freed
 
 
 def partial_path(folder: Path, step: int) -> Path:

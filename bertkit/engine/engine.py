@@ -23,13 +23,14 @@ from typing import Any, Sequence
 import torch
 
 from bertkit import console
-from bertkit.defaults import TrainConfig
+from bertkit.defaults import SAVE_TOTAL_LIMIT, TrainConfig
 from bertkit.engine import checkpoint as ckpt
 from bertkit.engine.batching import Features
 from bertkit.engine.callbacks import Callback, stop_signals
 from bertkit.engine.inference import Outputs, batched_forward
 from bertkit.engine.result import NonFiniteLoss, TrainingInterrupted, TrainResult
 from bertkit.engine.sampler import LocalBatch, ShardedBucketSampler
+from bertkit.engine.selection import judge
 from bertkit.engine.setup import build_optimizer, make_accelerator, seed_everything, steps_for
 from bertkit.engine.state import TrainState
 from bertkit.errors import BertkitError
@@ -255,6 +256,9 @@ class Engine:
                 raise BertkitError(f"metric {self.task.metric!r} is not computed for this task; "
                                    f"choose one of: {', '.join(sorted(metrics))}")
             record = [{"kind": "eval", "step": st.step, "epoch": round(st.batches_done / self.per_epoch, 3), **metrics}]
+            dev_loss = self.task.dev_loss(outputs, self.dev_feats) if hasattr(self.task, "dev_loss") else None
+            if dev_loss is not None:
+                record[0]["dev_loss"] = dev_loss
         if self.accelerator.num_processes > 1:
             broadcast_object_list(record)
         rec = record[0]
@@ -270,15 +274,15 @@ class Engine:
         self._paused(t)
 
     def _select(self, rec: dict[str, Any], outputs: Outputs) -> None:
-        """Keep the best weights (main process); count evaluations without improvement for --patience."""
-        st, value = self.state, rec[self.task.metric]
-        better = st.best_metric is None or (value > st.best_metric if self.task.greater_is_better else value < st.best_metric)
-        if better:
-            st.best_metric, st.best_step, st.bad_evals = value, st.step, 0
+        """Keep the best weights (main process) by `selection.judge`: the better metric, then the lower dev loss,
+        then the later step; count evaluations without improvement for --patience."""
+        st, loss = self.state, rec.get("dev_loss")
+        verdict = judge(rec[self.task.metric], loss, st.best_metric, st.best_loss, self.task.greater_is_better)
+        if verdict.replace:
+            st.best_metric, st.best_loss, st.best_step = rec[self.task.metric], loss, st.step
             self.best_weights = self.full_state_dict()
             self.best_outputs = outputs if self.is_main else None
-        else:
-            st.bad_evals += 1
+        st.bad_evals = 0 if verdict.improved else st.bad_evals + 1
         if self.cfg.patience is not None and st.bad_evals >= self.cfg.patience:
             st.stopped_early, self._stop = True, True
 
@@ -305,7 +309,7 @@ class Engine:
             if self.best_weights is not None and st.best_step != st.step:
                 save_file({k: v.contiguous() for k, v in self.best_weights.items()}, str(partial / ckpt.BEST_WEIGHTS))
             ckpt.commit(partial, final)
-            ckpt.prune(self.run_dir, getattr(self.cfg, "save_total_limit", None) or 0)
+            ckpt.prune(self.run_dir, getattr(self.cfg, "save_total_limit", None) or SAVE_TOTAL_LIMIT)
         acc.wait_for_everyone()
         self._call("on_save", final)
         self._paused(t)

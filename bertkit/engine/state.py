@@ -24,6 +24,7 @@ class TrainState:
     tokens: int = 0  # real (non-pad) training tokens seen (every process together)
     train_seconds: float = 0.0
     best_metric: float | None = None
+    best_loss: float | None = None  # the kept evaluation's dev loss (ties: bertkit.engine.selection)
     best_step: int | None = None
     bad_evals: int = 0  # evaluations since the best one (patience)
     loss_sum: float = 0.0  # training loss since the last evaluation: sum of batch means ...

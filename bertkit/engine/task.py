@@ -20,6 +20,8 @@ class Task(Protocol):
     - `compute_metrics(outputs, features)`: outputs (dict of per-example numpy arrays, in the order of
       `features`) to a flat dict of numbers; `metric` names the one used to pick the best model.
     - `greater_is_better`: whether a higher `metric` is better.
+    - `dev_loss(outputs, features)` (optional): the mean dev loss, or None; it breaks ties of `metric` when the
+      best model is chosen (`bertkit.engine.selection`).
     """
 
     metric: str

@@ -51,6 +51,20 @@ class QATask:
         start, end = qa_logits(model, batch)
         return {"start_logits": start, "end_logits": end}
 
+    def dev_loss(self, outputs: dict[str, list[np.ndarray]], features: Features) -> float | None:
+        """The training loss on the dev windows (their first gold answer, as training labels them), for ties of F1."""
+        cols = features.columns
+        if "start_positions" not in cols or not len(features):
+            return None
+        total = 0.0
+        for i, ids in enumerate(cols["input_ids"]):
+            n = len(ids)  # outputs are padded to their batch: the padded positions are not candidates
+            for key, pos in (("start_logits", cols["start_positions"][i]), ("end_logits", cols["end_positions"][i])):
+                z = np.asarray(outputs[key][i][:n], dtype=np.float64)
+                m = z.max()
+                total += (m + np.log(np.exp(z - m).sum()) - z[int(pos)]) / 2
+        return float(total / len(features))
+
     def predictions(self, outputs: dict[str, list[np.ndarray]], features: Features) -> list[pp.Prediction]:
         return pp.predictions_from_features(features, outputs, self.n_best, self.max_answer_length)
 

@@ -89,7 +89,7 @@ class QATraining:
         check_lengths(cfg, tokenizer, model.config)
         t_tok = time.perf_counter()
         train_feats = training_windows(self.train_data.examples, cfg.train, tokenizer, cfg)
-        self.dev_feats = (build_features(tokenizer, self.dev_data.examples, cfg.max_length, cfg.doc_stride, labels=False, source=cfg.dev)
+        self.dev_feats = (build_features(tokenizer, self.dev_data.examples, cfg.max_length, cfg.doc_stride, labels=True, source=cfg.dev)
                           if self.dev_data else None)
         n = window_counts(train_feats)
         console.log(f"features in {time.perf_counter() - t_tok:.1f}s: {n['windows']} training windows "
