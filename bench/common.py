@@ -65,7 +65,7 @@ def machine() -> str:
     except OSError:  # pragma: no cover
         pass
     gpu = ""
-    torch = sys.modules.get("torch")  # only when the script imported it (bench/tokenize.py shadows a stdlib module)
+    torch = sys.modules.get("torch")  # only when the script imported it (a script without torch never loads it)
     if torch is not None and torch.cuda.is_available():
         gpu = ", GPU " + torch.cuda.get_device_name(0)
     return f"{cpu}, {os.cpu_count()} CPUs{gpu or ', no GPU'}, {platform.system()} {platform.release()}"
@@ -196,7 +196,6 @@ def read_tsv(path: str | Path, text_col: str = "sentence", label_col: str | None
 
 
 def packaged_model() -> str:
-    sys.path.insert(0, str(REPO))
     from bertkit.modeling import packaged_model_dir
 
     return str(packaged_model_dir())
@@ -204,10 +203,11 @@ def packaged_model() -> str:
 
 def tiny_model(path: Path) -> str:
     """The tests' 2-layer random BERT, for --smoke runs."""
-    sys.path.insert(0, str(REPO / "tests"))
-    sys.path.insert(0, str(REPO))
-    from conftest import build_tiny_bert  # type: ignore
+    import importlib.util
 
-    if not (path / "config.json").is_file():
-        build_tiny_bert(path)
+    if not (path / "config.json").is_file():  # tests/conftest.py read as a file: tests/ is no package
+        spec = importlib.util.spec_from_file_location("bertkit_tests_conftest", REPO / "tests" / "conftest.py")
+        conftest = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(conftest)
+        conftest.build_tiny_bert(path)
     return str(path)

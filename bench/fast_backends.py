@@ -16,19 +16,12 @@ sentences_per_s (median), x_vs_fp32, label agreement with fp32 and max |prob - p
 
 from __future__ import annotations
 
-import os
-import sys
+import argparse
+import tempfile
+import time
+from pathlib import Path
 
-_HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _HERE]  # bench/tokenize.py shadows the stdlib
-sys.path.insert(0, os.path.dirname(_HERE))
-
-import argparse  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-from bench.common import parse_args, SHARED, emit, environment, median, order, read_tsv  # noqa: E402
+from common import SHARED, emit, environment, median, order, parse_args, read_tsv
 
 BACKENDS = ("fp32", "bf16", "torch-int8", "ort-fp32", "ort-int8", "compile")
 

@@ -14,23 +14,16 @@ card's dense bf16 figure from PEAK_TFLOPS by name. Without a CUDA device it prin
 
 from __future__ import annotations
 
-import os
-import sys
+import argparse
+import json
+import tempfile
+from pathlib import Path
 
-_HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _HERE]  # bench/tokenize.py shadows the stdlib
-sys.path.insert(0, os.path.dirname(_HERE))
-
-import argparse  # noqa: E402
-import json  # noqa: E402
-import tempfile  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-from bench.common import parse_args, SHARED, emit, environment, read_tsv, run_child, tiny_model  # noqa: E402
+from common import SHARED, emit, environment, parse_args, read_tsv, run_child, tiny_model
 
 PEAK_TFLOPS = {"H200": 989.0, "H100 SXM": 989.0, "H100 80GB HBM3": 989.0, "H100 PCIe": 756.0, "H100": 756.0,
                "A100": 312.0, "L40S": 362.0, "L4": 121.0, "A10": 125.0, "RTX 4090": 165.0, "RTX 3090": 71.0}
-SCRIPT = str(Path(_HERE) / "train_classify.py")
+SCRIPT = str(Path(__file__).resolve().parent / "train_classify.py")
 
 
 def peak_tflops(name: str | None, given: float | None) -> float | None:
@@ -87,7 +80,7 @@ def main() -> None:
         if args.smoke:
             model, args.rows = tiny_model(tmp_p / "tiny"), 64
         else:
-            from bench.common import packaged_model
+            from common import packaged_model
 
             model = base_shaped(tmp_p / "base", packaged_model())
         texts, labels = read_tsv(args.train)

@@ -13,26 +13,21 @@ max (the same weights; only bertkit.json's `aggregate` differs). One JSON line p
 
 from __future__ import annotations
 
-import os
-import sys
-
-_HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _HERE]  # bench/tokenize.py shadows the stdlib
-sys.path.insert(0, os.path.dirname(_HERE))
-
 import argparse
-import json  # noqa: E402
-import random  # noqa: E402
-import subprocess  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
+import json
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
 
-from bench.common import parse_args, SHARED, emit, packaged_model, read_tsv  # noqa: E402
+from common import SHARED, emit, packaged_model, parse_args, read_tsv
 
 
 def documents(texts, labels, n_docs, tokens, tok, rng, reuse):
-    by_label = {y: [t for t, l in zip(texts, labels) if l == y] for y in (0, 1)}
+    by_label = {y: [t for t, lab in zip(texts, labels) if lab == y] for y in (0, 1)}
     counts = {t: len(tok(t, add_special_tokens=False)["input_ids"]) for t in texts}
     docs = []
     for k in range(n_docs):

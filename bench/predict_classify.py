@@ -25,20 +25,28 @@ its best one, with the agreement of their predicted labels.
 
 from __future__ import annotations
 
+import argparse
+import json
 import os
 import sys
+import tempfile
+import time
+from pathlib import Path
 
-_HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _HERE]  # bench/tokenize.py shadows the stdlib
-sys.path.insert(0, os.path.dirname(_HERE))
-
-import argparse  # noqa: E402
-import json  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-from bench.common import parse_args, SHARED, emit, environment, median, order, packaged_model, read_tsv, run_child, tiny_model, add_child_options, run_as_child  # noqa: E402
+from common import (
+    SHARED,
+    add_child_options,
+    emit,
+    environment,
+    median,
+    order,
+    packaged_model,
+    parse_args,
+    read_tsv,
+    run_as_child,
+    run_child,
+    tiny_model,
+)
 
 WARMUP = 16
 
@@ -274,7 +282,7 @@ def export_for_fast(model: str, tmp: Path) -> dict[str, str]:
     out = {"model": str(copy), "ort-fp32": str(tmp / "peer.onnx"), "ort-int8": str(tmp / "peer.int8.onnx")}
     for extra in ([], ["-o", out["ort-fp32"]], ["--int8", "-o", out["ort-int8"]]):
         subprocess.run([sys.executable, "-m", "bertkit", "-q", "export", str(copy), "--onnx", "--overwrite", *extra], check=True,
-                       stdout=subprocess.DEVNULL, env={**os.environ, "PYTHONPATH": os.path.dirname(_HERE)})
+                       stdout=subprocess.DEVNULL, env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
     for peer in ("ort-fp32", "ort-int8"):
         single_file(Path(out[peer]))
     return out

@@ -11,7 +11,7 @@ fine-tunes the packaged all-MiniLM-L6-v2 once with `bertkit qa train` (--train-q
 
 Sides, each in a fresh child process, alternated (bertkit, loop, [tf4-pipeline]; with --repeats 2 then the
 reverse order). By default the first --limit 300 of the 1,190 questions (--limit 0: all):
-- bertkit: what `bertkit qa eval --model DIR --data F` runs (bertkit.cli.qa._load + bertkit.qa.evaluate.gold_for_file, QA.predict:
+- bertkit: what `bertkit qa eval --model DIR --data F` runs (bertkit.qa.cli._load + bertkit.qa.evaluate.gold_for_file, QA.predict:
   windows, sorted batches of 64, n-best post-processing; then the official scoring);
 - loop: per question, tokenize question + context (truncated to the model's max length), one forward pass
   of AutoModelForQuestionAnswering under torch.no_grad, argmax start and argmax end, the span's characters
@@ -28,22 +28,30 @@ One JSON line per run (kind=run), per side (kind=summary: medians) and kind=rati
 
 from __future__ import annotations
 
+import argparse
+import hashlib
+import json
 import os
+import subprocess
 import sys
+import tempfile
+import time
+from pathlib import Path
 
-_HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _HERE]  # bench/tokenize.py shadows the stdlib
-sys.path.insert(0, os.path.dirname(_HERE))
-
-import argparse  # noqa: E402
-import hashlib  # noqa: E402
-import json  # noqa: E402
-import subprocess  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-from bench.common import parse_args, REPO, SHARED, emit, environment, median, order, packaged_model, run_child, tiny_model, add_child_options, run_as_child  # noqa: E402
+from common import (
+    REPO,
+    SHARED,
+    add_child_options,
+    emit,
+    environment,
+    median,
+    order,
+    packaged_model,
+    parse_args,
+    run_as_child,
+    run_child,
+    tiny_model,
+)
 
 WARMUP = 8
 TF4 = "4.57.1"
@@ -68,8 +76,8 @@ def scores(data: str, limit: int | None, preds: dict[str, str]) -> dict:
 
 def child_bertkit(p: dict) -> dict:
     """The body of `bertkit qa eval --model M --data F [--limit N]`, model loading timed apart."""
-    from bertkit.cli.qa import _load
     from bertkit.qa import postprocess as pp
+    from bertkit.qa.cli import _load
     from bertkit.qa.evaluate import allow_no_answer, gold_for_file
 
     t0 = time.perf_counter()
@@ -264,7 +272,7 @@ def main() -> None:
         sides = ["bertkit", "loop"] + (["bertkit-bf16"] if args.bertkit_bf16 else []) + (["tf4-pipeline"] if args.with_tf4_pipeline else [])
         onnx = {}
         if not args.no_fast:
-            from bench.predict_classify import export_for_fast
+            from predict_classify import export_for_fast
 
             onnx = export_for_fast(model, Path(tmp))
             model = onnx.pop("model")

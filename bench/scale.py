@@ -24,20 +24,25 @@ written to /dev/null) for each --predict-lines; peak RSS of each child.
 
 from __future__ import annotations
 
+import argparse
 import os
+import shutil
 import sys
+import tempfile
+import time
+from pathlib import Path
 
-_HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _HERE]  # bench/tokenize.py shadows the stdlib
-sys.path.insert(0, os.path.dirname(_HERE))
-
-import argparse  # noqa: E402
-import shutil  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-from bench.common import parse_args, SHARED, add_child_options, emit, environment, packaged_model, run_as_child, run_child, tiny_model  # noqa: E402
+from common import (
+    SHARED,
+    add_child_options,
+    emit,
+    environment,
+    packaged_model,
+    parse_args,
+    run_as_child,
+    run_child,
+    tiny_model,
+)
 
 T0 = time.perf_counter()
 
@@ -62,8 +67,8 @@ class _StopAfter:
 def child_bertkit(p: dict) -> dict:
     import bertkit.train as skeleton
     from bertkit.classify import prepare
+    from bertkit.classify.settings import ClassifyConfig
     from bertkit.classify.train import train
-    from bertkit.defaults import ClassifyConfig
 
     marks: dict = {"read_s": 0.0, "tokenize_s": 0.0}
 
@@ -87,15 +92,21 @@ def child_bertkit(p: dict) -> dict:
                              batch_size=32, max_length=128, cache_dir=p["cache_dir"], num_proc=p.get("num_proc", 1),
                              tune_thresholds=False)
         summary = train(cfg)
-    assert skeleton  # noqa: the module stays imported for the patch above
+    assert skeleton  # the module stays imported for the patch above
     return {**{k: round(v, 3) for k, v in marks.items()}, "steps": summary["steps"]}
 
 
 def child_trainer(p: dict) -> dict:
     import datasets
     import numpy as np
-    from transformers import (AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding, Trainer,
-                              TrainerCallback, TrainingArguments)
+    from transformers import (
+        AutoModelForSequenceClassification,
+        AutoTokenizer,
+        DataCollatorWithPadding,
+        Trainer,
+        TrainerCallback,
+        TrainingArguments,
+    )
 
     marks: dict = {}
     t = time.perf_counter()

@@ -31,20 +31,26 @@ One JSON line per run (kind=run), then one per side (kind=summary, medians) and 
 
 from __future__ import annotations
 
-import os
-import sys
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
 
-_HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _HERE]  # bench/tokenize.py shadows the stdlib
-sys.path.insert(0, os.path.dirname(_HERE))
-
-import argparse  # noqa: E402
-import json  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-from bench.common import parse_args, SHARED, emit, environment, median, order, packaged_model, read_tsv, run_child, tiny_model, add_child_options, run_as_child  # noqa: E402
+from common import (
+    SHARED,
+    add_child_options,
+    emit,
+    environment,
+    median,
+    order,
+    packaged_model,
+    parse_args,
+    read_tsv,
+    run_as_child,
+    run_child,
+    tiny_model,
+)
 
 SIDES = ("bertkit", "trainer", "trainer-grouped")
 
@@ -52,8 +58,8 @@ SIDES = ("bertkit", "trainer", "trainer-grouped")
 # -- children ------------------------------------------------------------------------------------
 
 def child_bertkit(p: dict) -> dict:
+    from bertkit.classify.settings import ClassifyConfig
     from bertkit.classify.train import train
-    from bertkit.defaults import ClassifyConfig
 
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="bertkit-bench-out-") as tmp:
@@ -81,8 +87,14 @@ def child_trainer(p: dict) -> dict:
     import numpy as np
     import torch
     from datasets import Dataset
-    from transformers import (AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding, Trainer,
-                              TrainingArguments, set_seed)
+    from transformers import (
+        AutoModelForSequenceClassification,
+        AutoTokenizer,
+        DataCollatorWithPadding,
+        Trainer,
+        TrainingArguments,
+        set_seed,
+    )
 
     t0 = time.perf_counter()
     tr_x, tr_y = read_tsv(p["train"])
@@ -180,10 +192,9 @@ def main() -> None:
                   "batch_size": args.batch_size, "eval_batch_size": args.eval_batch_size, "lr": args.lr,
                   "warmup_ratio": args.warmup_ratio, "weight_decay": args.weight_decay, "max_length": args.max_length,
                   "seed": args.seed, "bf16": args.bf16, "extra": extra, "precision": "bf16" if args.bf16 else ("no" if args.fp32 else None)}
-        from bertkit.engine.precision import resolve_mixed_precision
-
         # trainer-grouped: the Trainer at its best, group_by_length=True at bertkit's precision (auto resolved here)
-        from bertkit.defaults import ClassifyConfig
+        from bertkit.classify.settings import ClassifyConfig
+        from bertkit.engine.precision import resolve_mixed_precision
 
         bertkit_precision = resolve_mixed_precision(extra.get("mixed_precision", params["precision"] or ClassifyConfig.mixed_precision))[0]
         params_grouped = {**params, "group_by_length": True, "trainer_bf16": bertkit_precision == "bf16"}

@@ -2,18 +2,22 @@
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "QA", "Classifier", "attention"]
+__all__ = ["__version__", "QA", "Classifier", "attention", "task_registry"]
+
+
+def task_registry() -> dict:
+    """{name: TaskSpec} of every task (bertkit/tasks.py), imported on first use."""
+    from bertkit.tasks import TASKS
+
+    return TASKS
 
 
 def __getattr__(name):  # lazy: `import bertkit` must stay cheap for the CLI
-    if name == "QA":
-        from bertkit.qa.api import QA
+    for spec in task_registry().values():  # each task's predictor: bertkit.Classifier, bertkit.QA, ...
+        if spec.api_name == name:
+            from bertkit.taskspec import load
 
-        return QA
-    if name == "Classifier":
-        from bertkit.classify.predict import Classifier
-
-        return Classifier
+            return load(spec.predictor_ref)
     if name == "attention":
         import importlib
 

@@ -14,7 +14,7 @@ table with `check_options`. To add a setting: a field with its default below and
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -31,9 +31,6 @@ PAIR_COLUMNS = ("text_pair", "sentence2", "hypothesis", "question2", "text_b")
 LABEL_COLUMNS = ("label", "labels", "label_ids", "target", "class", "category", "y", "sentiment")
 # `--text-col title,body` joins the columns with this separator (a space, so "Title. Body" reads as one text)
 TEXT_JOIN_SEPARATOR = " "
-
-CLASSIFY_METRICS = ("accuracy", "f1", "f1_macro", "f1_micro", "f1_weighted", "precision", "recall", "roc_auc",
-                    "subset_accuracy", "hamming_loss")
 
 
 @dataclass(frozen=True)
@@ -124,9 +121,6 @@ _PATH = Check("str", optional=True)
 _POS_INT = Check("int", lo=1)
 _POS_INT_OR_NONE = Check("int", lo=1, optional=True)
 
-# former names still read from recipes
-ALIASES = {"version_2": "allow_no_answer"}
-
 # name -> check, shared by every command (an option has the same meaning wherever it appears)
 RULES: dict[str, Check] = {
     "model": Check("str", hint="a model folder or hub id"),
@@ -157,44 +151,26 @@ RULES: dict[str, Check] = {
     "report_to": Check("str", choices=("tensorboard", "wandb", "mlflow", "none")),
     "cache_dir": Check("str", optional=True), "no_cache": Check("bool"),
     "num_proc": Check("int", lo=1, hint="processes tokenizing in parallel, e.g. --num-proc 4"),
-    "long_text": Check("str", choices=("truncate", "window")),
-    "stride": Check("int", lo=0, hint="tokens shared by consecutive windows, below --max-length (default 32)"),
-    "aggregate": Check("str", choices=("mean", "max")),
-    # classify
-    "text_col": Check("str", optional=True), "text_pair_col": Check("str", optional=True),
-    "label_col": Check("str", optional=True),
-    "problem_type": Check("str", choices=("binary", "multiclass", "multilabel"), optional=True),
-    "label_sep": Check("str"),
-    "label_names": Check("str", optional=True),
-    "class_weights": Check("str", choices=("auto", "none")),
-    "tune_thresholds": Check("bool"),
-    "header": Check("bool", optional=True),
-    # qa
-    "doc_stride": Check("int", lo=1, hint="an overlap in tokens, below --max-length (default 128)"),
-    "n_best": _POS_INT, "max_answer_length": _POS_INT,
-    "allow_no_answer": Check("bool", optional=True), "skip_bad_rows": Check("bool"),
-    # inference only
-    "threshold": Check("float", lo=0, hi=1, optional=True),
-    "top_k": _POS_INT,
-    "null_threshold": Check("float", optional=True),
-    "na_prob_thresh": Check("float"),  # bertkit writes score differences, not probabilities
 }
 
 
-def check_options(**values: Any) -> dict[str, Any]:
-    """Check inference options against RULES (by name); returns the converted values."""
-    return {k: check_value(k, RULES[k], v) for k, v in values.items()}
+def check_options(task_rules: dict[str, Check] | None = None, /, **values: Any) -> dict[str, Any]:
+    """Check inference options against a task's own rules, else RULES (by name); returns the converted values."""
+    rules = {**RULES, **(task_rules or {})}
+    return {k: check_value(k, rules[k], v) for k, v in values.items()}
 
 
 class _Checked:
-    """`__post_init__` for the config classes: every field checked against RULES (plus the class's own rules)."""
+    """`__post_init__` for the config classes: every field checked against the class's own rules (a task's
+    settings), else RULES."""
 
     TASK: ClassVar[str | None] = None
-    EXTRA_RULES: ClassVar[dict[str, Check]] = {}
+    TASK_RULES: ClassVar[dict[str, Check]] = {}
+    ALIASES: ClassVar[dict[str, str]] = {}  # former names still read from recipes
 
     def __post_init__(self) -> None:
         for f in fields(self):  # type: ignore[arg-type]
-            check = self.EXTRA_RULES.get(f.name) or RULES[f.name]
+            check = self.TASK_RULES.get(f.name) or RULES[f.name]
             setattr(self, f.name, check_value(f.name, check, getattr(self, f.name)))
         self.check_together()
 
@@ -247,52 +223,6 @@ class TrainConfig(_Checked):
     cache_dir: str | None = None  # tokenization cache; None: $BERTKIT_CACHE_DIR, $XDG_CACHE_HOME/bertkit or ~/.cache/bertkit
     no_cache: bool = False  # tokenize into a temporary folder, removed at exit
     num_proc: int = 1  # processes tokenizing in parallel
-
-
-@dataclass
-class ClassifyConfig(TrainConfig):
-    TASK: ClassVar[str] = "classify"
-    EXTRA_RULES: ClassVar[dict[str, Check]] = {"metric": Check("str", choices=CLASSIFY_METRICS, optional=True)}
-
-    text_col: str | None = None  # a name, a position (0, 1, ...) or names joined by commas (title,body)
-    text_pair_col: str | None = None
-    label_col: str | None = None
-    problem_type: str | None = None  # binary | multiclass | multilabel; None: detect from labels
-    label_sep: str = ","
-    label_names: str | None = None  # 'neg,pos', '1=World,2=Sports', or a file with one name (or value=name) per line
-    class_weights: str = "none"  # auto | none
-    tune_thresholds: bool = True
-    header: bool | None = None  # CSV/TSV header row; None: detect
-    long_text: str = "truncate"  # truncate | window (windows of max_length overlapping by stride)
-    stride: int = 32  # tokens shared by consecutive windows (--long-text window)
-    aggregate: str = "mean"  # mean | max of a row's window logits
-
-
-@dataclass
-class QAConfig(TrainConfig):
-    TASK: ClassVar[str] = "qa"
-    EXTRA_RULES: ClassVar[dict[str, Check]] = {"metric": Check("str", choices=("f1",), optional=True)}
-
-    max_length: int = 384
-    lr: float = 5e-5
-    batch_size: int = 16
-    eval_batch_size: int = 64
-    epochs: float = 2.0
-    doc_stride: int = 128
-    n_best: int = 20
-    max_answer_length: int = 30
-    allow_no_answer: bool | None = None  # may answer "no answer" (SQuAD v2.0); None: when the data has unanswerable questions
-    skip_bad_rows: bool = False
-
-    @property
-    def version_2(self) -> bool | None:
-        """The former name of allow_no_answer (SQuAD v2.0's `version_2_with_negative`)."""
-        return self.allow_no_answer
-
-    def check_together(self) -> None:
-        if self.doc_stride >= self.max_length:
-            raise SettingError("doc_stride", f"{self.doc_stride} must be below --max-length {self.max_length}: "
-                               "it is the overlap between windows of a long context (e.g. --doc-stride 128)")
 
 
 # checkpoints kept while training when --save-total-limit is not given (all are removed when the run finishes)
@@ -357,7 +287,7 @@ def load_yaml_overrides(cls: type, path: str) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise UsageError(f"{path}: expected a mapping of setting: value")
     data = {str(k).replace("-", "_"): v for k, v in data.items()}
-    data = {ALIASES.get(k, k) if ALIASES.get(k) in config_keys(cls) else k: v for k, v in data.items()}
+    data = {cls.ALIASES.get(k, k): v for k, v in data.items()}
     task = data.pop("task", None)  # recipes say which command they are for
     expected = getattr(cls, "TASK", None)
     if task is not None and expected and task != expected:
@@ -371,9 +301,4 @@ def load_yaml_overrides(cls: type, path: str) -> dict[str, Any]:
     return data
 
 
-def as_dict(cfg: Any) -> dict[str, Any]:
-    return asdict(cfg)
-
-
-__all__ = ["DEFAULT_MODEL", "TrainConfig", "ClassifyConfig", "QAConfig", "RULES", "Check", "check_options",
-           "build_config", "as_dict", "field"]
+__all__ = ["DEFAULT_MODEL", "TrainConfig", "RULES", "Check", "check_options", "build_config", "field"]

@@ -25,7 +25,6 @@ ONNX_DIR = "onnx"
 FP32_FILE, INT8_FILE = "model.onnx", "model_quantized.onnx"
 OPSET = 17
 FP32_TOLERANCE = 1e-4
-OUTPUTS = {"classify": ("logits",), "qa": ("start_logits", "end_logits")}
 
 
 def require_onnx(runtime_only: bool = False):
@@ -42,21 +41,6 @@ def require_onnx(runtime_only: bool = False):
 
 def default_path(model_dir: str | Path, int8: bool) -> Path:
     return Path(model_dir) / ONNX_DIR / (INT8_FILE if int8 else FP32_FILE)
-
-
-def model_task(path: str, meta: dict) -> str:
-    """classify | qa, from bertkit.json's task, else config.json's architectures."""
-    from bertkit.modeling import architectures
-
-    if meta.get("task") in OUTPUTS:
-        return meta["task"]
-    archs = architectures(path)
-    if any(a.endswith("ForQuestionAnswering") for a in archs):
-        return "qa"
-    if any(a.endswith("ForSequenceClassification") for a in archs):
-        return "classify"
-    raise BertkitError(f"{path}: neither a classifier nor a question-answering model (architectures: "
-                       f"{', '.join(archs) or 'none'}); export a folder from `bertkit classify train` or `bertkit qa train`")
 
 
 def input_names(tokenizer, model) -> list[str]:
@@ -77,26 +61,25 @@ def probe_batch(tokenizer, names: list[str]) -> dict[str, Any]:
 def export_onnx(model_dir: str, out: str | None = None, int8: bool = False, opset: int = OPSET,
                 allow_pickle: bool = False, trust_remote_code: bool = False, overwrite: bool = True) -> dict[str, Any]:
     """Write the ONNX file (fp32, or dynamic int8) of a model folder; a summary of what was written and checked."""
-    import torch
-    from transformers import AutoModelForQuestionAnswering, AutoModelForSequenceClassification
-
-    from bertkit.modeling import load_pretrained, load_tokenizer, resolve_model
-    from bertkit.outdir import read_metadata
+    import transformers
 
     from bertkit.console import quiet_libraries
+    from bertkit.modeling import load_pretrained, load_tokenizer, resolve_model
+    from bertkit.outdir import read_metadata
+    from bertkit.taskspec import detect_or_fail
 
     require_onnx()
     quiet_libraries()
     path = resolve_model(model_dir)
     meta = read_metadata(path) if Path(path).is_dir() else {}
-    task = model_task(path, meta)
+    spec = detect_or_fail(path, meta, "export")
     dest = Path(out) if out else default_path(path, int8)
     if dest.suffix != ".onnx":
         raise UsageError(f"-o {dest}: give a file name ending in .onnx")
     if dest.exists() and not overwrite:
         raise BertkitError(f"{dest}: exists; pass --overwrite to replace it")
     tok = load_tokenizer(path, trust_remote_code)
-    auto = AutoModelForQuestionAnswering if task == "qa" else AutoModelForSequenceClassification
+    auto = getattr(transformers, spec.auto_class)
     model = load_pretrained(auto, path, allow_pickle=allow_pickle, trust_remote_code=trust_remote_code, attn="eager").eval()
     names = input_names(tok, model)
     probe = probe_batch(tok, names)
@@ -104,20 +87,20 @@ def export_onnx(model_dir: str, out: str | None = None, int8: bool = False, opse
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix=".bertkit-export-", dir=dest.parent) as tmp:
         traced = Path(tmp) / "traced.onnx"
-        trace(model, probe, names, OUTPUTS[task], traced, opset)
+        trace(model, probe, names, spec.outputs, traced, opset)
         if int8:
             quantize_int8(traced, Path(tmp) / "quantized.onnx")
             traced = Path(tmp) / "quantized.onnx"
         staged = Path(tmp) / dest.name
         with_external_data(traced, staged)
-        diff, names = max_abs_diff(model, staged, probe, OUTPUTS[task])
+        diff, names = max_abs_diff(model, staged, probe, spec.outputs)
         if not int8 and diff > FP32_TOLERANCE:
             raise BertkitError(f"{path}: the exported graph differs from PyTorch by {diff:.2e} (> {FP32_TOLERANCE:g}); "
                                "nothing written. Please report this model type")
         publish(staged, dest)
     size = sum(f.stat().st_size for f in (dest, data_file(dest)))
-    return {"onnx": str(dest), "weights": str(data_file(dest)), "task": task, "precision": "int8 (dynamic)" if int8 else "fp32",
-            "opset": opset, "inputs": names, "outputs": list(OUTPUTS[task]), "size_mb": round(size / 2**20, 2),
+    return {"onnx": str(dest), "weights": str(data_file(dest)), "task": spec.name, "precision": "int8 (dynamic)" if int8 else "fp32",
+            "opset": opset, "inputs": names, "outputs": list(spec.outputs), "size_mb": round(size / 2**20, 2),
             "max_abs_diff_vs_pytorch": float(f"{diff:.3g}"), "seconds": round(time.perf_counter() - t0, 2)}
 
 
@@ -147,11 +130,12 @@ def publish(staged: Path, dest: Path) -> None:
         os.replace(src, dst)
 
 
-def trace(model, probe: dict, names: list[str], outputs: tuple[str, ...], dest: Path, opset: int) -> None:
+def trace(model, probe: dict, names: list[str], outputs: dict[str, dict[int, str]], dest: Path, opset: int) -> None:
+    """`outputs`: the task's output names and their dynamic axes (TaskSpec.outputs)."""
     import torch
 
     axes = {n: {0: "batch", 1: "sequence"} for n in names}
-    axes.update({o: ({0: "batch"} if o == "logits" else {0: "batch", 1: "sequence"}) for o in outputs})
+    axes.update(outputs)
     with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
         warnings.simplefilter("ignore")  # tracer notes on Python conditions that hold for every input of the graph
         torch.onnx.export(model, (), str(dest), kwargs=dict(probe), input_names=names, output_names=list(outputs),
@@ -176,9 +160,9 @@ def quantize_int8(src: Path, dest: Path) -> None:
         logging.getLogger().setLevel(level)
 
 
-def max_abs_diff(model, onnx_file: Path, probe: dict, outputs: tuple[str, ...]) -> tuple[float, list[str]]:
-    """The largest difference between the graph's outputs and PyTorch's on `probe` (padding left out), and the
-    graph's inputs."""
+def max_abs_diff(model, onnx_file: Path, probe: dict, outputs: dict[str, dict[int, str]]) -> tuple[float, list[str]]:
+    """The largest difference between the graph's outputs and PyTorch's on `probe` (padding left out: per-token
+    outputs, those with a sequence axis, are compared on real tokens only), and the graph's inputs."""
     import numpy as np
     import torch
 
@@ -193,7 +177,7 @@ def max_abs_diff(model, onnx_file: Path, probe: dict, outputs: tuple[str, ...]) 
     for name, arr in zip(outputs, got):
         r = getattr(ref, name).float().numpy()
         d = np.abs(arr - r)
-        diffs.append(float(d[mask].max() if d.ndim == 2 and name != "logits" else d.max()))
+        diffs.append(float(d[mask].max() if 1 in outputs[name] else d.max()))
     return max(diffs), inputs
 
 

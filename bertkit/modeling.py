@@ -47,22 +47,23 @@ def architectures(path: str) -> list[str]:
         return []
 
 
-def check_model_task(name: str, path: str, meta: dict, want: str) -> None:
-    """Stop before loading when a folder holds a model for another task, or (classify) no trained head at all:
-    a random head would answer confidently and wrongly. bertkit.json's task decides, else config.json's architectures."""
+def check_model_task(name: str, path: str, meta: dict, want) -> None:
+    """Stop before loading when a folder holds a model for another task than `want` (a TaskSpec), or, for a task
+    that needs a trained head, no head at all: a random head would answer confidently and wrongly. bertkit.json's
+    task decides, else config.json's architectures."""
+    from bertkit.taskspec import registry
+
     archs = architectures(path)
-    qa = meta.get("task") == "qa" or any(a.endswith("ForQuestionAnswering") for a in archs)
-    clf = meta.get("task") == "classify" or any(a.endswith("ForSequenceClassification") for a in archs)
+    if want.matches(path, meta, archs):
+        return
     shown = f" (architectures: {', '.join(archs)})" if archs else ""
-    if want == "classify" and qa and not clf:
-        raise BertkitError(f"{name}: a question-answering model{shown}, not a classifier; "
-                           "use `bertkit qa ask` / `bertkit qa eval`, or train a classifier with `bertkit classify train`")
-    if want == "classify" and archs and not clf:
-        raise BertkitError(f"{name}: no trained classification head{shown}; its random head would answer by chance. "
-                           f"Train one with `bertkit classify train --model {name}`")
-    if want == "qa" and clf and not qa:
-        raise BertkitError(f"{name}: a classifier{shown}, not a question-answering model; "
-                           "use `bertkit classify predict`, or train a QA model with `bertkit qa train`")
+    other = next((s for s in registry().values() if s.name != want.name and s.matches(path, meta, archs)), None)
+    if other is not None:
+        raise BertkitError(f"{name}: {other.noun}{shown}, not {want.noun}; "
+                           f"{other.use_hint}, or train {want.train_noun} with `bertkit {want.name} train`")
+    if want.untrained_head and archs:
+        raise BertkitError(f"{name}: no trained {want.untrained_head}{shown}; its random head would answer by chance. "
+                           f"Train one with `bertkit {want.name} train --model {name}`")
 
 
 def never_prompt() -> None:

@@ -2,7 +2,7 @@
 
 check settings and paths → read data (task) → model and tokenizer → features (task) → `Engine.fit` (with
 checkpoints, resume, trackers) → the task's after-training step (threshold tuning, …) → one all-or-nothing
-Hugging Face folder with bertkit.json, metrics.json and the figures. A task recipe supplies only what differs:
+Hugging Face folder with bertkit.json, metrics.json and the figures. A task plugin supplies only what differs:
 `load_data`, `model_kwargs`, `featurize`, `make_task`, `describe_eval` and `after_fit`.
 """
 
@@ -33,7 +33,7 @@ class Finished:
     figures: Callable[[Path], None] | None = None  # writes task figures into the output folder
 
 
-class Recipe(Protocol):
+class TrainingPlugin(Protocol):
     auto_class: str  # the transformers Auto class name
     cfg: TrainConfig
 
@@ -85,7 +85,7 @@ def _prepare_paths(cfg: TrainConfig, state) -> tuple[Path, Path | None]:
     return out_dir, resume
 
 
-def _load_model(recipe: Recipe, cfg: TrainConfig):
+def _load_model(plugin: TrainingPlugin, cfg: TrainConfig):
     import transformers
 
     from bertkit.engine import seed_everything
@@ -95,23 +95,22 @@ def _load_model(recipe: Recipe, cfg: TrainConfig):
     tokenizer = load_tokenizer(cfg.model, cfg.trust_remote_code)
     if tokenizer.pad_token_id is None:
         raise BertkitError(f"{cfg.model}: the tokenizer has no padding token")
-    model = load_pretrained(getattr(transformers, recipe.auto_class), cfg.model, allow_pickle=cfg.allow_pickle,
-                            trust_remote_code=cfg.trust_remote_code, attn=cfg.attn, **recipe.model_kwargs())
+    model = load_pretrained(getattr(transformers, plugin.auto_class), cfg.model, allow_pickle=cfg.allow_pickle,
+                            trust_remote_code=cfg.trust_remote_code, attn=cfg.attn, **plugin.model_kwargs())
     return tokenizer, model
 
 
-def run(recipe: Recipe) -> dict[str, Any] | None:
+def run(plugin: TrainingPlugin) -> dict[str, Any] | None:
     """Train, then save on the main process. Returns the summary there (None on the other processes)."""
     from bertkit.engine import Engine
     from bertkit.engine.callbacks import EvalLogCallback, ProgressCallback, TrackerCallback
     from bertkit.engine.checkpoint import run_dir
+    from bertkit.engine.memory import fix_mmap_threshold
     from bertkit.engine.precision import resolve_mixed_precision
     from bertkit.engine.threads import set_auto_threads
     from bertkit.modeling import attention_used
 
-    from bertkit.engine.memory import fix_mmap_threshold
-
-    cfg, t_start = recipe.cfg, time.perf_counter()
+    cfg, t_start = plugin.cfg, time.perf_counter()
     fix_mmap_threshold()  # peak memory independent of the number of rows (see bertkit.engine.memory)
     console.quiet_libraries()
     if not cfg.train:
@@ -121,13 +120,13 @@ def run(recipe: Recipe) -> dict[str, Any] | None:
     out_dir, resume = _prepare_paths(cfg, state)
     threads, threads_why = set_auto_threads(cfg.threads, state.num_processes)
     cfg.mixed_precision, precision_why = resolve_mixed_precision(cfg.mixed_precision)  # auto → what runs (saved so)
-    recipe.load_data()
-    tokenizer, model = _load_model(recipe, cfg)
+    plugin.load_data()
+    tokenizer, model = _load_model(plugin, cfg)
     attn_why = "auto: what the architecture supports" if cfg.attn in (None, "auto") else "as asked"
     cfg.attn = attention_used(model)  # auto → what runs (saved so)
-    train_feats, dev_feats = recipe.featurize(tokenizer, model)
-    task = recipe.make_task(tokenizer)
-    callbacks = [ProgressCallback(), EvalLogCallback(recipe.describe_eval)] if state.is_main_process else []
+    train_feats, dev_feats = plugin.featurize(tokenizer, model)
+    task = plugin.make_task(tokenizer)
+    callbacks = [ProgressCallback(), EvalLogCallback(plugin.describe_eval)] if state.is_main_process else []
     if getattr(cfg, "report_to", "none") not in (None, "none"):
         callbacks.append(TrackerCallback())
     engine = Engine(task, model, cfg, run_dir(out_dir), callbacks, project_name=out_dir.name)
@@ -138,7 +137,7 @@ def run(recipe: Recipe) -> dict[str, Any] | None:
     result = engine.fit(train_feats, dev_feats, resume=resume)
     summary = None
     if engine.is_main:
-        summary = _save(recipe, engine, result, tokenizer, out_dir, time.perf_counter() - t_start)
+        summary = _save(plugin, engine, result, tokenizer, out_dir, time.perf_counter() - t_start)
         _clean_checkpoints(cfg, engine.run_dir)
     engine.accelerator.wait_for_everyone()
     if state.num_processes > 1:
@@ -161,11 +160,11 @@ def _clean_checkpoints(cfg: TrainConfig, folder: Path | None) -> None:
                 f"({', '.join(p.name for p in removed)}; {freed / 1e6:.1f} MB freed); --keep-checkpoints keeps them")
 
 
-def _save(recipe: Recipe, engine, result, tokenizer, out_dir: Path, seconds: float) -> dict[str, Any]:
+def _save(plugin: TrainingPlugin, engine, result, tokenizer, out_dir: Path, seconds: float) -> dict[str, Any]:
     from bertkit import plots
 
-    cfg = recipe.cfg
-    done = recipe.after_fit(engine, result)
+    cfg = plugin.cfg
+    done = plugin.after_fit(engine, result)
     meta = {**done.meta, "metric": engine.task.metric, "training_args": dict(vars(cfg)), "versions": versions()}
     train = {**result.summary(), **done.train, "processes": engine.accelerator.num_processes,
              "wall_seconds": round(seconds, 2)}

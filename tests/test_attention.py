@@ -9,7 +9,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from helpers import invoke, sentiment_rows
 from page_checks import parse_self_contained
 

@@ -11,7 +11,6 @@ import json
 from pathlib import Path
 
 import pytest
-
 from helpers import invoke, sentiment_rows
 
 CTX = "Jim Henson was a nice puppet maker who created the muppets in london"

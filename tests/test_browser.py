@@ -10,7 +10,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-
 from helpers import invoke, sentiment_rows
 from test_qa_cli import squad_json
 

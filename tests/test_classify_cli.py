@@ -8,10 +8,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-
 from helpers import invoke, jsonl, sentiment_rows
 
-FAST = ["--epochs", "2", "--batch-size", "8", "--lr", "3e-3", "--seed", "1"]
+FAST = ["--epochs", "2", "--batch-size", "8", "--lr", "3e-3", "--seed", "1", "--mixed-precision", "no"]  # fp32 on every CPU: numbers are compared
 
 
 def write_sentiment_tsv(path: Path, n: int, seed: int = 0) -> Path:

@@ -15,8 +15,9 @@ from hypothesis import strategies as st
 from bertkit.classify.data import LabelSpace, detect_columns, encode_labels, infer_label_space
 from bertkit.classify.head import finalize_head, to_probabilities
 from bertkit.classify.metrics import tune_binary_threshold, tune_multilabel_thresholds
+from bertkit.classify.settings import ClassifyConfig
 from bertkit.classify.task import decide
-from bertkit.defaults import ClassifyConfig, build_config
+from bertkit.defaults import build_config
 from bertkit.engine.batching import bucket_batches, pad_collate, sorted_batches
 from bertkit.errors import BertkitError
 
@@ -152,10 +153,18 @@ def test_sorted_batches_with_token_budget(lengths, bs, budget):
 
 def test_pad_collate_pads_and_masks():
     rows = [{"input_ids": [1, 2, 3], "token_type_ids": [0, 0, 1], "labels": 1}, {"input_ids": [4], "token_type_ids": [0], "labels": 0}]
-    b = pad_collate(rows, pad_id=9)
+    b = pad_collate(rows, {"input_ids": 9, "token_type_ids": 0})
     assert b["input_ids"].tolist() == [[1, 2, 3], [4, 9, 9]]
     assert b["attention_mask"].tolist() == [[1, 1, 1], [1, 0, 0]]
     assert b["token_type_ids"].tolist() == [[0, 0, 1], [0, 0, 0]] and b["labels"].tolist() == [1, 0]
+
+
+def test_pad_collate_pads_each_key_with_its_own_value():
+    """Per-token labels pad with -100 (ignored by the loss), not with 0, a real label id."""
+    rows = [{"input_ids": [1, 2], "labels": [3, 4]}, {"input_ids": [5], "labels": [6]}]
+    b = pad_collate(rows, {"input_ids": 0, "labels": -100})
+    assert b["labels"].tolist() == [[3, 4], [6, -100]] and b["input_ids"].tolist() == [[1, 2], [5, 0]]
+    assert b["attention_mask"].tolist() == [[1, 1], [1, 0]]
 
 
 @given(st.lists(st.tuples(st.booleans(), st.floats(0, 1)), min_size=5, max_size=80))
@@ -234,11 +243,15 @@ def test_bad_labels_say_what_to_do(labels, names, needle):
 
 
 def test_config_checks_every_field_and_names_the_option():
-    from bertkit.defaults import RULES, QAConfig, TrainConfig
     from dataclasses import fields
 
-    for cls in (TrainConfig, ClassifyConfig, QAConfig):
-        assert {f.name for f in fields(cls)} <= set(RULES)
+    from bertkit.defaults import RULES, TrainConfig
+    from bertkit.taskspec import registry
+
+    assert {f.name for f in fields(TrainConfig)} <= set(RULES)
+    for spec in registry().values():  # every task's settings: each field checked by its task's rules or the shared ones
+        cls = spec.settings()
+        assert {f.name for f in fields(cls)} <= set(RULES) | set(cls.TASK_RULES)
     for kw, needle in [({"batch_size": -4}, "--batch-size must be an integer of at least 1, not -4"),
                        ({"warmup_ratio": 5}, "--warmup-ratio must be a number from 0 to 1"),
                        ({"threads": "many"}, "--threads must be an integer of at least 1 or 'auto'"),

@@ -9,11 +9,12 @@ from pathlib import Path
 
 import pytest
 import typer
+from helpers import invoke, jsonl, sentiment_rows
 
 from bertkit import recipes
 from bertkit.cli.main import app
-from bertkit.defaults import ClassifyConfig, QAConfig, build_config
-from helpers import invoke, jsonl, sentiment_rows
+from bertkit.defaults import build_config
+from bertkit.taskspec import registry
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -25,7 +26,7 @@ def test_every_recipe_loads_validates_and_explains_itself(name):
     assert header and body.startswith("#")
     assert any("Data" in ln for ln in header) and any("Command:" in ln for ln in header) and any("Override:" in ln for ln in header)
     task = recipes.summary(name)["task"]
-    cls = {"classify": ClassifyConfig, "qa": QAConfig}[task]
+    cls = registry()[task].settings()
     cfg = build_config(cls, name, {})  # by name, as `-c NAME` uses it: every key known and in range
     assert isinstance(cfg, cls)
     assert f"bertkit {task} train -c {name}" in body

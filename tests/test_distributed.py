@@ -13,7 +13,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from helpers import write_sentiment_csv
 
 HERE = Path(__file__).resolve().parent

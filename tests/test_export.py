@@ -9,7 +9,6 @@ import sys
 import numpy as np
 import pytest
 import torch
-
 from helpers import invoke
 
 pytest.importorskip("onnxruntime", reason="onnxruntime not installed: pip install 'bertkit[onnx]' (the test extra has it)")

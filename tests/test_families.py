@@ -8,11 +8,11 @@ from __future__ import annotations
 import json
 
 import pytest
-
-from bertkit.families import TESTED_COMMANDS, TESTED_FAMILIES
 from families import FAMILIES, build_family
 from helpers import invoke, jsonl, sentiment_rows
 from test_qa_cli import CONTEXTS, squad_json
+
+from bertkit.families import TESTED_COMMANDS, TESTED_FAMILIES
 
 FAST = ["--epochs", "1", "--batch-size", "8", "--lr", "1e-3", "--threads", "1", "--seed", "0",
         "--mixed-precision", "no"]

@@ -7,7 +7,6 @@ import sys
 
 import numpy as np
 import pytest
-
 from helpers import invoke, jsonl, sentiment_rows
 
 FAST_TRAIN = ["--epochs", "3", "--batch-size", "8", "--lr", "3e-3", "--seed", "1", "--threads", "1"]

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from helpers import invoke, write_sentiment_csv
 
 ARGS = ["--epochs", "5", "--batch-size", "8", "--lr", "3e-3", "--seed", "1", "--threads", "1",

@@ -6,7 +6,6 @@ import json
 
 import pandas as pd
 import pytest
-
 from helpers import invoke, jsonl
 
 pytestmark = pytest.mark.slow

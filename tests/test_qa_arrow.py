@@ -10,14 +10,14 @@ import random
 import numpy as np
 import pytest
 import torch
+from helpers import invoke
 
-from bertkit.defaults import QAConfig
 from bertkit.errors import BertkitError
 from bertkit.qa.data import QAExample, load_qa
 from bertkit.qa.features import build_features
 from bertkit.qa.prepare import training_windows, window_counts
+from bertkit.qa.settings import QAConfig
 from bertkit.qa.task import QATask
-from helpers import invoke
 
 WORDS = "jim henson was a nice puppet who the of paris france capital city river moon sun night day".split()
 ROWS = ("input_ids", "token_type_ids", "cls_index", "start_positions", "end_positions", "example_idx")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from bertkit.qa.data import QAExample, gold_dataset, QAData
+from bertkit.qa.data import QAData, QAExample, gold_dataset
 from bertkit.qa.postprocess import Prediction, Span, evaluate, postprocess, tune_null_threshold
 
 CTX = "aa bb cc dd ee"

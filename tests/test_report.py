@@ -10,7 +10,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from helpers import invoke, sentiment_rows
 from page_checks import parse_self_contained
 from test_qa_cli import squad_json

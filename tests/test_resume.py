@@ -10,7 +10,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from helpers import write_sentiment_csv
 
 HERE = Path(__file__).resolve().parent
@@ -167,3 +166,19 @@ def test_qa_kill_9_then_resume_is_bit_identical(tiny_bert, squad, tmp_path):
     resumed = run(args(tmp_path / "run", "--resume", "auto"))
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert_identical(tmp_path / "ref", tmp_path / "run")
+
+
+@pytest.mark.parametrize("argv,processes,expected", [
+    (["bertkit", "classify", "train", "-o", "out dir", "--lr", "1e-3"], 1,
+     "bertkit classify train -o 'out dir' --lr 1e-3 --resume auto"),
+    (["/usr/bin/bertkit", "qa", "train", "--resume", "runs/x.run/checkpoint-000004"], 1,
+     "bertkit qa train --resume runs/x.run/checkpoint-000004"),
+    (["__main__.py", "classify", "train", "--resume=auto"], 1, "bertkit classify train --resume=auto"),
+    (["bertkit", "classify", "train", "-c", "sst2-minilm"], 2,
+     "accelerate launch … -m bertkit classify train -c sst2-minilm --resume auto"),
+])
+def test_the_resume_command_is_the_command_given_plus_resume(argv, processes, expected):
+    """The CLI words the way back (the engine only says where the checkpoint is): every option kept, quoted."""
+    from bertkit.cli.errors import resume_command
+
+    assert resume_command(argv, processes) == expected

@@ -9,17 +9,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import FILL, NEG, POS, invoke, jsonl, sentiment_rows
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from helpers import FILL, NEG, POS, invoke, jsonl, sentiment_rows
-
 from bertkit import console
 from bertkit.classify import prepare
+from bertkit.classify.settings import ClassifyConfig
 from bertkit.classify.task import featurize
 from bertkit.classify.windows import aggregate_logits, featurize_windows
 from bertkit.data import stream
-from bertkit.defaults import ClassifyConfig
 
 
 @pytest.fixture(scope="module")

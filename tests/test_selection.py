@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from test_engine import FakeTask, data, engine
 
 from bertkit.engine.selection import judge
-from test_engine import FakeTask, data, engine
 
 
 def test_nothing_kept_yet_takes_the_first():

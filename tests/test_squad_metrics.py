@@ -12,9 +12,18 @@ from hypothesis import strategies as st
 
 from bertkit.errors import BertkitError
 from bertkit.qa import official_files as of
-from bertkit.qa.squad_metrics import (GoldQuestion, compute_exact, compute_f1, find_best_thresh, get_raw_scores,
-                                      gold_questions, load_squad_json, make_qid_to_has_ans, normalize_answer,
-                                      squad_evaluate)
+from bertkit.qa.squad_metrics import (
+    GoldQuestion,
+    compute_exact,
+    compute_f1,
+    find_best_thresh,
+    get_raw_scores,
+    gold_questions,
+    load_squad_json,
+    make_qid_to_has_ans,
+    normalize_answer,
+    squad_evaluate,
+)
 
 BASE_KEYS = ["exact", "f1", "total"]
 HAS = ["HasAns_exact", "HasAns_f1", "HasAns_total"]

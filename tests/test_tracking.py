@@ -7,7 +7,6 @@ import json
 from pathlib import Path
 
 import pytest
-
 from helpers import invoke, write_sentiment_csv
 
 FAST = ["--epochs", "2", "--batch-size", "8", "--lr", "3e-3", "--seed", "1", "--threads", "1", "--log-every", "2"]

@@ -29,9 +29,10 @@ def evaluate_file(model_dir: str, data: str, text_col=None, pair_col=None, label
                   fast=False) -> dict[str, Any]:
     """Scores of a model folder on labelled data; `extra_metrics`: `evaluate` metric names or paths (see
     bertkit.extra_metrics), loaded before the model so a missing one fails fast."""
+    from bertkit.classify.metric_adapter import classify_extra
     from bertkit.classify.predict import Classifier
     from bertkit.defaults import check_options
-    from bertkit.extra_metrics import classify_extra, load_all
+    from bertkit.extra_metrics import load_all
 
     check_options(limit=limit, **({"batch_size": batch_size} if batch_size is not None else {}))  # None: the default
     load_all(extra_metrics)

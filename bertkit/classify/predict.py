@@ -11,40 +11,28 @@ import numpy as np
 
 from bertkit.classify.data import LabelSpace, row_text, values_from_metadata
 from bertkit.classify.head import to_probabilities
+from bertkit.classify.settings import RULES as CLASSIFY_RULES
 from bertkit.classify.task import ClassificationTask, decide, featurize
 from bertkit.defaults import PREDICT_BATCH_SIZE, PREDICT_CHUNK_ROWS, TEXT_COLUMNS, check_options
 from bertkit.errors import BertkitError, UsageError
 from bertkit.modeling import model_max_length
-from bertkit.outdir import read_metadata
+from bertkit.predictor import Predictor
 
 
-class Classifier:
+class Classifier(Predictor):
     """A fine-tuned classifier: `Classifier("out/sst2")(["great film", "dull"])` → [{"label", "score"}, ...]."""
 
     def __init__(self, model_dir: str, batch_size: int | None = None, threshold: float | None = None, device: str | None = None,
                  max_length: int | None = None, allow_pickle: bool = False, trust_remote_code: bool = False,
-                 bf16: bool = False, fast: bool = False):
-        from transformers import AutoModelForSequenceClassification
+                 bf16: bool = False, fast: bool = False, threads: int | str | None = None):
+        from bertkit.classify.spec import SPEC
 
-        from bertkit import console
-        from bertkit.engine.backends import load_for_inference
-        from bertkit.engine.inference import pick_device
-        from bertkit.engine.threads import set_auto_threads
-        from bertkit.modeling import check_model_task, load_tokenizer, resolve_model
-
-        opts = check_options(batch_size=PREDICT_BATCH_SIZE if batch_size is None else batch_size, threshold=threshold)
-        console.quiet_libraries()
-        set_auto_threads(None)
-        self.meta = read_metadata(model_dir) if Path(model_dir).is_dir() else {}
-        self.tokenizer = load_tokenizer(model_dir, trust_remote_code)  # first: it refuses a folder's code
-        check_model_task(model_dir, resolve_model(model_dir), self.meta, "classify")
-        self.device = pick_device(device)
-        # fast: the backend measured fastest with labels within 0.5 % of fp32 (bertkit.engine.backends.fast_choice);
-        # runner: what runs instead of self.model (None when ONNX Runtime runs: no PyTorch weights in memory)
-        loaded = load_for_inference(AutoModelForSequenceClassification, model_dir, self.device, fast=fast, bf16=bf16,
-                                    allow_pickle=allow_pickle, trust_remote_code=trust_remote_code)
-        self.model, self.runner, self.autocast_dtype, self.backend = loaded.model, loaded.runner, loaded.autocast_dtype, loaded.backend
-        self.config = cfg = loaded.config
+        opts = check_options(CLASSIFY_RULES, batch_size=PREDICT_BATCH_SIZE if batch_size is None else batch_size,
+                             threshold=threshold, threads=threads)
+        # fast: the backend measured fastest with labels within 0.5 % of fp32 (bertkit.engine.backends.fast_choice)
+        self._load_model(SPEC, model_dir, device=device, threads=opts["threads"], allow_pickle=allow_pickle,
+                         trust_remote_code=trust_remote_code, bf16=bf16, fast=fast)
+        cfg = self.config
         names = [cfg.id2label[i] for i in range(cfg.num_labels)]
         ptype = self.meta.get("problem_type")
         if ptype is None:  # any Hugging Face classifier

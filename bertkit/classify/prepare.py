@@ -13,8 +13,7 @@ import pandas as pd
 
 from bertkit import console
 from bertkit.classify.data import LabelSpace, detect_columns, encode_labels, infer_label_space, read_label_names
-from bertkit.data import arrow
-from bertkit.data import stream
+from bertkit.data import arrow, stream
 from bertkit.data.stream import content_hash
 from bertkit.errors import BertkitError
 

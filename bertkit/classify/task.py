@@ -11,9 +11,9 @@ import torch.nn.functional as F
 from bertkit.classify.data import LabelSpace
 from bertkit.classify.head import to_probabilities
 from bertkit.classify.metrics import check_metric, multilabel_metrics, single_label_metrics
+from bertkit.classify.spec import SPEC
 from bertkit.engine.batching import Features, pad_collate
 from bertkit.modeling import model_inputs
-
 
 
 def featurize(tokenizer, texts: Sequence[str], pairs: Sequence[str] | None, max_length: int,
@@ -52,12 +52,13 @@ class ClassificationTask:
         self.space = space
         self.aggregate = aggregate  # how a row's window logits combine (features with a "row" column)
         self.pad_id = pad_id
+        self.pads = {"input_ids": pad_id, "token_type_ids": 0, **SPEC.pad}
         self.metric = check_metric(space.problem_type, metric)
         self.greater_is_better = True
         self.weights = torch.as_tensor(class_weights, dtype=torch.float32) if class_weights is not None else None
 
     def collate(self, rows: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
-        return pad_collate(rows, self.pad_id)
+        return pad_collate(rows, self.pads)
 
     def logits(self, model, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         return model(**model_inputs(model, batch)).logits

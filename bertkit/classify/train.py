@@ -7,15 +7,17 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
 from bertkit import console
 from bertkit.classify.data import LabelSpace
 from bertkit.classify.head import finalize_head, to_probabilities
 from bertkit.classify.metrics import check_metric, tune_binary_threshold, tune_multilabel_thresholds
+from bertkit.classify.settings import ClassifyConfig
+from bertkit.classify.spec import SPEC
 from bertkit.classify.task import ClassificationTask, class_weights, evaluate_probs
 from bertkit.data.arrow import check_settings
-from bertkit.modeling import model_max_length
-from bertkit.defaults import ClassifyConfig
 from bertkit.errors import UsageError
+from bertkit.modeling import model_max_length
 from bertkit.train import Finished
 
 
@@ -23,13 +25,13 @@ def train(cfg: ClassifyConfig) -> dict[str, Any] | None:
     """`classify train`: the shared training skeleton with the classification recipe."""
     from bertkit.train import run
 
-    return run(ClassifyRecipe(cfg))
+    return run(ClassifyTraining(cfg))
 
 
-class ClassifyRecipe:
+class ClassifyTraining:
     """What classification adds to the training skeleton (`bertkit.train`)."""
 
-    auto_class = "AutoModelForSequenceClassification"
+    auto_class = SPEC.auto_class
 
     def __init__(self, cfg: ClassifyConfig):
         if cfg.class_weights not in ("auto", "none"):

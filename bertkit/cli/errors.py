@@ -17,6 +17,32 @@ from typer.core import TyperCommand, TyperGroup
 
 from bertkit.errors import BertkitError
 
+NON_FINITE_HINT = "Try a lower --lr, --max-grad-norm 1.0, or --mixed-precision no"
+
+
+def resume_command(argv: list[str], processes: int = 1) -> str:
+    """The command that continues an interrupted training run: the one given, with `--resume auto` unless it
+    already names a --resume (then it continues from the same place)."""
+    import shlex
+
+    prog = "bertkit" if os.path.basename(argv[0]) in ("bertkit", "__main__.py") else argv[0]
+    if processes > 1:
+        prog = f"accelerate launch … -m {prog}"
+    cmd = " ".join([prog, *(shlex.quote(a) for a in argv[1:])])
+    given = any(a == "--resume" or a.startswith("--resume=") for a in argv[1:])
+    return cmd if given else f"{cmd} --resume auto"
+
+
+def worded(e: BertkitError) -> str:
+    """The error line, with the hints the CLI words for errors of the engine (which names no option)."""
+    from bertkit.engine.result import NonFiniteLoss, TrainingInterrupted
+
+    if isinstance(e, TrainingInterrupted):
+        return f"{e}; continue with: {resume_command(sys.argv, e.processes)}"
+    if isinstance(e, NonFiniteLoss):
+        return f"{e}. {NON_FINITE_HINT}"
+    return str(e)
+
 
 def _debug(ctx: typer.Context) -> bool:
     return bool(os.environ.get("BERTKIT_DEBUG")) or bool(ctx.params.get("debug"))
@@ -60,7 +86,7 @@ class BertkitGroup(TyperGroup):
         except BertkitError as e:
             if _debug(ctx):
                 traceback.print_exc()
-            typer.echo(f"bertkit: error: {e}", err=True)
+            typer.echo(f"bertkit: error: {worded(e)}", err=True)
             ctx.exit(e.exit_code)
         except KeyboardInterrupt:
             typer.echo("bertkit: interrupted", err=True)

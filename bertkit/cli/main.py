@@ -5,8 +5,9 @@ from __future__ import annotations
 import typer
 
 from bertkit import __version__
-from bertkit.cli import attention, classify, env, export, qa, recipes, report, tokenize
+from bertkit.cli import attention, env, export, recipes, report, tokenize
 from bertkit.cli.errors import BertkitCommand, BertkitGroup
+from bertkit.taskspec import load, registry
 
 app = typer.Typer(
     name="bertkit",
@@ -16,8 +17,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=True,  # bertkit --install-completion / --show-completion
 )
-app.add_typer(classify.app, name="classify")
-app.add_typer(qa.app, name="qa")
+for _spec in registry().values():  # one command group per task: `bertkit classify ...`, `bertkit qa ...`
+    app.add_typer(load(_spec.cli_ref), name=_spec.name)
 app.add_typer(tokenize.app, name="tokenize")
 app.add_typer(attention.app, name="attention")
 app.add_typer(recipes.app, name="recipes")

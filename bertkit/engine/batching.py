@@ -5,7 +5,7 @@ The design, with its measurements: docs/design/engine.md#batches.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Iterable
 
 import numpy as np
@@ -112,31 +112,28 @@ def sorted_batches(lengths: np.ndarray, batch_size: int, max_tokens: int | None 
     return batches
 
 
-def pad_collate(rows: list[dict[str, Any]], pad_id: int, seq_keys: Sequence[str] = ("input_ids", "token_type_ids", "attention_mask")) -> dict[str, torch.Tensor]:
-    """Pad sequence columns to the longest row in the batch; stack everything else.
+def pad_collate(rows: list[dict[str, Any]], pads: Mapping[str, int]) -> dict[str, torch.Tensor]:
+    """Pad the sequence columns to the longest row in the batch; stack everything else.
 
-    `attention_mask` is built from the lengths when absent. Keys whose value is None are dropped.
+    `pads`: the pad value of each sequence column (e.g. {"input_ids": tokenizer.pad_token_id, "token_type_ids": 0,
+    "labels": -100} for per-token labels); a column not named there is stacked as is. `attention_mask` is built
+    from the lengths of `input_ids`. Keys whose value is None are dropped.
     """
     longest = max(len(r["input_ids"]) for r in rows)
     n = len(rows)
     out: dict[str, torch.Tensor] = {}
-    ids = np.full((n, longest), pad_id, dtype=np.int64)
     mask = np.zeros((n, longest), dtype=np.int64)
     for i, r in enumerate(rows):
-        L = len(r["input_ids"])
-        ids[i, :L] = r["input_ids"]
-        mask[i, :L] = 1
-    out["input_ids"] = torch.from_numpy(ids)
+        mask[i, : len(r["input_ids"])] = 1
     out["attention_mask"] = torch.from_numpy(mask)
-    for k in rows[0]:
-        if k in ("input_ids", "attention_mask") or rows[0][k] is None:
+    for k in ("input_ids", *(k for k in rows[0] if k != "input_ids")):
+        if k == "attention_mask" or rows[0][k] is None:
             continue
-        if k in seq_keys:
-            arr = np.zeros((n, longest), dtype=np.int64)
+        if k in pads:
+            arr = np.full((n, longest), pads[k], dtype=np.int64)
             for i, r in enumerate(rows):
                 arr[i, : len(r[k])] = r[k]
             out[k] = torch.from_numpy(arr)
         else:
-            vals = [r[k] for r in rows]
-            out[k] = torch.as_tensor(np.asarray(vals))
-    return out
+            out[k] = torch.as_tensor(np.asarray([r[k] for r in rows]))
+    return {"input_ids": out.pop("input_ids"), **out}

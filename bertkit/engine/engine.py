@@ -21,9 +21,9 @@ from bertkit.engine import checkpoint as ckpt
 from bertkit.engine.batching import Features
 from bertkit.engine.callbacks import Callback, stop_signals
 from bertkit.engine.inference import Outputs, batched_forward
+from bertkit.engine.result import NonFiniteLoss, TrainingInterrupted, TrainResult
 from bertkit.engine.sampler import LocalBatch, ShardedBucketSampler
 from bertkit.engine.selection import judge
-from bertkit.engine.result import NonFiniteLoss, TrainingInterrupted, TrainResult
 from bertkit.engine.setup import build_optimizer, make_accelerator, seed_everything, steps_for
 from bertkit.engine.state import TrainState
 from bertkit.errors import BertkitError
@@ -167,19 +167,9 @@ class Engine:
         return sig or None
 
     def _interrupted(self, signum: int, path: Path | None) -> None:
-        import shlex
-        import sys
-
         name = signal.Signals(signum).name
-        prog = "bertkit" if Path(sys.argv[0]).name in ("bertkit", "__main__.py") else sys.argv[0]
-        if self.accelerator.num_processes > 1:
-            prog = f"accelerate launch … -m {prog}"
-        cmd = " ".join([prog, *(shlex.quote(a) for a in sys.argv[1:])])
-        cmd = cmd if "--resume" in sys.argv else f"{cmd} --resume auto"
-        err = TrainingInterrupted(f"{name} at step {self.state.step}: checkpoint saved in {path}; "
-                                  f"continue with: {cmd}")
-        err.exit_code = 128 + signum
-        raise err
+        raise TrainingInterrupted(f"{name} at step {self.state.step}: checkpoint saved in {path}", signum,
+                                  str(path) if path else None, self.accelerator.num_processes)
 
     # -- measurements --------------------------------------------------------------------------------
     def _elapsed(self) -> float:
@@ -196,8 +186,7 @@ class Engine:
         if step:
             last = ckpt.checkpoints(self.run_dir)[-1] if self.run_dir and ckpt.checkpoints(self.run_dir) else None
             keep = f"the last good checkpoint is {last}" if last else "no checkpoint was saved before it"
-            raise NonFiniteLoss(f"step {step}: the training loss or gradient norm is NaN or infinite; {keep}. "
-                                "Try a lower --lr, --max-grad-norm 1.0, or --mixed-precision no")
+            raise NonFiniteLoss(f"step {step}: the training loss or gradient norm is NaN or infinite; {keep}")
 
     def _mean_running(self) -> float | None:
         """Mean training loss since the last evaluation, over every process (a host sync)."""

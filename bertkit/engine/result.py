@@ -10,11 +10,17 @@ from bertkit.errors import BertkitError
 
 
 class NonFiniteLoss(BertkitError):
-    """The loss or the gradient norm became NaN or infinite."""
+    """The loss or the gradient norm became NaN or infinite (the CLI adds which options to change)."""
 
 
 class TrainingInterrupted(BertkitError):
-    """SIGINT (exit 130) or SIGTERM (exit 143): a checkpoint was saved."""
+    """SIGINT (exit 130) or SIGTERM (exit 143): a checkpoint was saved in `checkpoint`. The CLI adds the command
+    that continues the run; `processes` > 1: the run was launched with several processes."""
+
+    def __init__(self, message: str, signum: int, checkpoint: str | None, processes: int = 1):
+        super().__init__(message)
+        self.checkpoint, self.processes = checkpoint, processes
+        self.exit_code = 128 + signum
 
 
 @dataclass

@@ -19,16 +19,18 @@ so answers come best first with falling scores.
 
 from __future__ import annotations
 
-import os
 from typing import Any, Iterable, Sequence
 
-from bertkit.defaults import PREDICT_BATCH_SIZE, QAConfig, check_options
+from bertkit.defaults import PREDICT_BATCH_SIZE, check_options
 from bertkit.errors import BertkitError
+from bertkit.predictor import Predictor
 from bertkit.qa.data import QAExample
 from bertkit.qa.postprocess import Prediction, Span, postprocess
+from bertkit.qa.settings import RULES as QA_RULES
+from bertkit.qa.settings import QAConfig
 
 
-class QA:
+class QA(Predictor):
     """Answer questions from contexts with an extractive QA model folder (or hub id)."""
 
     def __init__(self, model: str | None = None, *, device: Any = None, batch_size: int = PREDICT_BATCH_SIZE,
@@ -36,32 +38,15 @@ class QA:
                  max_answer_length: int | None = None, null_threshold: float | None = None,
                  allow_no_answer: bool | None = None, threads: int | None = None, allow_pickle: bool = False,
                  trust_remote_code: bool = False, bf16: bool = False, fast: bool = False):
-        from transformers import AutoModelForQuestionAnswering
+        from bertkit.modeling import model_max_length
+        from bertkit.qa.spec import SPEC
 
-        from bertkit.console import quiet_libraries
-        from bertkit.engine.inference import pick_device
-        from bertkit.engine.backends import load_for_inference
-        from bertkit.modeling import check_model_task, load_tokenizer, model_max_length, resolve_model, set_threads
-        from bertkit.outdir import read_metadata
-
-        opts = check_options(batch_size=batch_size, null_threshold=null_threshold, threads=threads)
-        check_options(**{k: v for k, v in dict(doc_stride=doc_stride, n_best=n_best, max_answer_length=max_answer_length,
+        opts = check_options(QA_RULES, batch_size=batch_size, null_threshold=null_threshold, threads=threads)
+        check_options(QA_RULES, **{k: v for k, v in dict(doc_stride=doc_stride, n_best=n_best, max_answer_length=max_answer_length,
                                                max_length=max_length).items() if v is not None})
-        quiet_libraries()
-        if opts["threads"] not in (None, "auto"):
-            set_threads(opts["threads"])
-        self.path = resolve_model(model)
-        meta = read_metadata(self.path) if os.path.isdir(self.path) else {}
-        d = QAConfig()
-        self.meta = meta
-        self.tokenizer = load_tokenizer(self.path, trust_remote_code)  # first: it refuses a folder's code
-        check_model_task(model or self.path, self.path, meta, "qa")
-        self.device = pick_device(device)
-        # runner: the --fast backend, run instead of self.model (None when ONNX Runtime runs: no PyTorch weights kept)
-        loaded = load_for_inference(AutoModelForQuestionAnswering, self.path, self.device, fast=fast, bf16=bf16,
-                                    allow_pickle=allow_pickle, trust_remote_code=trust_remote_code)
-        self.model, self.runner, self.autocast_dtype, self.backend = loaded.model, loaded.runner, loaded.autocast_dtype, loaded.backend
-        self.config = loaded.config
+        self._load_model(SPEC, model, device=device, threads=opts["threads"], allow_pickle=allow_pickle,
+                         trust_remote_code=trust_remote_code, bf16=bf16, fast=fast)
+        meta, d = self.meta, QAConfig()
         archs = getattr(self.config, "architectures", None) or []
         if not meta and not any(a.endswith("ForQuestionAnswering") for a in archs):
             from bertkit.console import warn
@@ -116,7 +101,7 @@ class QA:
 
     def answer(self, pairs: Iterable[tuple[str, str]], top_k: int = 1, allow_no_answer: bool | None = None) -> list[list[dict]]:
         """For each (question, context): up to top_k answers {score, start, end, answer}, best first."""
-        check_options(top_k=top_k)
+        check_options(QA_RULES, top_k=top_k)
         examples = [QAExample(str(i), str(q).strip(), str(c)) for i, (q, c) in enumerate(pairs)]
         preds = self.predict(examples)
         return [self.format(p, top_k, allow_no_answer) for p in preds]

@@ -40,8 +40,8 @@ def allow_no_answer(model_can: bool, data_has_unanswerable: bool, given: bool | 
 def score_predictions(data: str, predictions: str, na_probs: str | None, na_prob_thresh: float,
                       limit: int | None, skip_bad_rows: bool, extra_metrics=None) -> dict[str, Any]:
     """The official evaluation of a predictions.json (and na_probs.json) against `data` (+ `--extra-metric`s)."""
-    from bertkit.extra_metrics import qa_results
     from bertkit.qa import official_files as of
+    from bertkit.qa.metric_adapter import qa_results
     from bertkit.qa.squad_metrics import squad_evaluate
 
     preds = of.read_predictions(predictions)
@@ -64,10 +64,9 @@ def evaluate_model(qa, data: str, limit: int | None, skip_bad_rows: bool, allow:
                    output_dir: str | None, extra_metrics=None) -> dict[str, Any]:
     """Run `qa` (a bertkit.qa.api.QA) over `data`: official scores (+ `--extra-metric`s); the official files in
     `output_dir` if given."""
-    from bertkit.extra_metrics import qa_results
-
     from bertkit.qa import official_files as of
     from bertkit.qa import postprocess as pp
+    from bertkit.qa.metric_adapter import qa_results
 
     d, gold = gold_for_file(data, limit, skip_bad_rows)
     if d.skipped:

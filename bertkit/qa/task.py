@@ -29,13 +29,14 @@ class QATask:
 
     def __init__(self, pad_id: int, version_2: bool, gold: Any, n_best: int = 20, max_answer_length: int = 30):
         self.pad_id = pad_id
+        self.pads = {"input_ids": pad_id, "token_type_ids": 0}  # start/end positions: one per window, stacked
         self.version_2 = version_2
         self.gold = gold  # what the official scorer reads (article list)
         self.n_best = n_best
         self.max_answer_length = max_answer_length
 
     def collate(self, rows: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
-        return pad_collate([{k: r[k] for k in COLLATED if k in r} for r in rows], self.pad_id)
+        return pad_collate([{k: r[k] for k in COLLATED if k in r} for r in rows], self.pads)
 
     def loss(self, model, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         start, end = qa_logits(model, batch)

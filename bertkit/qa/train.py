@@ -7,11 +7,12 @@ from typing import Any
 
 from bertkit import console
 from bertkit.data.arrow import check_settings
-from bertkit.defaults import QAConfig
 from bertkit.errors import BertkitError, UsageError
+from bertkit.modeling import model_max_length
 from bertkit.qa.data import QAData, gold_dataset, load_qa
 from bertkit.qa.features import build_features
-from bertkit.modeling import model_max_length
+from bertkit.qa.settings import QAConfig
+from bertkit.qa.spec import SPEC
 from bertkit.qa.task import QATask
 from bertkit.train import Finished
 
@@ -54,13 +55,13 @@ def train(cfg: QAConfig) -> dict[str, Any] | None:
 
     if not cfg.train:
         raise UsageError("--train is required: SQuAD JSON, or JSONL/CSV with question, context, answers")
-    return run(QARecipe(cfg))
+    return run(QATraining(cfg))
 
 
-class QARecipe:
+class QATraining:
     """What extractive QA adds to the training skeleton (`bertkit.train`)."""
 
-    auto_class = "AutoModelForQuestionAnswering"
+    auto_class = SPEC.auto_class
 
     def __init__(self, cfg: QAConfig):
         self.cfg = cfg

@@ -1,10 +1,10 @@
-"""`bertkit report DIR`: one self-contained HTML page about a classify or QA output folder.
+"""`bertkit report DIR`: one self-contained HTML page about the output folder of a training run (any task).
 
 What it shows: the run's settings (bertkit.json `training_args`), the data (metrics.json `train` and the dev data
 read again), training curves (metrics.json `history`), dev metrics, the confusion matrix or per-label F1 with the
 tuned thresholds (classify) or EM/F1 with HasAns/NoAns and the null-threshold curve (QA), and the worst mistakes:
 the highest-confidence dev errors, found by running the model on the dev data recorded at training (or --data)
-through the same code as `classify eval` and `qa eval`.
+through the same code as the task's `eval`. The task's own sections come from its package (TaskSpec.report_ref).
 """
 
 from __future__ import annotations
@@ -21,15 +21,24 @@ from bertkit.report import html as H
 __all__ = ["build_report", "write_report"]
 
 
+def _train_commands() -> str:
+    from bertkit.taskspec import registry
+
+    return " or ".join(f"`bertkit {name} train`" for name in registry())
+
+
 def _read(model_dir: Path) -> tuple[dict, dict]:
     from bertkit.outdir import METRICS_FILE, read_metadata
 
     if not model_dir.is_dir():
-        raise BertkitError(f"{model_dir}: not a folder; give an output folder of `bertkit classify train` or `bertkit qa train`")
+        raise BertkitError(f"{model_dir}: not a folder; give an output folder of {_train_commands()}")
+    from bertkit.taskspec import registry
+
     meta = read_metadata(model_dir)
-    if meta.get("task") not in ("classify", "qa"):
-        raise BertkitError(f"{model_dir}: no bertkit.json with a task (classify or qa); "
-                           "is this an output folder of `bertkit classify train` or `bertkit qa train`?")
+    tasks = registry()
+    if meta.get("task") not in tasks:
+        raise BertkitError(f"{model_dir}: no bertkit.json with a task ({' or '.join(tasks)}); "
+                           f"is this an output folder of {_train_commands()}?")
     p = model_dir / METRICS_FILE
     try:
         metrics = json.loads(p.read_text()) if p.is_file() else {}
@@ -91,10 +100,9 @@ def build_report(model_dir: str | os.PathLike, data: str | None = None, mistakes
         console.log(f"running {d} on {dev} ({why})")
     else:
         console.log(f"no dev data: {why}")
-    if meta["task"] == "classify":
-        from bertkit.report.classify import sections
-    else:
-        from bertkit.report.qa import sections
+    from bertkit.taskspec import get, load
+
+    sections = load(get(meta["task"]).report_ref)
     try:
         body = sections(str(d), meta, metrics, dev, why, **kw)
     except BertkitError as e:

@@ -16,8 +16,10 @@ import tempfile
 from pathlib import Path
 
 from bertkit import QA, Classifier
+from bertkit.classify.settings import ClassifyConfig
 from bertkit.classify.train import train as train_classifier
-from bertkit.defaults import DEFAULT_MODEL, ClassifyConfig, QAConfig
+from bertkit.defaults import DEFAULT_MODEL
+from bertkit.qa.settings import QAConfig
 from bertkit.qa.train import train as train_qa
 
 EXAMPLES = Path(__file__).resolve().parent.parent

@@ -10,10 +10,11 @@ import typer
 from bertkit.cli import options as o
 from bertkit.cli.errors import BertkitCommand, BertkitGroup
 from bertkit.cli.options import dflt
-from bertkit.defaults import QAConfig
 from bertkit.formats import Format
+from bertkit.qa.settings import QAConfig
+from bertkit.qa.spec import SPEC
 
-app = typer.Typer(cls=BertkitGroup, help="Extractive question answering: train, eval, ask (SQuAD v1.1/v2.0).", no_args_is_help=True)
+app = typer.Typer(cls=BertkitGroup, help=SPEC.help, no_args_is_help=True)
 
 _Q = "Question answering"
 DocStride = Annotated[Optional[int], typer.Option("--doc-stride", help=f"Overlap in tokens between the windows of a long context. {dflt(QAConfig, 'doc_stride')}", rich_help_panel=_Q)]
@@ -21,22 +22,16 @@ NBest = Annotated[Optional[int], typer.Option("--n-best", help=f"Start and end c
 MaxAnswerLength = Annotated[Optional[int], typer.Option("--max-answer-length", help=f"Longest answer in tokens. {dflt(QAConfig, 'max_answer_length')}", rich_help_panel=_Q)]
 AllowNoAnswerTrain = Annotated[Optional[bool], typer.Option("--allow-no-answer/--always-answer", help="Train a model that may answer 'no answer' (SQuAD v2.0), or one that always gives a span. \\[default: --allow-no-answer when the data has unanswerable questions]", rich_help_panel=_Q)]
 AllowNoAnswerUse = Annotated[Optional[bool], typer.Option("--allow-no-answer/--always-answer", help="Let a model trained on SQuAD v2.0 answer '' (no answer) when its null score wins, or always give the best span. \\[default: as trained; in eval only on data with unanswerable questions]", rich_help_panel=_Q)]
-Version2Alias = Annotated[Optional[bool], typer.Option("--version-2/--no-version-2", hidden=True, help="Former name of --allow-no-answer/--always-answer.")]
-NullAlias = Annotated[Optional[bool], typer.Option("--null/--no-null", hidden=True, help="Former name of --allow-no-answer/--always-answer.")]
 SkipBadRows = Annotated[Optional[bool], typer.Option("--skip-bad-rows", help="Skip (and count) rows whose answer_start does not match the answer text, instead of stopping.", rich_help_panel=_Q)]
 NullThreshold = Annotated[Optional[float], typer.Option("--null-threshold", help="Models that may answer 'no answer': answer '' when null score - best span score is above this. \\[default: the threshold tuned on dev, saved in bertkit.json]", rich_help_panel=_Q)]
 QALimit = Annotated[Optional[int], typer.Option("--limit", help="Only the first N questions.")]
-
-
-def _either(new: Optional[bool], old: Optional[bool]) -> Optional[bool]:
-    return new if new is not None else old
 
 
 @app.command("train", cls=BertkitCommand)
 def train_cmd(
     config: o.Config = None, model: o.Model = None, train: o.Train = None, dev: o.Dev = None, output_dir: o.OutputDir = None,
     max_length: o.max_length(QAConfig) = None, doc_stride: DocStride = None, n_best: NBest = None,
-    max_answer_length: MaxAnswerLength = None, allow_no_answer: AllowNoAnswerTrain = None, version_2: Version2Alias = None,
+    max_answer_length: MaxAnswerLength = None, allow_no_answer: AllowNoAnswerTrain = None,
     skip_bad_rows: SkipBadRows = None,
     epochs: o.epochs(QAConfig) = None, batch_size: o.batch_size(QAConfig) = None, eval_batch_size: o.eval_batch_size(QAConfig) = None,
     lr: o.Lr = None, weight_decay: o.WeightDecay = None, warmup_ratio: o.WarmupRatio = None, grad_accum: o.GradAccum = None,
@@ -57,7 +52,6 @@ def train_cmd(
     """
     params: dict[str, Any] = dict(locals())
     params.pop("format")
-    params["allow_no_answer"] = _either(params.pop("allow_no_answer"), params.pop("version_2"))
     from bertkit.defaults import build_config
     from bertkit.formats import write_document
     from bertkit.qa.train import train as run
@@ -78,7 +72,7 @@ def eval_cmd(
     output_dir: Annotated[Optional[str], typer.Option("--output-dir", "-o", help="Write predictions.json, nbest.json and na_probs.json (v2.0) here.")] = None,
     null_threshold: NullThreshold = None,
     bf16: o.Bf16 = None, fast: o.Fast = None,
-    allow_no_answer: AllowNoAnswerUse = None, null: NullAlias = None,
+    allow_no_answer: AllowNoAnswerUse = None,
     batch_size: o.BatchSizePredict = None,
     limit: QALimit = None,
     skip_bad_rows: SkipBadRows = None,
@@ -90,19 +84,20 @@ def eval_cmd(
     """Official SQuAD v2.0 scores (exact, f1, HasAns_*, NoAns_*, best_* with thresholds) as JSON on stdout."""
     from bertkit import console
     from bertkit.defaults import check_options
-    from bertkit.formats import write_document
     from bertkit.extra_metrics import load_all
+    from bertkit.formats import write_document
     from bertkit.qa import evaluate as ev
+    from bertkit.qa.settings import RULES as QA_RULES
 
     console.quiet_libraries()
-    check_options(limit=limit, na_prob_thresh=na_prob_thresh, null_threshold=null_threshold)
+    check_options(QA_RULES, limit=limit, na_prob_thresh=na_prob_thresh, null_threshold=null_threshold)
     ev.check_eval_options(model, predictions, na_probs)
     load_all(extra_metric)
     if predictions:
         res = ev.score_predictions(data, predictions, na_probs, na_prob_thresh, limit, bool(skip_bad_rows), extra_metric)
     else:
         qa = _load(model, batch_size, null_threshold, threads, allow_pickle, bf16, fast=fast)
-        res = ev.evaluate_model(qa, data, limit, bool(skip_bad_rows), _either(allow_no_answer, null), output_dir, extra_metric)
+        res = ev.evaluate_model(qa, data, limit, bool(skip_bad_rows), allow_no_answer, output_dir, extra_metric)
     write_document(res, format)
 
 
@@ -124,7 +119,7 @@ def ask_cmd(
     input: Annotated[Optional[str], typer.Option("--input", "-i", help="Batch mode: a JSONL file (default: stdin).")] = None,
     top_k: Annotated[int, typer.Option("--top-k", "-k", help="Also give the next best answers (alternatives).")] = 1,
     null_threshold: NullThreshold = None,
-    allow_no_answer: AllowNoAnswerUse = None, null: NullAlias = None,
+    allow_no_answer: AllowNoAnswerUse = None,
     batch_size: o.BatchSizePredict = None,
     bf16: o.Bf16 = None, fast: o.Fast = None,
     threads: o.Threads = None,
@@ -138,10 +133,11 @@ def ask_cmd(
     from bertkit.formats import write_records
     from bertkit.qa import ask
     from bertkit.qa.data import QAExample
+    from bertkit.qa.settings import RULES as QA_RULES
 
     console.quiet_libraries()
-    check_options(top_k=top_k)
-    allow = _either(allow_no_answer, null)
+    check_options(QA_RULES, top_k=top_k)
+    allow = allow_no_answer
     if question is not None:
         if input:
             raise UsageError("give --question (one question) or --input (a JSONL batch), not both")

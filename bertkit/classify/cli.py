@@ -6,13 +6,14 @@ from typing import Annotated, Optional
 
 import typer
 
+from bertkit.classify.settings import ClassifyConfig
+from bertkit.classify.spec import SPEC
 from bertkit.cli import options as o
-from bertkit.cli.options import dflt
-from bertkit.defaults import ClassifyConfig
 from bertkit.cli.errors import BertkitCommand, BertkitGroup
+from bertkit.cli.options import dflt
 from bertkit.formats import Format
 
-app = typer.Typer(cls=BertkitGroup, help="Sequence classification: binary, multi-class, multi-label.", no_args_is_help=True)
+app = typer.Typer(cls=BertkitGroup, help=SPEC.help, no_args_is_help=True)
 
 _COLS = "A name, a position (0, 1, ...: headerless files name their columns col0, col1, ...)"
 TextCol = Annotated[Optional[str], typer.Option("--text-col", help=f"Text column. {_COLS} or names joined by commas (title,body: the texts joined by a space). \\[default: detected: text, sentence, ...; for a model, the one it was trained on]", rich_help_panel="Data")]

@@ -54,8 +54,13 @@ def data_section(meta: dict, metrics: dict, run: dict | None, why: str) -> str:
 
 def null_curve(run: dict) -> tuple[np.ndarray, dict[str, list[float]]]:
     """Official exact/F1 (all, HasAns, NoAns) at each null threshold, from the best non-null answers."""
-    from bertkit.qa.squad_metrics import (apply_no_ans_threshold, gold_questions, get_raw_scores, make_eval_dict,
-                                          make_qid_to_has_ans)
+    from bertkit.qa.squad_metrics import (
+        apply_no_ans_threshold,
+        get_raw_scores,
+        gold_questions,
+        make_eval_dict,
+        make_qid_to_has_ans,
+    )
 
     preds = run["preds"]
     golds = gold_questions(run["gold"])
@@ -110,7 +115,7 @@ def _snippet(context: str, start: int | None, width: int = 220) -> str:
 
 
 def mistakes_section(run: dict | None, k: int) -> str:
-    from bertkit.qa.squad_metrics import gold_questions, get_raw_scores
+    from bertkit.qa.squad_metrics import get_raw_scores, gold_questions
 
     if run is None:
         return H.note("no dev data, so no mistakes to show; give SQuAD-style data with --data")

@@ -1,6 +1,6 @@
 """Benchmark `bertkit tokenize compare` against calling each tokenizer library directly.
 
-    python bench/tokenize.py [--data ../shared/data/glue/SST-2/train.tsv] [--tokenizers DIR] [--lines 100000]
+    python bench/tokenizer_speed.py [--data ../shared/data/glue/SST-2/train.tsv] [--tokenizers DIR] [--lines 100000]
 
 Prints one JSON line per measurement on stdout:
 
@@ -22,14 +22,12 @@ import argparse
 import csv
 import os
 import platform
-import sys
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-from bench.common import emit, parse_args  # noqa: E402
+from common import emit, parse_args
 
+REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("BERTKIT_SHARED_DATA", REPO.parent / "shared" / "data"))
 SIX = ["gpt2", "roberta-base", "bert-base-cased", "bert-base-multilingual-cased", "t5-small", "albert-base-v2"]
 
