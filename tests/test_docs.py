@@ -19,7 +19,9 @@ OPERATORS = {"|", "||", "&&", "&", ";", ">", ">>", "<", "2>", "(", ")"}
 
 
 def _gen(name: str):
-    """A docs/gen script, imported as a module."""
+    """A docs/gen script, imported as a module (its folder on sys.path, as when it runs as a script)."""
+    if str(DOCS / "gen") not in sys.path:
+        sys.path.insert(0, str(DOCS / "gen"))
     spec = importlib.util.spec_from_file_location(f"docs_gen_{name}", DOCS / "gen" / f"{name}.py")
     mod = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = mod  # dataclasses look their module up while the class is built

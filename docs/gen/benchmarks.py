@@ -11,11 +11,12 @@ one line saying when, where and how it was measured. A result file has `date`, `
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
 import sys
 from pathlib import Path
+
+from _output import write_or_check  # docs/gen/_output.py (the script's own folder)
 
 REPO = Path(__file__).resolve().parents[2]
 TEMPLATE = REPO / "docs" / "gen" / "benchmarks.md.in"
@@ -84,18 +85,7 @@ def render() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--check", action="store_true", help="compare with docs/benchmarks.md instead of writing it")
-    args = ap.parse_args(argv)
-    text = render()
-    if args.check:
-        if not OUTPUT.is_file() or OUTPUT.read_text() != text:
-            print(f"docs/benchmarks.md is not current; regenerate it with: {REGENERATE}", file=sys.stderr)
-            return 1
-        return 0
-    OUTPUT.write_text(text)
-    print(f"wrote {OUTPUT.relative_to(REPO)}")
-    return 0
+    return write_or_check(__doc__, OUTPUT, REPO, render(), REGENERATE, argv)
 
 
 if __name__ == "__main__":

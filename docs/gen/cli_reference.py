@@ -9,10 +9,10 @@ without colour, so the file is the same on every machine and terminal.
 
 from __future__ import annotations
 
-import argparse
-import difflib
 import sys
 from pathlib import Path
+
+from _output import write_or_check  # docs/gen/_output.py (the script's own folder)
 
 REPO = Path(__file__).resolve().parents[2]
 OUTPUT = REPO / "docs" / "cli.md"
@@ -80,22 +80,7 @@ def render() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--check", action="store_true", help="compare with docs/cli.md instead of writing it")
-    args = ap.parse_args(argv)
-    text = render()
-    if args.check:
-        have = OUTPUT.read_text() if OUTPUT.is_file() else ""
-        if have != text:
-            diff = difflib.unified_diff(have.splitlines(), text.splitlines(), "docs/cli.md", "--help now",
-                                        lineterm="", n=1)
-            print("\n".join(list(diff)[:60]), file=sys.stderr)
-            print(f"docs/cli.md differs from the CLI's --help; regenerate it with: {REGENERATE}", file=sys.stderr)
-            return 1
-        return 0
-    OUTPUT.write_text(text)
-    print(f"wrote {OUTPUT.relative_to(REPO)}")
-    return 0
+    return write_or_check(__doc__, OUTPUT, REPO, render(), REGENERATE, argv)
 
 
 if __name__ == "__main__":
