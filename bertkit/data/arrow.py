@@ -34,7 +34,7 @@ def cache_root(cache_dir: str | None = None) -> Path:
 
 
 def check_settings(cfg) -> None:
-    """--cache-dir must be a folder (the settings' types and ranges are checked with the others, in defaults.RULES)."""
+    """--cache-dir must be a folder (the settings' types and ranges are checked by their declarations, bertkit.settings)."""
     root = cache_root(getattr(cfg, "cache_dir", None))
     if root.exists() and not root.is_dir():
         raise UsageError(f"--cache-dir {root}: exists and is not a folder")
