@@ -198,7 +198,8 @@ def _save(plugin: TrainingPlugin, engine, result, tokenizer, out_dir: Path, seco
         tokenizer.save_pretrained(tmp)
         write_json(tmp / METADATA_FILE, meta)
         write_json(tmp / METRICS_FILE, metrics)
-        plots.training_curves(result.log_history, result.history, engine.task.metric, tmp / plots.CURVES_FILE)
+        curves = plots.training_curves([*result.log_history, *result.history], engine.task.metric)
+        plots.save(curves, tmp / plots.CURVES_FILE)
         if done.figures:
             done.figures(tmp)
     return {"output_dir": str(out_dir), **done.summary, **train}

@@ -26,7 +26,7 @@ from bertkit.errors import BertkitError
 from bertkit.predictor import Predictor
 from bertkit.qa.data import QAExample
 from bertkit.qa.postprocess import Prediction, Span, postprocess
-from bertkit.qa.settings import QAConfig, QAUse, stride_problem
+from bertkit.qa.settings import QAConfig, QAUse, saved_allow_no_answer, stride_problem
 from bertkit.settings import check_options
 
 
@@ -58,8 +58,8 @@ class QA(Predictor):
         self.n_best = n_best or meta.get("n_best") or d.n_best
         self.max_answer_length = max_answer_length or meta.get("max_answer_length") or d.max_answer_length
         self.null_threshold = float(null_threshold if null_threshold is not None else meta.get("null_threshold", 0.0))
-        # may answer "no answer": as asked, else as trained (bertkit.json's version_2: SQuAD v2.0 data)
-        self.allow_no_answer = bool(allow_no_answer if allow_no_answer is not None else meta.get("version_2", False))
+        # may answer "no answer": as asked, else as trained (bertkit.json's allow_no_answer: SQuAD v2.0 data)
+        self.allow_no_answer = bool(allow_no_answer if allow_no_answer is not None else saved_allow_no_answer(meta))
         why = stride_problem(self.doc_stride, self.max_length)
         if why:
             raise BertkitError(f"{model or self.path}: --doc-stride {why}; give a smaller --doc-stride")
@@ -107,10 +107,10 @@ class QA(Predictor):
         return [self.format(p, top_k, allow_no_answer) for p in preds]
 
     def format(self, p: Prediction, top_k: int = 1, allow_no_answer: bool | None = None) -> list[dict[str, Any]]:
-        v2 = self.allow_no_answer if allow_no_answer is None else allow_no_answer
-        probs, null_p = p.probabilities(v2)
+        no_answer = self.allow_no_answer if allow_no_answer is None else allow_no_answer
+        probs, null_p = p.probabilities(no_answer)
         spans = [_as_dict(s, pr) for s, pr in zip(p.spans[: max(1, top_k)], probs)]
-        if p.is_null(v2, self.null_threshold):
+        if p.is_null(no_answer, self.null_threshold):
             spans = [{"score": float(null_p), "start": 0, "end": 0, "answer": ""}] + spans[: max(1, top_k) - 1]
         return spans
 

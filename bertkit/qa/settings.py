@@ -12,6 +12,11 @@ _POS_INT = Check("int", lo=1)
 _Q = "Question answering"
 
 
+def saved_allow_no_answer(meta: dict) -> bool:
+    """A model folder's bertkit.json: trained to answer "no answer"? (`version_2` in folders of bertkit 0.1.)"""
+    return bool(meta.get("allow_no_answer", meta.get("version_2", False)))
+
+
 def stride_problem(doc_stride: int, max_length: int) -> str | None:
     """Why a window overlap does not fit the window length (the one rule, for training and for inference)."""
     if doc_stride >= max_length:
