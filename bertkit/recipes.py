@@ -1,16 +1,23 @@
-"""The recipes shipped inside the package (bertkit/recipes/*.yaml): list, show, copy."""
+"""The recipes (YAML files of settings): list, show, copy. They live in the repository's top-level `recipes/`; the
+wheel ships them inside the package as `bertkit/recipe_files/` (pyproject: package-dir), so they are found by name in
+a source checkout, an editable install and an installed wheel alike."""
 
 from __future__ import annotations
 
 import shutil
-from importlib import resources
 from pathlib import Path
 
 from bertkit.errors import BertkitError, UsageError
 
+_HERE = Path(__file__).resolve().parent
+FOLDERS = (_HERE / "recipe_files", _HERE.parent / "recipes")  # installed wheel, source checkout
 
-def _folder():
-    return resources.files("bertkit") / "recipes"
+
+def _folder() -> Path:
+    found = next((d for d in FOLDERS if d.is_dir()), None)
+    if found is None:
+        raise BertkitError(f"the recipes are missing (looked in {', '.join(map(str, FOLDERS))}); reinstall bertkit")
+    return found
 
 
 def names() -> list[str]:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Callable, Protocol
 
 from bertkit import console
-from bertkit.defaults import TrainConfig
+from bertkit.defaults import SAVE_TOTAL_LIMIT, TrainConfig
 from bertkit.envinfo import versions
 from bertkit.errors import BertkitError, UsageError
 from bertkit.outdir import METADATA_FILE, METRICS_FILE, atomic_dir, check_output_dir, write_json
@@ -50,14 +50,37 @@ class TrainingPlugin(Protocol):
     def after_fit(self, engine, result) -> Finished: ...
 
 
+# the settings a checkpoint must match besides the engine's own (EngineSettings.RESUME_KEYS) to be resumed
+IDENTITY_KEYS = ("model", "train", "dev", "max_length", "limit", "dev_limit", "metric")
+
+
+def engine_settings(cfg: TrainConfig):
+    """The engine's settings, from the declared ones (every default lives on TrainConfig)."""
+    from dataclasses import fields
+
+    from bertkit.engine.settings import EngineSettings
+
+    own = {f.name for f in fields(EngineSettings)} - {"keep", "identity"}
+    return EngineSettings(**{k: getattr(cfg, k) for k in own}, keep=cfg.save_total_limit or SAVE_TOTAL_LIMIT,
+                          identity={k: getattr(cfg, k) for k in IDENTITY_KEYS})
+
+
+def keep_when_finished(cfg: TrainConfig) -> str | None:
+    """Why a finished run keeps its checkpoints (--keep-checkpoints, or a --save-total-limit the user gave), or None."""
+    if cfg.keep_checkpoints:
+        return "--keep-checkpoints"
+    if cfg.save_total_limit is not None:
+        return f"--save-total-limit {cfg.save_total_limit}"
+    return None
+
+
 def check_tracker(report_to: str | None) -> None:
+    """The tracker's package is installed (its name is checked by the setting's declaration)."""
     import importlib.util
 
     if report_to in (None, "none"):
         return
-    mods = TRACKER_PACKAGES.get(report_to)
-    if mods is None:
-        raise UsageError(f"--report-to must be one of: none, {', '.join(TRACKER_PACKAGES)}; not {report_to!r}")
+    mods = TRACKER_PACKAGES[report_to]
     if not any(importlib.util.find_spec(m) for m in mods):
         raise BertkitError(f"--report-to {report_to} needs the {mods[0]} package: pip install 'bertkit[{report_to}]'")
 
@@ -128,8 +151,8 @@ def run(plugin: TrainingPlugin) -> dict[str, Any] | None:
     task = plugin.make_task(tokenizer)
     callbacks = [ProgressCallback(), EvalLogCallback(plugin.describe_eval)] if state.is_main_process else []
     if getattr(cfg, "report_to", "none") not in (None, "none"):
-        callbacks.append(TrackerCallback())
-    engine = Engine(task, model, cfg, run_dir(out_dir), callbacks, project_name=out_dir.name)
+        callbacks.append(TrackerCallback(dict(vars(cfg))))
+    engine = Engine(task, model, engine_settings(cfg), run_dir(out_dir), callbacks, project_name=out_dir.name)
     kind = str(engine.accelerator.distributed_type).split(".")[-1]
     console.log(f"training {type(model).__name__} on {engine.accelerator.device} × {state.num_processes} process(es) ({kind}) "
                 f"({threads} threads each: {threads_why}), {cfg.epochs:g} epochs, batch {cfg.batch_size} per process, "
@@ -151,7 +174,7 @@ def _clean_checkpoints(cfg: TrainConfig, folder: Path | None) -> None:
 
     if folder is None or not ckpt.checkpoints(folder):
         return
-    why = ckpt.keep_when_finished(cfg)
+    why = keep_when_finished(cfg)
     if why:
         console.log(f"checkpoints kept in {folder} ({why})")
         return
@@ -175,7 +198,8 @@ def _save(plugin: TrainingPlugin, engine, result, tokenizer, out_dir: Path, seco
         tokenizer.save_pretrained(tmp)
         write_json(tmp / METADATA_FILE, meta)
         write_json(tmp / METRICS_FILE, metrics)
-        plots.training_curves(result.log_history, result.history, engine.task.metric, tmp / plots.CURVES_FILE)
+        curves = plots.training_curves([*result.log_history, *result.history], engine.task.metric)
+        plots.save(curves, tmp / plots.CURVES_FILE)
         if done.figures:
             done.figures(tmp)
     return {"output_dir": str(out_dir), **done.summary, **train}

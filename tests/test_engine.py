@@ -12,6 +12,7 @@ import torch
 from bertkit.defaults import TrainConfig
 from bertkit.engine.batching import Features
 from bertkit.engine.engine import Engine, steps_for
+from bertkit.train import engine_settings
 
 
 class FakeTask:
@@ -52,7 +53,7 @@ def engine(task, **kw) -> Engine:
     torch.manual_seed(0)
     cfg = TrainConfig(**{"lr": 0.05, "warmup_ratio": 0.0, "weight_decay": 0.0, "max_grad_norm": 0.0, "log_every": 1,
                          "mixed_precision": "no", **kw})
-    return Engine(task, torch.nn.Linear(4, 1), cfg)
+    return Engine(task, torch.nn.Linear(4, 1), engine_settings(cfg))  # the engine takes its own settings
 
 
 @pytest.mark.parametrize("n,bs,accum,epochs", [(50, 8, 1, 1.0), (50, 8, 3, 2.0), (50, 8, 4, 0.5), (7, 8, 2, 3.0), (64, 8, 8, 1.25)])

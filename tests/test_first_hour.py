@@ -91,7 +91,7 @@ def test_qa_dev_loss_by_hand():
     from bertkit.engine.batching import Features
     from bertkit.qa.task import QATask
 
-    task = QATask(pad_id=0, version_2=False, gold=None)
+    task = QATask(pad_id=0, allow_no_answer=False, gold=None)
     feats = Features({"input_ids": [[1, 2, 3], [1, 2]], "start_positions": [2, 0], "end_positions": [2, 1]})
     start = [np.array([0.0, 1.0, 2.0]), np.array([3.0, 0.0, 99.0])]  # the second is padded: 99 is not a candidate
     end = [np.array([0.0, 0.0, 0.0]), np.array([1.0, 1.0, 99.0])]

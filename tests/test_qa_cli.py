@@ -60,7 +60,7 @@ def trained(tiny_bert, squad_file, tmp_path_factory, runner) -> Path:
                             "-o", str(out), *TRAIN_ARGS])
     assert r.exit_code == 0, r.output
     summary = json.loads(r.stdout)
-    assert summary["version_2"] is True and "f1" in summary and "null_threshold" in summary
+    assert summary["allow_no_answer"] is True and "f1" in summary and "null_threshold" in summary
     return out
 
 
@@ -68,7 +68,7 @@ def test_train_output_dir(trained):
     from transformers import AutoModelForQuestionAnswering, AutoTokenizer
 
     meta = json.loads((trained / "bertkit.json").read_text())
-    assert meta["task"] == "qa" and meta["version_2"] is True
+    assert meta["task"] == "qa" and meta["allow_no_answer"] is True
     assert (meta["max_length"], meta["doc_stride"], meta["n_best"], meta["max_answer_length"]) == (32, 8, 20, 30)
     assert isinstance(meta["null_threshold"], float)
     metrics = json.loads((trained / "metrics.json").read_text())
@@ -77,6 +77,23 @@ def test_train_output_dir(trained):
     tok = AutoTokenizer.from_pretrained(trained)
     out = model(**tok("who ?", "jim henson", return_tensors="pt"))
     assert out.start_logits.shape == out.end_logits.shape
+
+
+def test_a_folder_of_bertkit_0_1_with_version_2_still_loads(trained, tmp_path, runner):
+    """bertkit.json said `version_2` before the name became allow_no_answer everywhere: such folders still load."""
+    import shutil
+
+    from bertkit.qa.api import QA
+
+    old = tmp_path / "old"
+    shutil.copytree(trained, old)
+    meta = json.loads((old / "bertkit.json").read_text())
+    meta["version_2"] = meta.pop("allow_no_answer")
+    (old / "bertkit.json").write_text(json.dumps(meta))
+    assert QA(str(old)).allow_no_answer is True
+    r = runner.invoke(app, ["qa", "ask", "-m", str(old), "-q", "who ?", "--context", "jim henson", "--null-threshold", "-1e9"])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout.splitlines()[0])["answer"] == ""  # may answer "no answer", as trained
 
 
 def test_train_is_reproducible(tiny_bert, squad_file, tmp_path, runner, trained):
@@ -101,8 +118,8 @@ def test_train_v1_flat_jsonl(tiny_bert, tmp_path, runner):
     r = runner.invoke(app, ["qa", "train", "--model", str(tiny_bert), "--train", str(f), "--dev", str(f), "-o", str(out),
                             *TRAIN_ARGS, "--epochs", "1"])
     assert r.exit_code == 0, r.output
-    assert json.loads(r.stdout)["version_2"] is False
-    assert json.loads((out / "bertkit.json").read_text())["version_2"] is False
+    assert json.loads(r.stdout)["allow_no_answer"] is False
+    assert json.loads((out / "bertkit.json").read_text())["allow_no_answer"] is False
 
 
 def test_bad_answer_start_is_an_error_or_a_counted_skip(tiny_bert, tmp_path, runner):

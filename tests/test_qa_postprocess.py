@@ -74,10 +74,10 @@ def test_spans_across_windows_and_null_min():
 def test_null_comparison_and_threshold():
     p = Prediction("q", [Span("aa", 0, 2, 1.0, 1.0, 0.5)], 2.0, 1.0, 0.3)  # null 3 > span 2
     assert p.score_diff == 1.0
-    assert p.text(version_2=True, threshold=0.0) == ""
-    assert p.text(version_2=True, threshold=1.5) == "aa"
-    assert p.text(version_2=False, threshold=0.0) == "aa"
-    nb = p.nbest(version_2=True, n_best=20)
+    assert p.text(allow_no_answer=True, threshold=0.0) == ""
+    assert p.text(allow_no_answer=True, threshold=1.5) == "aa"
+    assert p.text(allow_no_answer=False, threshold=0.0) == "aa"
+    nb = p.nbest(allow_no_answer=True, n_best=20)
     assert nb[0]["text"] == "" and abs(sum(x["probability"] for x in nb) - 1) < 1e-9
 
 

@@ -108,9 +108,16 @@ def test_sigterm_and_sigint_save_a_checkpoint_and_say_how_to_resume(tiny_bert, c
     assert last.startswith("bertkit: error: SIG") and "--resume auto" in last and "checkpoint-000006" in last
     assert (tmp_path / "run.run" / "checkpoint-000006" / "trainer_state.json").is_file()
     assert not out.exists()
-    if sig == "term":  # and the printed way back works, ending where an uninterrupted run ends
-        resumed = run(cls_args(tiny_bert, cls_data, out, "--save-steps", "100", "--resume", "auto"))
+    if sig == "term":  # and the printed way back works as printed, ending where an uninterrupted run ends
+        import shlex
+
+        printed = shlex.split(last.split("continue with: ", 1)[1])
+        given = cls_args(tiny_bert, cls_data, out, "--save-steps", "100")
+        assert printed[0] == "bertkit"  # the driver runs bertkit's own entry point (sys.argv[0] "bertkit")
+        assert printed[1:] == [*given, "--resume", "auto"]  # complete: every option given, then --resume auto
+        resumed = run(printed[1:])  # what `bertkit ...` runs, through the same driver
         assert resumed.returncode == 0, resumed.stderr[-2000:]
+        assert "resumed from" in resumed.stderr and "checkpoint-000006" in resumed.stderr
         assert run(cls_args(tiny_bert, cls_data, tmp_path / "ref", "--save-steps", "100")).returncode == 0
         assert_identical(tmp_path / "ref", out)
 

@@ -210,8 +210,8 @@ def test_official_files_round_trip_atomically(tmp_path):
     assert sorted(written) == ["na_probs", "nbest", "predictions"]
     assert sorted(os.listdir(tmp_path / "out")) == sorted([of.NBEST_FILE, of.NULL_ODDS_FILE, of.PREDICTIONS_FILE])
     assert of.read_predictions(written["predictions"]) == PREDS
-    assert of.read_nbest(written["nbest"]) == nbest
-    assert list(of.read_nbest(written["nbest"])["q1"][0]) == list(of.NBEST_KEYS)
+    assert json.loads(written["nbest"].read_text()) == nbest
+    assert list(json.loads(written["nbest"].read_text())["q1"][0]) == list(of.NBEST_KEYS)
     assert of.read_na_probs(written["na_probs"]) == {"q1": -1.5, "q2": 3.0}
     assert written["predictions"].read_text().startswith('{\n    "q1": "Paris"')
     target = tmp_path / "p.json"
@@ -222,10 +222,10 @@ def test_official_files_round_trip_atomically(tmp_path):
         of.write_predictions(target, {"q": 1})
     assert of.read_predictions(target) == {"old": "kept"} and os.listdir(tmp_path).count("p.json") == 1
     assert len(os.listdir(tmp_path)) == 2  # no temporary files left
-    for text, msg in [("[1]", "expected a JSON object"), ('{"q": [{"text": "x"}]}', "needs the keys")]:
-        target.write_text(text)
+    for bad_nbest, msg in [({"q": "x"}, "must be a list of entries"), ({"q": [{"text": "x"}]}, "needs the keys")]:
         with pytest.raises(BertkitError, match=msg):
-            of.read_nbest(target)
+            of.write_nbest(target, bad_nbest)
+    assert of.read_predictions(target) == {"old": "kept"}  # a refused write leaves the file as it was
 
 
 WORDS = st.sampled_from(["the", "a", "an", "Cat", "cat", "dog", "x", ".", ",", "“q”", "theater", "1", "é", "-"])

@@ -294,7 +294,7 @@ def test_encode_file_with_special(vocab_dir, tmp_path):
 
 
 def test_encode_raw_fd_batches(vocab_dir, tmp_path):
-    from bertkit.tokenization.stream import run_encode
+    from bertkit.tokenization.encode import run_encode
 
     f = tmp_path / "many.txt"
     f.write_text("".join(f"the cat {i}\n" for i in range(5000)))

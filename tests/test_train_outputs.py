@@ -24,9 +24,9 @@ EXPECTED = {
     "qa": {
         "files": MODEL_FILES,
         "meta": {"doc_stride", "max_answer_length", "max_length", "metric", "n_best", "null_threshold",
-                 "null_threshold_tuned", "task", "training_args", "version_2", "versions"},
+                 "null_threshold_tuned", "task", "training_args", "allow_no_answer", "versions"},
         "summary": SUMMARY | {"exact", "f1", "null_threshold", "skipped_rows", "train_questions", "train_windows",
-                              "version_2"},
+                              "allow_no_answer"},
     },
 }
 

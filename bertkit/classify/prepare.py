@@ -86,15 +86,15 @@ def read_split(spec: str, cfg, cols: Columns | None, space: LabelSpace | None, l
            "columns": [cfg.text_col, cfg.text_pair_col, cfg.label_col] if cols is None else [cols.text, cols.pair, cols.label],
            "labels": [cfg.problem_type, cfg.label_sep, read_label_names(cfg.label_names)] if space is None else [space.problem_type, space.names]}
     entry = arrow.Entry(root, "data", key)
-    with arrow.main_process_first():
-        if entry.ready:
-            info = entry.info()
-            console.log(f"cache: reused the rows of {spec} from {entry.final}")
-            return Split(spec, entry, Columns(*info["columns"]), LabelSpace(info["problem_type"], info["names"]), info["rows"])
-        return _build_split(spec, cfg, cols, space, limit, default_split, entry)
+
+    def reuse(info: dict[str, Any]) -> Split:
+        console.log(f"cache: reused the rows of {spec} from {entry.final}")
+        return Split(spec, entry, Columns(*info["columns"]), LabelSpace(info["problem_type"], info["names"]), info["rows"])
+
+    return arrow.cached(entry, lambda folder: _build_split(spec, cfg, cols, space, limit, default_split, entry, folder), reuse)
 
 
-def _build_split(spec, cfg, cols, space, limit, default_split, entry: arrow.Entry) -> Split:
+def _build_split(spec, cfg, cols, space, limit, default_split, entry: arrow.Entry, folder) -> Split:
     firsts: dict[Any, tuple[int, Any]] = {}
     state: dict[str, Any] = {"cols": cols}
 
@@ -116,7 +116,6 @@ def _build_split(spec, cfg, cols, space, limit, default_split, entry: arrow.Entr
                     firsts.setdefault(_label_key(v), (int(row), v))
             yield out
 
-    folder = entry.build()
     first_frame = next(stream.iter_frames(spec, header=cfg.header, limit=min(limit or 2000, 2000), default_split=default_split))
     state["cols"] = _columns(first_frame, spec, cfg, cols)
     n = arrow.write_source(folder / "rows.arrow", source_features(state["cols"].pair is not None), batches())
@@ -181,21 +180,20 @@ def tokenize_split(split: Split, tokenizer, cfg) -> arrow.ArrowFeatures:
            "max_length": cfg.max_length, "long_text": cfg.long_text, "stride": cfg.stride if window else None,
            "labels": [split.space.problem_type, split.space.names]}
     entry = arrow.Entry(split.entry.final.parent if split.entry.final else None, "features", key)
-    with arrow.main_process_first():
-        if entry.ready:
-            console.log(f"cache: reused the tokenized features of {split.spec} from {entry.final} (nothing tokenized)")
-        else:
-            t = time.perf_counter()
-            entry.build()
-            source = split.entry.files()  # paths: read with plain file reads, not memory-mapped
-            if cfg.num_proc > 1:
-                os.environ["TOKENIZERS_PARALLELISM"] = "false"  # the workers are forked
-            use_tt = "token_type_ids" in tokenizer.model_input_names
-            with arrow.quiet_datasets():
-                files = arrow.tokenize_to_arrow(entry, source, _Tokenize(tokenizer, split, cfg),
-                                                feature_schema(split.space, use_tt, window), cfg.num_proc, f"tokenizing {split.spec}")
-            entry.commit({"seconds": round(time.perf_counter() - t, 3), "rows": split.rows}, files)
-            console.log(f"tokenized {split.rows} rows of {split.spec} in {time.perf_counter() - t:.1f}s "
-                        f"({cfg.num_proc} process(es)) into {entry.folder}")
+    def build(folder) -> None:
+        t = time.perf_counter()
+        source = split.entry.files()  # paths: read with plain file reads, not memory-mapped
+        if cfg.num_proc > 1:
+            os.environ["TOKENIZERS_PARALLELISM"] = "false"  # the workers are forked
+        use_tt = "token_type_ids" in tokenizer.model_input_names
+        with arrow.quiet_datasets():
+            files = arrow.tokenize_to_arrow(entry, source, _Tokenize(tokenizer, split, cfg),
+                                            feature_schema(split.space, use_tt, window), cfg.num_proc, f"tokenizing {split.spec}")
+        entry.commit({"seconds": round(time.perf_counter() - t, 3), "rows": split.rows}, files)
+        console.log(f"tokenized {split.rows} rows of {split.spec} in {time.perf_counter() - t:.1f}s "
+                    f"({cfg.num_proc} process(es)) into {entry.folder}")
+
+    arrow.cached(entry, build, lambda info: console.log(f"cache: reused the tokenized features of {split.spec} from "
+                                                        f"{entry.final} (nothing tokenized)"))
     hidden = ("length", "truncated")
     return arrow.ArrowFeatures(arrow.load_dataset_files(entry.files()), hidden=hidden)

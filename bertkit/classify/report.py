@@ -8,8 +8,8 @@ from typing import Any
 
 import numpy as np
 
+from bertkit import plots
 from bertkit.report import html as H
-from bertkit.report import plots
 
 
 def _run(model_dir: str, meta: dict, dev: str, limit, batch_size, allow_pickle, trust_remote_code):

@@ -34,9 +34,7 @@ class ClassifyTraining:
     auto_class = SPEC.auto_class
 
     def __init__(self, cfg: ClassifyConfig):
-        if cfg.class_weights not in ("auto", "none"):
-            raise UsageError(f"--class-weights must be auto or none, not {cfg.class_weights!r}")
-        self.cfg = cfg
+        self.cfg = cfg  # every field checked by its declaration (ClassifyConfig)
 
     def load_data(self) -> None:
         """One streamed pass over each file (every row checked), cached; see bertkit.classify.prepare."""
@@ -141,11 +139,11 @@ def confusion_figure(dev_metrics: dict | None, folder: Path) -> None:
         return
     if "confusion_matrix" in dev_metrics:
         cm = dev_metrics["confusion_matrix"]
-        plots.confusion_matrix(cm["matrix"], cm["labels"], folder / plots.CONFUSION_FILE)
+        plots.save(plots.confusion(cm["matrix"], cm["labels"], "dev confusion matrix"), folder / plots.CONFUSION_FILE)
     elif "per_label_confusion" in dev_metrics:
         cm = dev_metrics["per_label_confusion"]
-        plots.confusion_matrix(cm["matrix"], cm["labels"], folder / plots.CONFUSION_FILE,
-                               title="dev confusion per label", columns=cm["columns"])
+        plots.save(plots.confusion(cm["matrix"], cm["labels"], "dev confusion per label", columns=cm["columns"]),
+                   folder / plots.CONFUSION_FILE)
 
 
 def tune(space: LabelSpace, metric: str, y: np.ndarray, probs: np.ndarray, enabled: bool) -> tuple[list[float] | None, dict | None]:

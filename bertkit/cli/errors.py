@@ -36,7 +36,11 @@ def resume_command(argv: list[str], processes: int = 1) -> str:
 def worded(e: BertkitError) -> str:
     """The error line, with the hints the CLI words for errors of the engine (which names no option)."""
     from bertkit.engine.result import NonFiniteLoss, TrainingInterrupted
+    from bertkit.engine.settings import SettingHint
+    from bertkit.settings import option_name
 
+    if isinstance(e, SettingHint):
+        return e.words(option_name)
     if isinstance(e, TrainingInterrupted):
         return f"{e}; continue with: {resume_command(sys.argv, e.processes)}"
     if isinstance(e, NonFiniteLoss):

@@ -56,8 +56,8 @@ def encode(
     trust_remote_code: o.TrustRemoteCode = None,
 ) -> None:
     """Stream JSONL {tokens, ids, offsets} for each input line (offsets: characters, end exclusive)."""
+    from bertkit.tokenization.encode import run_encode
     from bertkit.tokenization.specs import load_all
-    from bertkit.tokenization.stream import run_encode
 
     backend = load_all([tokenizer], lowercase, bool(trust_remote_code))[0]
     run_encode(backend, file, with_special)

@@ -14,7 +14,7 @@ import tempfile
 from collections.abc import Mapping
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator, TypeVar
 
 import numpy as np
 
@@ -22,6 +22,7 @@ from bertkit.errors import UsageError
 
 FEATURES_VERSION = 2  # bump when what a cache entry holds changes (2: ~16 MB record batches)
 DONE_FILE = "bertkit_cache.json"
+T = TypeVar("T")
 
 
 def cache_root(cache_dir: str | None = None) -> Path:
@@ -34,7 +35,7 @@ def cache_root(cache_dir: str | None = None) -> Path:
 
 
 def check_settings(cfg) -> None:
-    """--cache-dir must be a folder (the settings' types and ranges are checked with the others, in defaults.RULES)."""
+    """--cache-dir must be a folder (the settings' types and ranges are checked by their declarations, bertkit.settings)."""
     root = cache_root(getattr(cfg, "cache_dir", None))
     if root.exists() and not root.is_dir():
         raise UsageError(f"--cache-dir {root}: exists and is not a folder")
@@ -162,6 +163,22 @@ class Entry:
     def files(self) -> list[Path]:
         folder = self.folder or self.final
         return [folder / f for f in json.loads((folder / DONE_FILE).read_text())["files"]]
+
+
+def cached(entry: Entry, build: Callable[[Path], T], reuse: Callable[[dict[str, Any]], T]) -> T:
+    """The one cache-or-build step of every task's features: `reuse(info)` of a complete entry, else `build(folder)`
+    into a fresh folder (it ends with `entry.commit`); a build that fails leaves no folder behind. Under
+    `accelerate launch` the main process of each machine goes first, and the others then find its entry."""
+    with main_process_first():
+        if entry.ready:
+            return reuse(entry.info())
+        folder = entry.build()
+        try:
+            return build(folder)
+        except BaseException:
+            if entry.folder == folder and not (folder / DONE_FILE).is_file():
+                shutil.rmtree(folder, ignore_errors=True)
+            raise
 
 
 def _mapped_table(path: Path):

@@ -69,10 +69,15 @@ class EvalLogCallback(Callback):
 
 
 class TrackerCallback(Callback):
-    """Loss, learning rate, gradient norm, samples/s and dev metrics to Accelerate's trackers (--report-to)."""
+    """Loss, learning rate, gradient norm, samples/s and dev metrics to Accelerate's trackers (`report_to`).
+    `config`: the hyper-parameters to record (the run's settings; default: the engine's)."""
+
+    def __init__(self, config: dict[str, Any] | None = None):
+        self.config = config
 
     def on_train_begin(self, engine) -> None:
-        config = {k: v if isinstance(v, (int, float, str, bool)) else str(v) for k, v in vars(engine.cfg).items()}
+        given = self.config if self.config is not None else vars(engine.cfg)
+        config = {k: v if isinstance(v, (int, float, str, bool)) else str(v) for k, v in given.items()}
         engine.accelerator.init_trackers(engine.project_name, config=config)
 
     def on_log(self, engine, record: dict[str, Any]) -> None:

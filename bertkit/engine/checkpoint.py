@@ -4,14 +4,14 @@ Layout, for `-o runs/sst2`:
 
     runs/sst2.run/checkpoint-000120/   Accelerate's save_state (model.safetensors, optimizer.bin, scheduler.bin,
                                       random_states_<rank>.pkl) + trainer_state.json (+ best_model.safetensors)
-    runs/sst2.run/tensorboard/ ...     tracker logs (--report-to)
+    runs/sst2.run/tensorboard/ ...     tracker logs (report_to)
 
 A checkpoint is written to `.checkpoint-N.partial` and renamed when complete, so a run killed while saving leaves
 no folder that looks complete; the next run into the same path removes such leftovers (and the `.sst2.partial-*`
-folder of a final save that was killed). `--save-total-limit K` keeps the newest K checkpoints (default 2).
+folder of a final save that was killed). `keep` (EngineSettings; `--save-total-limit`) keeps the newest K checkpoints (default 2).
 When the run finishes and its model folder is written, the checkpoints are removed (the main process logs what and
-how much space), unless `--keep-checkpoints` or an explicit `--save-total-limit` asks to keep them; a run that is
-interrupted or fails keeps them, since they are what `--resume` continues from.
+how much space), unless asked to keep them (bertkit.train); a run that is
+interrupted or fails keeps them, since they are what a resumed run continues from.
 """
 
 from __future__ import annotations
@@ -23,16 +23,10 @@ from pathlib import Path
 from typing import Any
 
 from bertkit import console
-from bertkit.errors import UsageError
+from bertkit.engine.settings import SettingUsageHint
 
 CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
 BEST_WEIGHTS = "best_model.safetensors"
-# settings that must be the same to continue a run exactly (others, such as --save-steps or --report-to, may change)
-RESUME_KEYS = ("model", "train", "dev", "max_length", "epochs", "batch_size", "lr", "weight_decay", "warmup_ratio",
-               "grad_accum", "max_grad_norm", "seed", "mixed_precision", "limit", "dev_limit", "bucket_size",
-               "eval_steps", "patience", "metric", "num_processes", "train_rows")
-
-
 def run_dir(output_dir: Path) -> Path:
     return output_dir.with_name(output_dir.name + ".run")
 
@@ -79,33 +73,33 @@ def remove_stale(output_dir: Path) -> list[Path]:
 
 def resolve_resume(resume: str | None, output_dir: Path, overwrite: bool, delete: bool = True) -> Path | None:
     """The checkpoint to continue from: `auto` = the newest in the run folder (or none: start fresh), or a path.
-    With --overwrite and no --resume, the earlier run's checkpoints go (when `delete`: the main process)."""
+    With `overwrite` and no `resume`, the earlier run's checkpoints go (when `delete`: the main process)."""
     rd = run_dir(output_dir)
     found = checkpoints(rd)
     if not resume:
         if found and not overwrite:
-            raise UsageError(f"{rd}: checkpoints of an earlier run are there ({found[-1].name}); "
-                             "pass --resume auto to continue it, or --overwrite to start over")
+            raise SettingUsageHint(f"{rd}: checkpoints of an earlier run are there ({found[-1].name}); "
+                                   "pass {resume} auto to continue it, or {overwrite} to start over")
         if found and delete:
             shutil.rmtree(rd, ignore_errors=True)
         return None
     if resume == "auto":
         if not found and delete:
-            console.log(f"--resume auto: no checkpoint in {rd}; starting from the beginning")
+            console.log(f"no checkpoint in {rd} to resume from; starting from the beginning")
         return found[-1] if found else None
     p = Path(resume)
     if not p.is_dir() or not (p / "trainer_state.json").is_file():
-        raise UsageError(f"--resume {resume}: not a checkpoint folder (no trainer_state.json); "
-                         f"checkpoints are in {rd}, or use --resume auto")
+        raise SettingUsageHint(f"{{resume}} {resume}: not a checkpoint folder (no trainer_state.json); "
+                               f"checkpoints are in {rd}, or use {{resume}} auto")
     return p
 
 
 def check_compatible(saved: dict[str, Any], now: dict[str, Any], where: Path) -> None:
-    diff = [f"{k}: {saved.get(k)!r} then, {now.get(k)!r} now" for k in RESUME_KEYS
-            if k in saved and k in now and saved.get(k) != now.get(k)]
+    """`now`: the run's fingerprint (EngineSettings.fingerprint, processes, rows); keys both know must agree."""
+    diff = [f"{k}: {saved.get(k)!r} then, {now.get(k)!r} now" for k in now if k in saved and saved.get(k) != now.get(k)]
     if diff:
-        raise UsageError(f"--resume {where}: the run was started with other settings ({'; '.join(diff)}); "
-                         "use the same settings to continue it, or start a new run without --resume")
+        raise SettingUsageHint(f"{{resume}} {where}: the run was started with other settings ({'; '.join(diff)}); "
+                               "use the same settings to continue it, or start a new run without {resume}")
 
 
 def prune(folder: Path, keep: int) -> None:
@@ -115,15 +109,6 @@ def prune(folder: Path, keep: int) -> None:
 
 def folder_bytes(folder: Path) -> int:
     return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file() and not f.is_symlink())
-
-
-def keep_when_finished(cfg: Any) -> str | None:
-    """Why a finished run keeps its checkpoints (--keep-checkpoints, or a --save-total-limit the user gave), or None."""
-    if getattr(cfg, "keep_checkpoints", False):
-        return "--keep-checkpoints"
-    if getattr(cfg, "save_total_limit", None) is not None:
-        return f"--save-total-limit {cfg.save_total_limit}"
-    return None
 
 
 def remove_finished(folder: Path) -> tuple[list[Path], int]:

@@ -16,7 +16,6 @@ from typing import Any, Sequence
 import torch
 
 from bertkit import console
-from bertkit.defaults import SAVE_TOTAL_LIMIT, TrainConfig
 from bertkit.engine import checkpoint as ckpt
 from bertkit.engine.batching import Features
 from bertkit.engine.callbacks import Callback, stop_signals
@@ -24,6 +23,7 @@ from bertkit.engine.inference import Outputs, batched_forward
 from bertkit.engine.result import NonFiniteLoss, TrainingInterrupted, TrainResult
 from bertkit.engine.sampler import LocalBatch, ShardedBucketSampler
 from bertkit.engine.selection import judge
+from bertkit.engine.settings import EngineSettings, SettingHint
 from bertkit.engine.setup import build_optimizer, make_accelerator, seed_everything, steps_for
 from bertkit.engine.state import TrainState
 from bertkit.errors import BertkitError
@@ -32,7 +32,7 @@ __all__ = ["Engine", "NonFiniteLoss", "TrainResult", "TrainingInterrupted", "see
 
 
 class Engine:
-    def __init__(self, task, model: torch.nn.Module, cfg: TrainConfig, run_dir: Path | None = None,
+    def __init__(self, task, model: torch.nn.Module, cfg: EngineSettings, run_dir: Path | None = None,
                  callbacks: Sequence[Callback] = (), project_name: str = "bertkit"):
         self.task, self.cfg, self.run_dir, self.project_name = task, cfg, run_dir, project_name
         self.accelerator = make_accelerator(cfg, run_dir)
@@ -59,7 +59,7 @@ class Engine:
 
         cfg, acc = self.cfg, self.accelerator
         if len(train) == 0:
-            raise BertkitError("no training examples left after loading; check the training file and --limit")
+            raise SettingHint("no training examples left after loading; check the training file and {limit}")
         self.train_feats, self.dev_feats = train, (dev if dev is not None and len(dev) else None)
         self.sampler = ShardedBucketSampler(train.lengths, cfg.batch_size, cfg.seed, cfg.bucket_size,
                                             acc.num_processes, acc.process_index)
@@ -70,8 +70,7 @@ class Engine:
         optimizer = build_optimizer(model, cfg)
         scheduler = get_linear_schedule_with_warmup(optimizer, int(cfg.warmup_ratio * self.total_steps), self.total_steps)
         self.prepared, self.optimizer, self.scheduler = acc.prepare(model, optimizer, scheduler)
-        self.state.config = {**{k: v for k, v in vars(cfg).items() if k in ckpt.RESUME_KEYS},
-                             "num_processes": acc.num_processes, "train_rows": len(train)}
+        self.state.config = {**cfg.fingerprint(), "num_processes": acc.num_processes, "train_rows": len(train)}
         self._running = torch.zeros((), device=acc.device)
         self._bad = torch.zeros((), dtype=torch.long, device=acc.device)
         self._grad_norm: torch.Tensor | None = None
@@ -150,8 +149,8 @@ class Engine:
                 (cfg.eval_steps and st.step % cfg.eval_steps == 0) or (not cfg.eval_steps and epoch_end) or last):
             self._evaluate()
         signum = self._pending_signal(at_log)
-        save_steps = getattr(cfg, "save_steps", None)
-        if signum or (not last and not self._stop and ((save_steps and st.step % save_steps == 0) or epoch_end)):
+        every = cfg.save_steps
+        if signum or (not last and not self._stop and ((every and st.step % every == 0) or epoch_end)):
             path = self.save_checkpoint()
             if signum:
                 self._interrupted(signum, path)
@@ -268,7 +267,7 @@ class Engine:
 
     def _select(self, rec: dict[str, Any], outputs: Outputs) -> None:
         """Keep the best weights (main process) by `selection.judge`: the better metric, then the lower dev loss,
-        then the later step; count evaluations without improvement for --patience."""
+        then the later step; count evaluations without improvement for `patience`."""
         st, loss = self.state, rec.get("dev_loss")
         verdict = judge(rec[self.task.metric], loss, st.best_metric, st.best_loss, self.task.greater_is_better)
         if verdict.replace:
@@ -302,7 +301,7 @@ class Engine:
             if self.best_weights is not None and st.best_step != st.step:
                 save_file({k: v.contiguous() for k, v in self.best_weights.items()}, str(partial / ckpt.BEST_WEIGHTS))
             ckpt.commit(partial, final)
-            ckpt.prune(self.run_dir, getattr(self.cfg, "save_total_limit", None) or SAVE_TOTAL_LIMIT)
+            ckpt.prune(self.run_dir, self.cfg.keep)
         acc.wait_for_everyone()
         self._call("on_save", final)
         self._paused(t)

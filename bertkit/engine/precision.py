@@ -127,10 +127,10 @@ def resolve_mixed_precision(requested: str, device_type: str | None = None,
     if chosen is not None:
         mode, who = chosen
         if mode not in ("no", "bf16", "fp16"):
-            from bertkit.errors import UsageError
+            from bertkit.engine.settings import SettingUsageHint
 
-            raise UsageError(f"Accelerate asks for mixed precision {mode!r} ({who.removeprefix('set by ')}); bertkit "
-                             "trains with no, bf16 or fp16: pass --mixed-precision, or change the accelerate setting")
+            raise SettingUsageHint(f"Accelerate asks for mixed precision {mode!r} ({who.removeprefix('set by ')}); "
+                                   "bertkit trains with no, bf16 or fp16: pass {mixed_precision}, or change the accelerate setting")
         return mode, f"auto: {who}"
     ok, why = native_bf16(device_type)
     return ("bf16" if ok else "no"), f"auto: {why}"

@@ -7,8 +7,7 @@ from pathlib import Path
 
 import torch
 
-from bertkit.defaults import TrainConfig
-from bertkit.errors import BertkitError
+from bertkit.engine.settings import EngineSettings, SettingHint
 
 
 def seed_everything(seed: int) -> None:
@@ -38,25 +37,22 @@ def steps_for(total_batches: int, per_epoch: int, accum: int) -> int:
     return full * math.ceil(per_epoch / accum) + math.ceil(rest / accum)
 
 
-def make_accelerator(cfg: TrainConfig, run_dir: Path | None):
+def make_accelerator(cfg: EngineSettings, run_dir: Path | None):
     from accelerate import Accelerator
 
     if cfg.mixed_precision == "auto":  # train.run resolves it first (and logs why); the engine as a library does too
         from bertkit.engine.precision import resolve_mixed_precision
 
         cfg.mixed_precision = resolve_mixed_precision("auto")[0]
-    if cfg.mixed_precision not in ("no", "bf16", "fp16"):
-        raise BertkitError(f"--mixed-precision must be no, bf16 or fp16, not {cfg.mixed_precision!r}")
     if cfg.mixed_precision == "fp16" and not torch.cuda.is_available():
-        raise BertkitError("--mixed-precision fp16 needs a GPU; on CPU use bf16 or no")
+        raise SettingHint("mixed precision fp16 needs a GPU; on CPU set {mixed_precision} to bf16 or no")
     _release_accelerator_state(cfg.mixed_precision)
-    report_to = getattr(cfg, "report_to", None)
-    log_with = None if report_to in (None, "none") else [report_to]
+    log_with = None if cfg.report_to in (None, "none") else [cfg.report_to]
     return Accelerator(mixed_precision=cfg.mixed_precision, cpu=not torch.cuda.is_available(), log_with=log_with,
                        project_dir=str(run_dir) if run_dir else None, step_scheduler_with_optimizer=False)
 
 
-def build_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+def build_optimizer(model: torch.nn.Module, cfg: EngineSettings) -> torch.optim.Optimizer:
     decay, no_decay = [], []
     for n, p in model.named_parameters():
         if p.requires_grad:

@@ -45,7 +45,7 @@ def auto_threads(requested: int | str | None = None, processes: int = 1) -> tupl
     this machine's training processes, whatever the load (so two identical runs use the same threads and give the
     same weights); `"auto"` opts into the load-aware choice: the physical cores free right now."""
     if requested not in (None, "", "auto"):
-        return max(1, int(requested)), "--threads"
+        return max(1, int(requested)), "as asked"
     env = os.environ.get("OMP_NUM_THREADS")
     if env and env.isdigit() and int(env) > 0:
         return int(env), "OMP_NUM_THREADS"
@@ -55,9 +55,9 @@ def auto_threads(requested: int | str | None = None, processes: int = 1) -> tupl
         return share, f"{cores} physical cores" + (f" / {processes} processes" if processes > 1 else "")
     busy = other_runnable()
     if busy is None or cores == 1:
-        return share, f"--threads auto: {cores} cores"
+        return share, f"auto: {cores} cores"
     free = max(1, min(share, cores - int(round(busy))))
-    return free, f"--threads auto: {cores} cores, {busy:g} runnable tasks of other processes"
+    return free, f"auto: {cores} cores, {busy:g} runnable tasks of other processes"
 
 
 def set_auto_threads(requested: int | str | None = None, processes: int = 1) -> tuple[int, str]:

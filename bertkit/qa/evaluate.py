@@ -71,12 +71,12 @@ def evaluate_model(qa, data: str, limit: int | None, skip_bad_rows: bool, allow:
     d, gold = gold_for_file(data, limit, skip_bad_rows)
     if d.skipped:
         console.warn(f"{data}: skipped {d.skipped} bad row(s), e.g. {d.skip_reasons[0]}")
-    v2 = allow_no_answer(qa.allow_no_answer, d.has_impossible, allow, data)
+    no_answer = allow_no_answer(qa.allow_no_answer, d.has_impossible, allow, data)
     console.log(f"answering {len(d)} questions with {qa!r}")
     preds = qa.predict(d.examples)
-    res = {**pp.evaluate(gold, preds, v2, qa.null_threshold), **qa_results(extra_metrics, gold, preds, v2, qa.null_threshold)}
+    res = {**pp.evaluate(gold, preds, no_answer, qa.null_threshold), **qa_results(extra_metrics, gold, preds, no_answer, qa.null_threshold)}
     if output_dir:
-        texts, nbest, na = pp.official_files(preds, v2, qa.null_threshold, qa.n_best)
+        texts, nbest, na = pp.official_files(preds, no_answer, qa.null_threshold, qa.n_best)
         written = of.write_official_files(output_dir, texts, nbest, na)
         console.log("wrote " + ", ".join(str(p) for p in written.values())
                     + (f"; the official script reproduces these scores with --na-prob-thresh {qa.null_threshold}" if na else ""))

@@ -41,8 +41,6 @@ def question_lengths(tokenizer, questions: Sequence[str], chunk: int = 4096) -> 
 def check_stride(tokenizer, questions: Sequence[str], max_length: int, doc_stride: int, ids: Sequence[str] | None = None,
                  source: str = "") -> None:
     """Fail up front when a window cannot advance: doc_stride must be < max_length - question tokens - specials."""
-    if doc_stride < 0:
-        raise BertkitError(f"--doc-stride must be 0 or more, not {doc_stride}")
     if max_length < 8:
         raise BertkitError(f"--max-length {max_length} is too small for question answering")
     if not questions:

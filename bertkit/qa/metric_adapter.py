@@ -33,14 +33,14 @@ def qa_extra(specs: Sequence[str] | None, gold: Sequence[dict] | dict, texts: Ma
     return out
 
 
-def qa_results(specs: Sequence[str] | None, gold, preds, version_2: bool = False, threshold: float = 0.0,
+def qa_results(specs: Sequence[str] | None, gold, preds, allow_no_answer: bool = False, threshold: float = 0.0,
                na_probs: Mapping[str, float] | None = None) -> dict[str, Any]:
     """`{"extra_metrics": {...}}` for `qa eval` (empty without specs): `preds` is a list of Predictions (a model
     run, decided at `threshold`) or {id: text} (a predictions file, with its `na_probs`)."""
     if not specs:
         return {}
     if not isinstance(preds, Mapping):
-        texts = {p.id: p.text(version_2, threshold) for p in preds}
-        na_probs = {p.id: p.score_diff for p in preds} if version_2 else None
+        texts = {p.id: p.text(allow_no_answer, threshold) for p in preds}
+        na_probs = {p.id: p.score_diff for p in preds} if allow_no_answer else None
         preds = texts
     return {"extra_metrics": qa_extra(specs, gold, preds, na_probs)}

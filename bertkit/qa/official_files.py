@@ -146,10 +146,6 @@ def write_nbest(path: str | os.PathLike, nbest: Mapping[str, Sequence[Mapping[st
     return write_json_atomic(path, _check_nbest(nbest, str(path)))
 
 
-def read_nbest(path: str | os.PathLike) -> dict[str, list[dict]]:
-    return _check_nbest(_read_object(path), str(path))
-
-
 def write_official_files(output_dir: str | os.PathLike, preds: Mapping[str, str],
                          nbest: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
                          na_probs: Mapping[str, float] | None = None) -> dict[str, Path]:

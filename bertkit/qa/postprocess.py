@@ -53,17 +53,17 @@ class Prediction:
             return 1e6
         return float(self.null_score - self.spans[0].logit)
 
-    def is_null(self, version_2: bool, threshold: float) -> bool:
-        return not self.spans or (version_2 and self.score_diff > threshold)
+    def is_null(self, allow_no_answer: bool, threshold: float) -> bool:
+        return not self.spans or (allow_no_answer and self.score_diff > threshold)
 
-    def text(self, version_2: bool, threshold: float) -> str:
-        return "" if self.is_null(version_2, threshold) else self.spans[0].text
+    def text(self, allow_no_answer: bool, threshold: float) -> str:
+        return "" if self.is_null(allow_no_answer, threshold) else self.spans[0].text
 
-    def probabilities(self, version_2: bool) -> tuple[list[float], float]:
+    def probabilities(self, allow_no_answer: bool) -> tuple[list[float], float]:
         """(softmax of start + end logit over the candidate spans, plus the null for v2.0, in span order;
         the null's share, or for v1.0 models its window probability)."""
         scores = [s.logit for s in self.spans]
-        with_null = version_2 and math.isfinite(self.null_start_logit)
+        with_null = allow_no_answer and math.isfinite(self.null_start_logit)
         if with_null:
             scores.append(self.null_score)
         if not scores:
@@ -71,10 +71,10 @@ class Prediction:
         p = _softmax(np.asarray(scores, dtype=np.float64)).tolist()
         return (p[:-1], p[-1]) if with_null else (p, float(self.null_prob))
 
-    def nbest(self, version_2: bool, n_best: int) -> list[dict[str, Any]]:
+    def nbest(self, allow_no_answer: bool, n_best: int) -> list[dict[str, Any]]:
         """Entries for nbest.json: text, probability (softmax over the entries), logits."""
         entries = [(s.text, s.start_logit, s.end_logit) for s in self.spans[:n_best]]
-        if version_2 and math.isfinite(self.null_start_logit):
+        if allow_no_answer and math.isfinite(self.null_start_logit):
             entries.append(("", self.null_start_logit, self.null_end_logit))
             entries.sort(key=lambda e: -(e[1] + e[2]))
         if not entries:
@@ -152,11 +152,11 @@ def predictions_from_features(features, outputs: dict[str, list[np.ndarray]], n_
 
 # --------------------------------------------------------------------------- scoring and the null threshold
 
-def official_files(preds: Sequence[Prediction], version_2: bool, threshold: float, n_best: int):
+def official_files(preds: Sequence[Prediction], allow_no_answer: bool, threshold: float, n_best: int):
     """(predictions {id: text}, nbest {id: [...]}, na_probs {id: score_diff} or None for v1 models)."""
-    texts = {p.id: p.text(version_2, threshold) for p in preds}
-    nbest = {p.id: p.nbest(version_2, n_best) for p in preds}
-    na = {p.id: p.score_diff for p in preds} if version_2 else None
+    texts = {p.id: p.text(allow_no_answer, threshold) for p in preds}
+    nbest = {p.id: p.nbest(allow_no_answer, n_best) for p in preds}
+    na = {p.id: p.score_diff for p in preds} if allow_no_answer else None
     return texts, nbest, na
 
 
@@ -176,13 +176,13 @@ def tune_null_threshold(gold, preds: Sequence[Prediction]) -> tuple[float, dict[
     return thresh, res
 
 
-def evaluate(gold, preds: Sequence[Prediction], version_2: bool, threshold: float) -> dict[str, Any]:
+def evaluate(gold, preds: Sequence[Prediction], allow_no_answer: bool, threshold: float) -> dict[str, Any]:
     """Official scores of the predictions at `threshold` (na_prob_thresh = threshold keeps the scorer and the
     written predictions in agreement)."""
     from bertkit.qa.squad_metrics import squad_evaluate
 
-    texts = {p.id: p.text(version_2, threshold) for p in preds}
-    if version_2:
+    texts = {p.id: p.text(allow_no_answer, threshold) for p in preds}
+    if allow_no_answer:
         na = {p.id: p.score_diff for p in preds}
         return squad_evaluate(gold, texts, na_probs=na, na_prob_thresh=threshold)
     return squad_evaluate(gold, texts)

@@ -6,7 +6,6 @@ The design, with its measurements: docs/design/data-path.md#question-answering.
 from __future__ import annotations
 
 import os
-import shutil
 import time
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -91,36 +90,28 @@ def training_windows(examples: Sequence, spec: str, tokenizer, cfg) -> arrow.Arr
     cache or built into it. Rows: input_ids, token_type_ids (when the tokenizer gives them), cls_index,
     start_positions, end_positions, example_idx."""
     entry = windows_entry(spec, tokenizer, cfg)
-    with arrow.main_process_first():
-        if entry.ready:
-            info = entry.info()
-            console.log(f"cache: reused the {info['windows']} training windows of {spec} from {entry.final} (nothing tokenized)")
-        else:
-            _build(entry, examples, spec, tokenizer, cfg)
+    arrow.cached(entry, lambda folder: _build(entry, folder, examples, spec, tokenizer, cfg),
+                 lambda info: console.log(f"cache: reused the {info['windows']} training windows of {spec} from "
+                                          f"{entry.final} (nothing tokenized)"))
     return arrow.ArrowFeatures(arrow.load_dataset_files(entry.files()))
 
 
-def _build(entry: arrow.Entry, examples: Sequence, spec: str, tokenizer, cfg) -> None:
+def _build(entry: arrow.Entry, folder, examples: Sequence, spec: str, tokenizer, cfg) -> None:
     import datasets
 
     t = time.perf_counter()
     check_stride(tokenizer, [e.question for e in examples], cfg.max_length, cfg.doc_stride, [e.id for e in examples], spec)
     use_tt = gives_token_type_ids(tokenizer)
-    folder = entry.build()
-    try:
-        n = arrow.write_source(folder / SOURCE_FILE, source_features(), source_batches(examples))
-        source = [folder / SOURCE_FILE]  # paths: read with plain file reads, not memory-mapped (as classify does)
-        if cfg.num_proc > 1:
-            os.environ["TOKENIZERS_PARALLELISM"] = "false"  # the workers are forked
-        with arrow.quiet_datasets():
-            files = arrow.tokenize_to_arrow(entry, source, _Windows(tokenizer, cfg.max_length, cfg.doc_stride, use_tt),
-                                            feature_schema(use_tt), cfg.num_proc, f"windows of {spec}",
-                                            batch_size=BATCH_QUESTIONS)
-        (folder / SOURCE_FILE).unlink()
-        windows = sum(datasets.Dataset.from_file(str(folder / f)).num_rows for f in files)
-    except BaseException:
-        shutil.rmtree(folder, ignore_errors=True)  # never leave a half-built entry behind
-        raise
+    n = arrow.write_source(folder / SOURCE_FILE, source_features(), source_batches(examples))
+    source = [folder / SOURCE_FILE]  # paths: read with plain file reads, not memory-mapped (as classify does)
+    if cfg.num_proc > 1:
+        os.environ["TOKENIZERS_PARALLELISM"] = "false"  # the workers are forked
+    with arrow.quiet_datasets():
+        files = arrow.tokenize_to_arrow(entry, source, _Windows(tokenizer, cfg.max_length, cfg.doc_stride, use_tt),
+                                        feature_schema(use_tt), cfg.num_proc, f"windows of {spec}",
+                                        batch_size=BATCH_QUESTIONS)
+    (folder / SOURCE_FILE).unlink()
+    windows = sum(datasets.Dataset.from_file(str(folder / f)).num_rows for f in files)
     entry.commit({"seconds": round(time.perf_counter() - t, 3), "questions": n, "windows": windows}, files)
     console.log(f"tokenized {n} questions of {spec} into {windows} training windows in {time.perf_counter() - t:.1f}s "
                 f"({cfg.num_proc} process(es)) into {entry.folder}")

@@ -8,8 +8,9 @@ from typing import Any
 
 import numpy as np
 
+from bertkit import plots
+from bertkit.qa.settings import saved_allow_no_answer
 from bertkit.report import html as H
-from bertkit.report import plots
 
 
 def _run(model_dir: str, meta: dict, dev: str, limit, batch_size, allow_pickle, trust_remote_code):
@@ -24,10 +25,10 @@ def _run(model_dir: str, meta: dict, dev: str, limit, batch_size, allow_pickle, 
     from bertkit.qa.evaluate import allow_no_answer
 
     gold = gold_dataset(data)
-    v2 = allow_no_answer(qa.allow_no_answer, data.has_impossible, None, dev)  # as `qa eval` decides by default
+    no_answer = allow_no_answer(qa.allow_no_answer, data.has_impossible, None, dev)  # as `qa eval` decides by default
     preds = qa.predict(data.examples)
-    return {"qa": qa, "data": data, "gold": gold, "v2": v2, "preds": preds,
-            "metrics": pp.evaluate(gold, preds, v2, qa.null_threshold)}
+    return {"qa": qa, "data": data, "gold": gold, "no_answer": no_answer, "preds": preds,
+            "metrics": pp.evaluate(gold, preds, no_answer, qa.null_threshold)}
 
 
 def data_section(meta: dict, metrics: dict, run: dict | None, why: str) -> str:
@@ -35,7 +36,7 @@ def data_section(meta: dict, metrics: dict, run: dict | None, why: str) -> str:
     args = meta.get("training_args") or {}
     rows = [("train data", args.get("train")), ("train questions", train.get("train_questions")),
             ("train windows", train.get("train_windows")), ("skipped bad rows", train.get("skipped_rows")),
-            ("SQuAD version", "v2.0 (no-answer allowed)" if meta.get("version_2") else "v1.1"),
+            ("SQuAD version", "v2.0 (no-answer allowed)" if saved_allow_no_answer(meta) else "v1.1"),
             ("max length / doc stride", f"{meta.get('max_length')} / {meta.get('doc_stride')}")]
     out = H.kv([r for r in rows if r[1] is not None])
     if run is None:
@@ -97,7 +98,7 @@ def metrics_section(meta: dict, metrics: dict, run: dict | None) -> str:
     tuning = metrics.get("null_threshold_tuning")
     out += H.kv([("null threshold", meta.get("null_threshold")), ("tuned on dev at training", meta.get("null_threshold_tuned"))]
                 + ([(f"tuning: {k}", v) for k, v in tuning.items()] if tuning else []))
-    if run is not None and run["v2"]:
+    if run is not None and run["no_answer"]:
         grid, curves = null_curve(run)
         fig = plots.null_curve(grid.tolist(), curves, run["qa"].null_threshold)
         out += "<h3>Null-threshold curve</h3>" + H.note(
@@ -119,15 +120,15 @@ def mistakes_section(run: dict | None, k: int) -> str:
 
     if run is None:
         return H.note("no dev data, so no mistakes to show; give SQuAD-style data with --data")
-    qa, v2 = run["qa"], run["v2"]
-    texts = {p.id: p.text(v2, qa.null_threshold) for p in run["preds"]}
+    qa, no_answer = run["qa"], run["no_answer"]
+    texts = {p.id: p.text(no_answer, qa.null_threshold) for p in run["preds"]}
     exact, f1 = get_raw_scores(gold_questions(run["gold"]), texts)
     by_id = {e.id: e for e in run["data"].examples}
     rows: list[tuple[float, Any]] = []
     for p in run["preds"]:
         if exact.get(p.id, 1):
             continue
-        best = qa.format(p, 1, v2)[0]
+        best = qa.format(p, 1, no_answer)[0]
         e = by_id[p.id]
         gold = " | ".join(e.answers["text"]) or "(no answer)"
         at = e.answers["answer_start"][0] if e.answers["answer_start"] else (best["start"] if best["answer"] else None)

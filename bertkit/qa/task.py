@@ -27,10 +27,10 @@ class QATask:
     metric = "f1"
     greater_is_better = True
 
-    def __init__(self, pad_id: int, version_2: bool, gold: Any, n_best: int = 20, max_answer_length: int = 30):
+    def __init__(self, pad_id: int, allow_no_answer: bool, gold: Any, n_best: int = 20, max_answer_length: int = 30):
         self.pad_id = pad_id
         self.pads = {"input_ids": pad_id, "token_type_ids": 0}  # start/end positions: one per window, stacked
-        self.version_2 = version_2
+        self.allow_no_answer = allow_no_answer
         self.gold = gold  # what the official scorer reads (article list)
         self.n_best = n_best
         self.max_answer_length = max_answer_length
@@ -69,13 +69,13 @@ class QATask:
         return pp.predictions_from_features(features, outputs, self.n_best, self.max_answer_length)
 
     def compute_metrics(self, outputs: dict[str, list[np.ndarray]], features: Features) -> dict[str, float]:
-        """Official scores. v2: at the null threshold tuned on these outputs (so `f1` is the best F1)."""
+        """Official scores. allow_no_answer: at the null threshold tuned on these outputs (so `f1` is the best F1)."""
         preds = self.predictions(outputs, features)
         threshold = 0.0
-        if self.version_2:
+        if self.allow_no_answer:
             threshold, _ = pp.tune_null_threshold(self.gold, preds)
-        res = pp.evaluate(self.gold, preds, self.version_2, threshold)
+        res = pp.evaluate(self.gold, preds, self.allow_no_answer, threshold)
         out = {k: v for k, v in res.items() if not k.startswith("best_")}
-        if self.version_2:
+        if self.allow_no_answer:
             out["null_threshold"] = threshold
         return out

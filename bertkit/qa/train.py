@@ -43,18 +43,12 @@ def check_lengths(cfg: QAConfig, tokenizer, model_config) -> None:
     limit = model_max_length(tokenizer, model_config)
     if cfg.max_length > limit:
         raise UsageError(f"--max-length {cfg.max_length} is above this model's limit of {limit} tokens")
-    if cfg.n_best < 1:
-        raise UsageError(f"--n-best must be at least 1, not {cfg.n_best}")
-    if cfg.max_answer_length < 1:
-        raise UsageError(f"--max-answer-length must be at least 1, not {cfg.max_answer_length}")
 
 
 def train(cfg: QAConfig) -> dict[str, Any] | None:
     """`qa train`: the shared training skeleton with the QA recipe."""
     from bertkit.train import run
 
-    if not cfg.train:
-        raise UsageError("--train is required: SQuAD JSON, or JSONL/CSV with question, context, answers")
     return run(QATraining(cfg))
 
 
@@ -71,11 +65,11 @@ class QATraining:
         check_settings(cfg)
         self.train_data = load_split(cfg.train, cfg, cfg.limit, "train")
         self.dev_data = load_split(cfg.dev, cfg, cfg.dev_limit, "validation") if cfg.dev else None
-        self.version_2 = resolve_allow_no_answer(cfg, self.train_data, self.dev_data)
+        self.allow_no_answer = resolve_allow_no_answer(cfg, self.train_data, self.dev_data)
         n_imp = sum(e.is_impossible for e in self.train_data.examples)
         console.log(f"data: {len(self.train_data)} training questions ({n_imp} unanswerable)"
                     + (f", {len(self.dev_data)} dev questions" if self.dev_data else "")
-                    + f"; SQuAD {'v2.0 (no-answer allowed)' if self.version_2 else 'v1.1 (always an answer)'}")
+                    + f"; SQuAD {'v2.0 (no-answer allowed)' if self.allow_no_answer else 'v1.1 (always an answer)'}")
 
     def model_kwargs(self) -> dict[str, Any]:
         return {}
@@ -102,7 +96,7 @@ class QATraining:
 
     def make_task(self, tokenizer) -> QATask:
         self.gold = gold_dataset(self.dev_data) if self.dev_data else None
-        return QATask(tokenizer.pad_token_id, self.version_2, self.gold, self.cfg.n_best, self.cfg.max_answer_length)
+        return QATask(tokenizer.pad_token_id, self.allow_no_answer, self.gold, self.cfg.n_best, self.cfg.max_answer_length)
 
     def describe_eval(self, rec: dict[str, Any]) -> str:
         thr = f" (null threshold {rec['null_threshold']:.3f})" if "null_threshold" in rec else ""
@@ -116,18 +110,18 @@ class QATraining:
             from bertkit.qa import postprocess as pp
 
             preds = engine.task.predictions(result.best_outputs, self.dev_feats)
-            if self.version_2:
+            if self.allow_no_answer:
                 threshold, tuning = pp.tune_null_threshold(self.gold, preds)
                 tuning = {"null_threshold": threshold, **{k: v for k, v in tuning.items() if k.startswith("best_")},
                           "at_0": pp.evaluate(self.gold, preds, True, 0.0)["f1"]}
-            dev_metrics = pp.evaluate(self.gold, preds, self.version_2, threshold)
-        meta = {"task": "qa", "version_2": self.version_2, "max_length": cfg.max_length, "doc_stride": cfg.doc_stride,
+            dev_metrics = pp.evaluate(self.gold, preds, self.allow_no_answer, threshold)
+        meta = {"task": "qa", "allow_no_answer": self.allow_no_answer, "max_length": cfg.max_length, "doc_stride": cfg.doc_stride,
                 "n_best": cfg.n_best, "max_answer_length": cfg.max_answer_length, "null_threshold": threshold,
                 "null_threshold_tuned": tuning is not None}
-        summary: dict[str, Any] = {"version_2": self.version_2}
+        summary: dict[str, Any] = {"allow_no_answer": self.allow_no_answer}
         if dev_metrics:
             summary.update({"exact": dev_metrics["exact"], "f1": dev_metrics["f1"]})
-            if self.version_2:
+            if self.allow_no_answer:
                 summary["null_threshold"] = threshold
         train = {"train_questions": self.train_questions, "train_windows": self.train_windows,
                  "skipped_rows": self.train_data.skipped}

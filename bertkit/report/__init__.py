@@ -69,7 +69,7 @@ def settings_section(meta: dict, metrics: dict) -> str:
 
 
 def curves_section(metrics: dict) -> str:
-    from bertkit.report import plots
+    from bertkit import plots
 
     history = metrics.get("history") or []
     train = metrics.get("train") or {}

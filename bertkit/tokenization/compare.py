@@ -10,8 +10,8 @@ from bertkit import console
 from bertkit.errors import BertkitError, UsageError
 
 from . import corpus as corpus_mod
-from .export import check_thresholds, parse_thresholds, to_csv, to_json
 from .metrics import measure
+from .reports import check_thresholds, parse_thresholds, to_csv, to_json
 from .schema import COMPARE_SCHEMA, SENTENCE_SCHEMA
 from .sentence import differences, encode_sentence
 from .specs import load_all

@@ -10,7 +10,7 @@ from itertools import chain, combinations
 
 import numpy as np
 
-from .backends import Backend
+from .libraries import Backend
 from .schema import best
 
 # ---------------------------------------------------------------- words

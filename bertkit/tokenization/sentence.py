@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from .backends import Backend
+from .libraries import Backend
 
 MARKERS = ("##", "Ġ", "▁", "Ċ")  # WordPiece continuation, byte-level space / newline, SentencePiece space
 _VISIBLE = {" ": "␣", "\t": "⇥", "\n": "⏎", "\r": "␍"}

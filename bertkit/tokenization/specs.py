@@ -24,7 +24,7 @@ from pathlib import Path
 
 from bertkit.errors import BertkitError
 
-from .backends import Backend, sentencepiece_backend, tokenizers_backend, transformers_backend
+from .libraries import Backend, sentencepiece_backend, tokenizers_backend, transformers_backend
 
 GENERIC = {"vocab.txt", "vocab.json", "merges.txt", "tokenizer.json", "spiece.model", "sentencepiece.bpe.model",
            "tokenizer.model", "sentencepiece.model"}

@@ -14,7 +14,7 @@ from typing import BinaryIO, Iterator, TextIO
 
 from bertkit.errors import BertkitError
 
-from .backends import Backend
+from .libraries import Backend
 from .sentence import encode_lines
 
 CHUNK = 1 << 20
