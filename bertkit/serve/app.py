@@ -115,7 +115,7 @@ def create_app(models: list[Served], settings: ServeSettings, metrics: Metrics |
         app.post(route, summary=group[0].adapter.summary)(_endpoint(group, models, settings))
         routes.add(route)
     return ServeMiddleware(app, metrics=metrics, routes=routes, api_key=settings.api_key,
-                           max_body_bytes=settings.max_body_bytes, log=log), app
+                           max_body_bytes=settings.max_body_bytes, state=state, log=log), app
 
 
 def _runner(m: Served):

@@ -1,7 +1,8 @@
 """Dynamic batching: requests from many clients merged into length-sorted batches, run on one worker thread.
 
 The event loop only enqueues a `Job` (its inputs and their token lengths) and awaits its future; the worker thread
-waits for the first job, gathers more for up to `max_wait_ms` or until `max_batch_tokens` padded tokens are queued,
+waits for the first job, gathers more for up to `max_wait_ms` (while busy: an idle worker runs a lone job at once)
+or until `max_batch_tokens` padded tokens are queued,
 sorts the gathered inputs by length, cuts them into batches of at most `max_batch_tokens` padded tokens and runs
 `run(inputs) -> outputs` on each. A job's outputs come back in its input order. A job cancelled before its batch
 runs (a client that went away) leaves the queue at once; an exception in `run` fails only the jobs of that batch.
@@ -77,6 +78,7 @@ class Batcher:
         self._queue: deque[Job] = deque()
         self._cond = threading.Condition()
         self._stopping = False
+        self._busy = False
         self._ids = itertools.count(1)
         self._thread = threading.Thread(target=self._work, name=f"bertkit-serve-{name}", daemon=True)
 
@@ -132,7 +134,9 @@ class Batcher:
                 if self._stopping:
                     return None
                 self._cond.wait()
-            deadline = time.monotonic() + self.max_wait
+            # wait for company only while busy (the last batch merged requests, or several wait): an idle server
+            # runs a lone request at once, so one client pays no --max-wait-ms
+            deadline = time.monotonic() + (self.max_wait if self._busy or len(self._queue) > 1 else 0.0)
             while not self._stopping and sum(j.tokens for j in self._queue) < self.max_batch_tokens:
                 left = deadline - time.monotonic()
                 if left <= 0:
@@ -143,6 +147,7 @@ class Batcher:
                 job = self._queue.popleft()
                 jobs.append(job)
                 tokens += job.tokens
+            self._busy = len(jobs) > 1 or bool(self._queue)
             return jobs
 
     def _work(self) -> None:

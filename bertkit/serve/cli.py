@@ -61,11 +61,16 @@ def _read_key(path: str | None) -> str | None:
     return key
 
 
+DRAIN_GRACE_S = 1.0  # after SIGTERM: requests on open connections still answered (with Connection: close)
+
+
 def run_server(asgi, host: str, port: int, banner: str) -> None:
     import uvicorn
 
     class Server(uvicorn.Server):
         """uvicorn, but a SIGTERM/SIGINT drains and the process exits 0 (uvicorn re-raises the signal)."""
+
+        loop, draining = None, False
 
         @contextlib.contextmanager
         def capture_signals(self):
@@ -80,12 +85,28 @@ def run_server(asgi, host: str, port: int, banner: str) -> None:
                     signal.signal(s, h)
 
         def _stop(self, sig, frame) -> None:
-            if self.should_exit:
-                self.force_exit = True  # a second signal: stop waiting for in-flight requests
-            self.should_exit = True
+            if self.loop is None:  # not serving yet
+                self.should_exit = True
+                return
+            if self.draining:
+                self.force_exit = self.should_exit = True  # a second signal: stop waiting for in-flight requests
+                return
+            self.draining = True
             print("bertkit serve: stopping: no new connections; answering the requests in flight", file=sys.stderr)
+            self.loop.call_soon_threadsafe(self._drain)  # signal-safe; the loop does the rest
+
+        def _drain(self) -> None:
+            """Stop listening, answer with `Connection: close` for DRAIN_GRACE_S (clients on kept-alive
+            connections are not cut off mid-request), then uvicorn's shutdown: in-flight requests, the queues."""
+            asgi.state["status"] = "draining"
+            for s in self.servers:
+                s.close()
+            self.loop.call_later(DRAIN_GRACE_S, setattr, self, "should_exit", True)
 
         async def startup(self, sockets=None) -> None:
+            import asyncio
+
+            self.loop = asyncio.get_running_loop()
             await super().startup(sockets)
             if self.started:
                 print(banner, file=sys.stderr, flush=True)

@@ -35,8 +35,9 @@ def _replay(body: bytes, receive):
 
 
 class ServeMiddleware:
-    def __init__(self, app, *, metrics, routes: set[str], api_key: str | None, max_body_bytes: int, log=None):
-        self.app, self.metrics, self.routes = app, metrics, routes
+    def __init__(self, app, *, metrics, routes: set[str], api_key: str | None, max_body_bytes: int, state: dict,
+                 log=None):
+        self.app, self.metrics, self.routes, self.state = app, metrics, routes, state
         self.api_key = api_key.encode() if api_key else None
         self.max_body = max_body_bytes
         self.log = log or sys.stderr
@@ -57,7 +58,10 @@ class ServeMiddleware:
         async def send_wrapped(message) -> None:
             if message["type"] == "http.response.start":
                 info["status"] = message["status"]
-                message = {**message, "headers": [*message.get("headers", []), (b"x-request-id", rid.encode())]}
+                extra = [(b"x-request-id", rid.encode())]
+                if self.state.get("status") == "draining":  # shutting down: no more requests on this connection
+                    extra.append((b"connection", b"close"))
+                message = {**message, "headers": [*message.get("headers", []), *extra]}
             await send(message)
 
         try:
