@@ -197,3 +197,24 @@ def test_sigterm_drains_requests_in_flight_and_exits_0(models):
     assert "listening on http://127.0.0.1" in s.stderr and "stopped" in s.stderr
     log = [json.loads(ln) for ln in s.stderr.splitlines() if ln.startswith("{")]
     assert sum(1 for x in log if x["path"] == "/v1/classify" and x["status"] == 200) == 8
+
+
+def test_bad_folders_and_key_files_are_one_line_errors(tiny_bert, models, tmp_path):
+    from typer.testing import CliRunner
+
+    from bertkit.cli.main import app
+
+    def run(*args):
+        return CliRunner().invoke(app, ["serve", *map(str, args)])
+
+    r = run(tmp_path / "nope")
+    assert r.exit_code == 1 and "not a folder" in r.stderr.strip().splitlines()[-1]
+    r = run(tiny_bert)  # a base model: no task head
+    assert r.exit_code == 1 and r.stderr.strip().splitlines()[-1].startswith("bertkit: error:")
+    r = run(models["classify"], "--api-key-file", tmp_path / "missing.txt")
+    assert r.exit_code == 2 and "--api-key-file" in r.stderr
+    twin = tmp_path / "a" / "sentiment"
+    twin.parent.mkdir()
+    twin.symlink_to(models["classify"], target_is_directory=True)
+    r = run(models["classify"], twin)
+    assert r.exit_code == 1 and "two model folders named 'sentiment'" in r.stderr
