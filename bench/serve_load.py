@@ -133,6 +133,17 @@ async def load(url: str, texts: list[str], n: int, conc: int, timeout: float = 3
             "statuses": dict(statuses)}
 
 
+def batch_stats(url: str) -> tuple[float, float]:
+    """(inputs, batches) so far, from the server's /metrics."""
+    import re
+
+    import httpx
+
+    text = httpx.get(url + "/metrics").text
+    got = dict(re.findall(r'^bertkit_batch_size_(sum|count)\{[^}]*\} (\S+)$', text, re.M))
+    return float(got.get("sum", 0)), float(got.get("count", 0))
+
+
 def run_load(args, model: str, texts: list[str], tmp: Path) -> None:
     procs = {side: start(side, model, tmp / f"{side}.log") for side in ("bertkit", "peer")}
     try:
@@ -141,8 +152,12 @@ def run_load(args, model: str, texts: list[str], tmp: Path) -> None:
         for k, conc in enumerate(args.concurrency):
             res = {}
             for side in (("bertkit", "peer") if k % 2 == 0 else ("peer", "bertkit")):
-                res[side] = emit({"kind": "load", "side": side, **asyncio.run(load(procs[side][1], texts,
-                                                                                    args.requests, conc))})
+                before = batch_stats(procs[side][1]) if side == "bertkit" else None
+                rec = {"kind": "load", "side": side, **asyncio.run(load(procs[side][1], texts, args.requests, conc))}
+                if before is not None:  # the server's own count: inputs per forward batch
+                    after = batch_stats(procs[side][1])
+                    rec["mean_batch_size"] = round((after[0] - before[0]) / max(1.0, after[1] - before[1]), 1)
+                res[side] = emit(rec)
             b, p = res["bertkit"], res["peer"]
             emit({"kind": "ratio", "concurrency": conc, "throughput_x": round(b["req_per_s"] / p["req_per_s"], 2),
                   "p99_diff_ms": round(b["p99_ms"] - p["p99_ms"], 1)})
@@ -155,7 +170,7 @@ def run_load(args, model: str, texts: list[str], tmp: Path) -> None:
 def run_memory(args, model: str, texts: list[str], tmp: Path) -> None:
     proc, url = start("bertkit", model, tmp / "memory.log", "--max-queue", "16")
     try:
-        warm = asyncio.run(load(url, texts, 1000, 64))
+        warm = asyncio.run(load(url, texts, 300, 64))
         before = rss_mb(proc.pid)
         res = asyncio.run(load(url, texts, args.memory_requests, 64))
         after = rss_mb(proc.pid)

@@ -61,6 +61,8 @@ def _read_key(path: str | None) -> str | None:
     return key
 
 
+# idle kept-alive connections close after this (uvicorn: 5 s): a client that reuses one as it closes sees a reset
+KEEP_ALIVE_S = 30
 DRAIN_GRACE_S = 1.0  # after SIGTERM: requests on open connections still answered (with Connection: close)
 
 
@@ -112,7 +114,7 @@ def run_server(asgi, host: str, port: int, banner: str) -> None:
                 print(banner, file=sys.stderr, flush=True)
 
     config = uvicorn.Config(asgi, host=host, port=port, access_log=False, log_level="warning", lifespan="on",
-                            timeout_graceful_shutdown=None)
+                            timeout_graceful_shutdown=None, timeout_keep_alive=KEEP_ALIVE_S)
     server = Server(config)
     server.run()
     if not server.started:
