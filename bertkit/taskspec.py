@@ -43,6 +43,7 @@ class TaskSpec:
     train_noun: str  # "a QA model": "train {train_noun} with `bertkit <name> train`"
     untrained_head: str | None = None  # "classification head": a base model (no head) is refused, naming it
     pad: dict[str, int] = field(default_factory=dict)  # collate pad value of this task's own keys (labels, ...)
+    serve_ref: str | None = None  # the `bertkit serve` adapter (bertkit.serve.adapter.ServeAdapter); None: not served
 
     def settings(self) -> type:
         return load(self.settings_ref)

@@ -92,9 +92,10 @@ class Classifier(Predictor):
         agg = aggregate_logits(logits, rows, self.aggregate)[1]
         return to_probabilities(agg, self.space.problem_type if self.space.problem_type != "binary" else "multiclass")
 
-    def format(self, probs: np.ndarray, all_scores: bool = False) -> list[dict[str, Any]]:
+    def format(self, probs: np.ndarray, all_scores: bool = False, thresholds: list[float] | None = None) -> list[dict[str, Any]]:
+        """The JSON object of each row; `thresholds` replaces the model's (binary / multi-label)."""
         names = self.space.names
-        pred = decide(self.space, probs, self.thresholds)
+        pred = decide(self.space, probs, self.thresholds if thresholds is None else thresholds)
         out = []
         for p, d in zip(probs, pred):
             if self.space.problem_type == "multilabel":

@@ -15,6 +15,7 @@ SPEC = TaskSpec(
     auto_class="AutoModelForSequenceClassification",
     arch_suffixes=("ForSequenceClassification",),
     outputs={"logits": {0: "batch"}},
+    serve_ref="bertkit.classify.serve:ADAPTER",
     noun="a classifier",
     use_hint="use `bertkit classify predict`",
     train_noun="a classifier",

@@ -7,6 +7,7 @@ import typer
 from bertkit import __version__
 from bertkit.cli import attention, env, export, recipes, report, tokenize
 from bertkit.cli.errors import BertkitCommand, BertkitGroup
+from bertkit.serve.cli import serve_command
 from bertkit.taskspec import load, registry
 
 app = typer.Typer(
@@ -25,6 +26,7 @@ app.add_typer(recipes.app, name="recipes")
 app.command("report", cls=BertkitCommand)(report.report_command)
 app.command("export", cls=BertkitCommand)(export.export_command)
 app.command("env", cls=BertkitCommand)(env.env_command)
+app.command("serve", cls=BertkitCommand)(serve_command)
 
 
 def _version(value: bool) -> None:

@@ -10,9 +10,9 @@ from bertkit.errors import BertkitError, UsageError
 from bertkit.qa.data import QAExample
 
 
-def record(qa, pred, top_k: int) -> dict[str, Any]:
+def record(qa, pred, top_k: int, allow_no_answer: bool | None = None) -> dict[str, Any]:
     """What `qa ask` prints for one question: the best answer (or no answer), and `alternatives` for --top-k > 1."""
-    answers = qa.format(pred, top_k)
+    answers = qa.format(pred, top_k, allow_no_answer)
     best = answers[0]
     rec = {"answer": best["answer"], "score": best["score"], "start": best["start"] if best["answer"] else None,
            "end": best["end"] if best["answer"] else None, "no_answer": not best["answer"]}

@@ -1,0 +1,1 @@
+"""`bertkit serve`: trained model folders behind an HTTP endpoint with dynamic batching (the `serve` extra)."""
