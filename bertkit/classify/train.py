@@ -34,9 +34,7 @@ class ClassifyTraining:
     auto_class = SPEC.auto_class
 
     def __init__(self, cfg: ClassifyConfig):
-        if cfg.class_weights not in ("auto", "none"):
-            raise UsageError(f"--class-weights must be auto or none, not {cfg.class_weights!r}")
-        self.cfg = cfg
+        self.cfg = cfg  # every field checked by its declaration (ClassifyConfig)
 
     def load_data(self) -> None:
         """One streamed pass over each file (every row checked), cached; see bertkit.classify.prepare."""

@@ -21,13 +21,13 @@ from __future__ import annotations
 
 from typing import Any, Iterable, Sequence
 
-from bertkit.defaults import PREDICT_BATCH_SIZE, check_options
+from bertkit.defaults import PREDICT_BATCH_SIZE
 from bertkit.errors import BertkitError
 from bertkit.predictor import Predictor
 from bertkit.qa.data import QAExample
 from bertkit.qa.postprocess import Prediction, Span, postprocess
-from bertkit.qa.settings import RULES as QA_RULES
-from bertkit.qa.settings import QAConfig
+from bertkit.qa.settings import QAConfig, QAUse, stride_problem
+from bertkit.settings import check_options
 
 
 class QA(Predictor):
@@ -41,8 +41,8 @@ class QA(Predictor):
         from bertkit.modeling import model_max_length
         from bertkit.qa.spec import SPEC
 
-        opts = check_options(QA_RULES, batch_size=batch_size, null_threshold=null_threshold, threads=threads)
-        check_options(QA_RULES, **{k: v for k, v in dict(doc_stride=doc_stride, n_best=n_best, max_answer_length=max_answer_length,
+        opts = check_options(QAUse, QAConfig, batch_size=batch_size, null_threshold=null_threshold, threads=threads)
+        check_options(QAConfig, **{k: v for k, v in dict(doc_stride=doc_stride, n_best=n_best, max_answer_length=max_answer_length,
                                                max_length=max_length).items() if v is not None})
         self._load_model(SPEC, model, device=device, threads=opts["threads"], allow_pickle=allow_pickle,
                          trust_remote_code=trust_remote_code, bf16=bf16, fast=fast)
@@ -60,9 +60,9 @@ class QA(Predictor):
         self.null_threshold = float(null_threshold if null_threshold is not None else meta.get("null_threshold", 0.0))
         # may answer "no answer": as asked, else as trained (bertkit.json's version_2: SQuAD v2.0 data)
         self.allow_no_answer = bool(allow_no_answer if allow_no_answer is not None else meta.get("version_2", False))
-        if self.doc_stride >= self.max_length:
-            raise BertkitError(f"{model or self.path}: --doc-stride {self.doc_stride} must be below the window length "
-                               f"{self.max_length}; give a smaller --doc-stride")
+        why = stride_problem(self.doc_stride, self.max_length)
+        if why:
+            raise BertkitError(f"{model or self.path}: --doc-stride {why}; give a smaller --doc-stride")
         self.batch_size = opts["batch_size"]
         self.bf16 = bool(bf16)  # bf16 autocast: opt-in, scores move slightly (see Classifier)
 
@@ -101,7 +101,7 @@ class QA(Predictor):
 
     def answer(self, pairs: Iterable[tuple[str, str]], top_k: int = 1, allow_no_answer: bool | None = None) -> list[list[dict]]:
         """For each (question, context): up to top_k answers {score, start, end, answer}, best first."""
-        check_options(QA_RULES, top_k=top_k)
+        check_options(QAUse, top_k=top_k)
         examples = [QAExample(str(i), str(q).strip(), str(c)) for i, (q, c) in enumerate(pairs)]
         preds = self.predict(examples)
         return [self.format(p, top_k, allow_no_answer) for p in preds]

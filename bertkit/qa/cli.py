@@ -3,63 +3,28 @@
 from __future__ import annotations
 
 import sys
-from typing import Annotated, Any, Optional
+from typing import Annotated, Optional
 
 import typer
 
 from bertkit.cli import options as o
 from bertkit.cli.errors import BertkitCommand, BertkitGroup
-from bertkit.cli.options import dflt
 from bertkit.formats import Format
-from bertkit.qa.settings import QAConfig
+from bertkit.qa.settings import QAConfig, QAUse
 from bertkit.qa.spec import SPEC
 
 app = typer.Typer(cls=BertkitGroup, help=SPEC.help, no_args_is_help=True)
 
-_Q = "Question answering"
-DocStride = Annotated[Optional[int], typer.Option("--doc-stride", help=f"Overlap in tokens between the windows of a long context. {dflt(QAConfig, 'doc_stride')}", rich_help_panel=_Q)]
-NBest = Annotated[Optional[int], typer.Option("--n-best", help=f"Start and end candidates per window. {dflt(QAConfig, 'n_best')}", rich_help_panel=_Q)]
-MaxAnswerLength = Annotated[Optional[int], typer.Option("--max-answer-length", help=f"Longest answer in tokens. {dflt(QAConfig, 'max_answer_length')}", rich_help_panel=_Q)]
-AllowNoAnswerTrain = Annotated[Optional[bool], typer.Option("--allow-no-answer/--always-answer", help="Train a model that may answer 'no answer' (SQuAD v2.0), or one that always gives a span. \\[default: --allow-no-answer when the data has unanswerable questions]", rich_help_panel=_Q)]
-AllowNoAnswerUse = Annotated[Optional[bool], typer.Option("--allow-no-answer/--always-answer", help="Let a model trained on SQuAD v2.0 answer '' (no answer) when its null score wins, or always give the best span. \\[default: as trained; in eval only on data with unanswerable questions]", rich_help_panel=_Q)]
-SkipBadRows = Annotated[Optional[bool], typer.Option("--skip-bad-rows", help="Skip (and count) rows whose answer_start does not match the answer text, instead of stopping.", rich_help_panel=_Q)]
-NullThreshold = Annotated[Optional[float], typer.Option("--null-threshold", help="Models that may answer 'no answer': answer '' when null score - best span score is above this. \\[default: the threshold tuned on dev, saved in bertkit.json]", rich_help_panel=_Q)]
+AllowNoAnswerUse = Annotated[Optional[bool], typer.Option("--allow-no-answer/--always-answer", help="Let a model trained on SQuAD v2.0 answer '' (no answer) when its null score wins, or always give the best span. \\[default: as trained; in eval only on data with unanswerable questions]", rich_help_panel="Question answering")]
+SkipBadRows = o.option(QAConfig, "skip_bad_rows")
+NullThreshold = o.option(QAUse, "null_threshold")
 QALimit = Annotated[Optional[int], typer.Option("--limit", help="Only the first N questions.")]
 
+o.train_command(app, SPEC, """Fine-tune an encoder for extractive QA on SQuAD v1.1/v2.0 JSON, or JSONL/CSV with question, context, answers.
 
-@app.command("train", cls=BertkitCommand)
-def train_cmd(
-    config: o.Config = None, model: o.Model = None, train: o.Train = None, dev: o.Dev = None, output_dir: o.OutputDir = None,
-    max_length: o.max_length(QAConfig) = None, doc_stride: DocStride = None, n_best: NBest = None,
-    max_answer_length: MaxAnswerLength = None, allow_no_answer: AllowNoAnswerTrain = None,
-    skip_bad_rows: SkipBadRows = None,
-    epochs: o.epochs(QAConfig) = None, batch_size: o.batch_size(QAConfig) = None, eval_batch_size: o.eval_batch_size(QAConfig) = None,
-    lr: o.Lr = None, weight_decay: o.WeightDecay = None, warmup_ratio: o.WarmupRatio = None, grad_accum: o.GradAccum = None,
-    max_grad_norm: o.MaxGradNorm = None, seed: o.Seed = None, mixed_precision: o.MixedPrecision = None,
-    eval_steps: o.EvalSteps = None, patience: o.Patience = None, limit: o.Limit = None, dev_limit: o.DevLimit = None,
-    threads: o.Threads = None, compile: o.Compile = None, attn: o.Attn = None, overwrite: o.Overwrite = None,
-    save_steps: o.SaveSteps = None, save_total_limit: o.SaveTotalLimit = None,
-    keep_checkpoints: o.KeepCheckpoints = None, resume: o.Resume = None,
-    report_to: o.ReportTo = None, log_every: o.LogEvery = None,
-    trust_remote_code: o.TrustRemoteCode = None, allow_pickle: o.AllowPickle = None,
-    cache_dir: o.CacheDir = None, no_cache: o.NoCache = None, num_proc: o.NumProc = None,
-    format: o.FormatOpt = Format.json,
-) -> None:
-    """Fine-tune an encoder for extractive QA on SQuAD v1.1/v2.0 JSON, or JSONL/CSV with question, context, answers.
-
-    The output folder loads with AutoModelForQuestionAnswering / AutoTokenizer; bertkit.json keeps the window
-    settings and the null threshold tuned on --dev. A summary (JSON) goes to stdout.
-    """
-    params: dict[str, Any] = dict(locals())
-    params.pop("format")
-    from bertkit.defaults import build_config
-    from bertkit.formats import write_document
-    from bertkit.qa.train import train as run
-
-    cfg = build_config(QAConfig, params.pop("config"), o.overrides(params))
-    summary = run(cfg)
-    if summary is not None:  # the main process prints; the others of a multi-process run return None
-        write_document(summary, format)
+The output folder loads with AutoModelForQuestionAnswering / AutoTokenizer; bertkit.json keeps the window
+settings and the null threshold tuned on --dev. A summary (JSON) goes to stdout.
+""", config_first=True, format_option=True)
 
 
 @app.command("eval", cls=BertkitCommand)
@@ -83,14 +48,13 @@ def eval_cmd(
 ) -> None:
     """Official SQuAD v2.0 scores (exact, f1, HasAns_*, NoAns_*, best_* with thresholds) as JSON on stdout."""
     from bertkit import console
-    from bertkit.defaults import check_options
     from bertkit.extra_metrics import load_all
     from bertkit.formats import write_document
     from bertkit.qa import evaluate as ev
-    from bertkit.qa.settings import RULES as QA_RULES
+    from bertkit.settings import check_options
 
     console.quiet_libraries()
-    check_options(QA_RULES, limit=limit, na_prob_thresh=na_prob_thresh, null_threshold=null_threshold)
+    check_options(QAUse, QAConfig, limit=limit, na_prob_thresh=na_prob_thresh, null_threshold=null_threshold)
     ev.check_eval_options(model, predictions, na_probs)
     load_all(extra_metric)
     if predictions:
@@ -128,15 +92,14 @@ def ask_cmd(
 ) -> None:
     """Answer a question from a context (any length: long contexts are windowed), or a JSONL batch in input order."""
     from bertkit import console
-    from bertkit.defaults import check_options
     from bertkit.errors import UsageError
     from bertkit.formats import write_records
     from bertkit.qa import ask
     from bertkit.qa.data import QAExample
-    from bertkit.qa.settings import RULES as QA_RULES
+    from bertkit.settings import check_options
 
     console.quiet_libraries()
-    check_options(QA_RULES, top_k=top_k)
+    check_options(QAUse, top_k=top_k)
     allow = allow_no_answer
     if question is not None:
         if input:

@@ -43,18 +43,12 @@ def check_lengths(cfg: QAConfig, tokenizer, model_config) -> None:
     limit = model_max_length(tokenizer, model_config)
     if cfg.max_length > limit:
         raise UsageError(f"--max-length {cfg.max_length} is above this model's limit of {limit} tokens")
-    if cfg.n_best < 1:
-        raise UsageError(f"--n-best must be at least 1, not {cfg.n_best}")
-    if cfg.max_answer_length < 1:
-        raise UsageError(f"--max-answer-length must be at least 1, not {cfg.max_answer_length}")
 
 
 def train(cfg: QAConfig) -> dict[str, Any] | None:
     """`qa train`: the shared training skeleton with the QA recipe."""
     from bertkit.train import run
 
-    if not cfg.train:
-        raise UsageError("--train is required: SQuAD JSON, or JSONL/CSV with question, context, answers")
     return run(QATraining(cfg))
 
 
