@@ -36,10 +36,16 @@ def check_tag_column(path: str, tag_col: int | None) -> None:
     if tag_col is not None or Path(path).suffix.lower() in (".json", ".jsonl", ".ndjson", ".parquet", ".csv"):
         return
     cols: dict[int, set[str]] = {}
+    width = None
     with open(path, encoding="utf-8", errors="replace") as f:
         for n, line in enumerate(f):
             parts = line.rstrip("\r\n").split("\t") if "\t" in line else line.split()
-            if len(parts) > 2 and parts[0] != "-DOCSTART-":
+            if not line.strip() or parts[0] == "-DOCSTART-":
+                continue
+            width = width or len(parts)
+            if width <= 2:
+                return  # token<TAB>tag (ragged lines are the reader's to report, with their line)
+            if len(parts) == width:
                 for i, v in enumerate(parts):
                     cols.setdefault(i, set()).add(v)
             if n > 2000:
@@ -177,6 +183,6 @@ def check_known(tagged: Tagged, names: Sequence[str], where: str) -> None:
             if t not in known and t not in unknown:
                 unknown[t] = tagged.sentences.lines[i]
     if unknown:
-        shown = ", ".join(f"{t!r} (line {n})" for t, n in list(unknown.items())[:8])
+        shown = ", ".join(f"{t!r} (sentence at line {n})" for t, n in list(unknown.items())[:8])
         raise BertkitError(f"{where}: tags the model does not know: {shown}; the model knows "
                            f"{', '.join(names[:12])}{' ...' if len(names) > 12 else ''}. Map them, or train on them")

@@ -9,13 +9,14 @@ from itertools import islice
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
-from bertkit.defaults import PREDICT_BATCH_SIZE, PREDICT_CHUNK_ROWS, check_options
+from bertkit.defaults import PREDICT_BATCH_SIZE, PREDICT_CHUNK_ROWS
 from bertkit.errors import BertkitError, UsageError
 from bertkit.modeling import model_max_length
 from bertkit.ner.conll import CONLL_SUFFIXES
-from bertkit.ner.settings import RULES as NER_RULES
+from bertkit.ner.settings import NERConfig, NERUse
 from bertkit.ner.spans import entity_spans, split_words, word_offsets
 from bertkit.predictor import Predictor
+from bertkit.settings import check_options
 
 
 class Tagger(Predictor):
@@ -30,7 +31,7 @@ class Tagger(Predictor):
         from bertkit.ner.task import TokenClassificationTask
         from bertkit.ner.train import ensure_prefix_space
 
-        opts = check_options(NER_RULES, batch_size=PREDICT_BATCH_SIZE if batch_size is None else batch_size,
+        opts = check_options(NERUse, NERConfig, batch_size=PREDICT_BATCH_SIZE if batch_size is None else batch_size,
                              aggregate=aggregate, threads=threads)
         self._load_model(SPEC, model_dir, device=device, threads=opts["threads"], allow_pickle=allow_pickle,
                          trust_remote_code=trust_remote_code, bf16=bf16, fast=fast)
