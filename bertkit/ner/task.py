@@ -28,6 +28,13 @@ def featurize(tokenizer, words: Sequence[Sequence[str]], max_length: int, stride
     return Features(cols, meta=meta)
 
 
+def token_scale(feats: Features) -> float:
+    """Mean labelled tokens per window (the loss's scale, see `TokenClassificationTask.loss`)."""
+    labels = feats.columns.get("labels") or []
+    n = sum(sum(1 for t in row if t != align.IGNORE) for row in labels)
+    return n / len(labels) if labels else 1.0
+
+
 def outside_id(names: Sequence[str]) -> int:
     return names.index(OUTSIDE) if OUTSIDE in names else 0
 
@@ -60,8 +67,9 @@ def score(gold, pred, scheme: str, strict: bool = False, detail: bool = False) -
 
 class TokenClassificationTask:
     def __init__(self, names: Sequence[str], scheme: str, pad_id: int, metric: str | None = None,
-                 strict: bool = False):
+                 strict: bool = False, token_scale: float = 1.0):
         self.names, self.scheme, self.strict = list(names), scheme, strict
+        self.token_scale = max(float(token_scale), 1e-6)
         self.pads = {"input_ids": pad_id, "token_type_ids": 0, **SPEC.pad}
         self.metric = metric or ("accuracy" if scheme == "plain" else "f1")
         self.greater_is_better = True
@@ -73,13 +81,14 @@ class TokenClassificationTask:
         return model(**model_inputs(model, batch)).logits
 
     def loss(self, model, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        """Per-row share of the batch's mean loss over its labelled tokens (the Trainer's token mean): each row's
-        summed token loss × rows / labelled tokens, so the engine's mean over rows is the token mean."""
+        """Per-row loss: the row's summed token cross-entropy over its labelled tokens, divided by the mean number
+        of labelled tokens a training window has (`token_scale`). The engine's mean over rows is then the Trainer's
+        token mean in expectation, and each row's loss depends on that row alone, so 2 processes × batch 8 train
+        exactly like 1 × 16."""
         logits = self.logits(model, batch).float()
         y = batch["labels"]
         tok = F.cross_entropy(logits.transpose(1, 2), y, ignore_index=align.IGNORE, reduction="none")
-        n = (y != align.IGNORE).sum().clamp(min=1)
-        return tok.sum(dim=1) * y.shape[0] / n
+        return tok.sum(dim=1) / self.token_scale
 
     def predict_step(self, model, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         return {"probs": torch.softmax(self.logits(model, batch).float(), dim=-1)}
