@@ -72,8 +72,14 @@ def child_trainer(p: dict) -> dict:
     import torch
     from datasets import Dataset
     from seqeval.metrics import f1_score
-    from transformers import (AutoModelForTokenClassification, AutoTokenizer, DataCollatorForTokenClassification,
-                              Trainer, TrainingArguments, set_seed)
+    from transformers import (
+        AutoModelForTokenClassification,
+        AutoTokenizer,
+        DataCollatorForTokenClassification,
+        Trainer,
+        TrainingArguments,
+        set_seed,
+    )
 
     t0 = time.perf_counter()
     tr_w, tr_t = _read(p["train"], None)
