@@ -2,7 +2,7 @@
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "QA", "Classifier", "attention", "task_registry"]
+__all__ = ["__version__", "QA", "Classifier", "Tagger", "attention", "task_registry"]
 
 
 def task_registry() -> dict:

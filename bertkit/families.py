@@ -19,4 +19,5 @@ TESTED_FAMILIES: dict[str, tuple[str, str]] = {
 
 # what the matrix runs on each family (tests/test_families.py CHECKS)
 TESTED_COMMANDS = ("classify train", "classify eval", "classify predict", "classify predict --fast", "export --onnx",
-                   "qa train", "qa eval", "qa ask", "qa ask --fast", "attention show", "report")
+                   "qa train", "qa eval", "qa ask", "qa ask --fast", "attention show", "report",
+                   "ner train", "ner predict", "ner predict --fast")

@@ -59,7 +59,40 @@ def files(tmp_path_factory, tiny_bert) -> dict[str, str]:
     busy.mkdir()
     (busy / "keep.txt").write_text("keep me")
     (d / "folder").mkdir()
-    return {"d": str(d), "tiny": str(tiny_bert), "clf": str(_classifier(d / "clf", tiny_bert)), "qa": str(_qa_model(d / "qam", tiny_bert))}
+    _ner_files(d)
+    return {"d": str(d), "tiny": str(tiny_bert), "clf": str(_classifier(d / "clf", tiny_bert)), "qa": str(_qa_model(d / "qam", tiny_bert)),
+            "ner": str(_ner_model(d / "nerm", tiny_bert))}
+
+
+def _ner_files(d: Path) -> None:
+    good = "Bob\tB-person\nlives\tO\nin\tO\nParis\tB-location\n\nhi\tO\nAnn\tB-person\n"
+    (d / "ner-good.conll").write_text(good)
+    (d / "ner-ragged.conll").write_text("Bob\tB-person\nlives\tO\textra\nin\tO\n")
+    (d / "ner-notags.conll").write_text("Bob\nlives\nin\nParis\n")
+    (d / "ner-tagcol.conll").write_text("".join(f"{w}\t{t}\tNN{i}\n" for i, (w, t) in enumerate(
+        [("Bob", "B-person"), ("lives", "O"), ("in", "O"), ("Paris", "B-location")])))
+    (d / "ner-unknown.conll").write_text("Bob\tB-person\nACME\tB-corporation\nin\tO\n")
+    (d / "ner-mixed.conll").write_text("Bob\tB-person\nlives\tVERB\nin\tO\n")
+    (d / "ner-empty.conll").write_text("")
+    (d / "ner-binary.conll").write_bytes(bytes(range(256)) * 4)
+    (d / "ner-emptytag.conll").write_text("Bob\tB-person\nlives\t\n")
+    (d / "ner-json-count.jsonl").write_text('{"tokens": ["Bob", "lives"], "tags": ["B-person", "O"]}\n'
+                                            '{"tokens": ["hi", "Ann"], "tags": ["O"]}\n')
+    (d / "ner-json-ids.jsonl").write_text('{"tokens": ["Bob", "lives"], "tags": [1, 0]}\n')
+
+
+def _ner_model(path: Path, tiny: Path) -> Path:
+    """A (random) token classifier folder as `ner train` writes it, built without training."""
+    from transformers import AutoTokenizer, BertConfig, BertForTokenClassification
+
+    labels = ["O", "B-location", "I-location", "B-person", "I-person"]
+    cfg = BertConfig.from_pretrained(tiny, num_labels=5, id2label=dict(enumerate(labels)),
+                                     label2id={n: i for i, n in enumerate(labels)})
+    BertForTokenClassification(cfg).save_pretrained(path)
+    AutoTokenizer.from_pretrained(tiny).save_pretrained(path)
+    (path / "bertkit.json").write_text(json.dumps({"task": "ner", "labels": labels, "scheme": "IOB2",
+                                                   "max_length": 32, "stride": 8}))
+    return path
 
 
 def _classifier(path: Path, tiny: Path) -> Path:
@@ -86,6 +119,9 @@ def _qa_model(path: Path, tiny: Path) -> Path:
 TRAIN = ["classify", "train", "-m", "{tiny}", "--train", "{d}/good.tsv", "-o", "{d}/out", "--epochs", "1"]
 QA_TRAIN = ["qa", "train", "-m", "{tiny}", "--train", "{d}/squad-v2.json", "-o", "{d}/out", "--epochs", "1",
             "--max-length", "64", "--doc-stride", "16"]
+
+NER_TRAIN = ["ner", "train", "-m", "{tiny}", "--train", "{d}/ner-ragged.conll", "-o", "{d}/out", "--epochs", "1",
+             "--max-length", "32", "--stride", "8"]
 
 
 def _with(base: list[str], **swap: str) -> list[str]:
@@ -221,6 +257,30 @@ CASES = [
     ("tokenize limit 0", ["tokenize", "compare", "-t", "{tiny}", "--file", "{d}/latin1.txt", "--limit", "0"], 2, ["--limit"]),
     ("tokenize latin-1", ["tokenize", "compare", "-t", "{tiny}", "--file", "{d}/latin1.txt"], 1, ["latin1.txt: not UTF-8"]),
     ("tokenize text col", ["tokenize", "compare", "-t", "{tiny}", "--file", "{d}/good.csv", "--text-col", "body"], 1, ["--text-col body"]),
+    # ner train
+    ("ner ragged columns", NER_TRAIN, 1, ["ner-ragged.conll:2: 3 columns where earlier lines have 2"]),
+    ("ner no tags", _with(NER_TRAIN, train="{d}/ner-notags.conll"), 1, ["ner-notags.conll:1: one column", "token<TAB>tag"]),
+    ("ner tag column not last", _with(NER_TRAIN, train="{d}/ner-tagcol.conll"), 1, ["ner-tagcol.conll", "--tag-col 1"]),
+    ("ner span mixed with plain", _with(NER_TRAIN, train="{d}/ner-mixed.conll"), 1, ["ner-mixed.conll", "mixed with plain tags", "VERB"]),
+    ("ner empty file", _with(NER_TRAIN, train="{d}/ner-empty.conll"), 1, ["ner-empty.conll: the file is empty"]),
+    ("ner binary file", _with(NER_TRAIN, train="{d}/ner-binary.conll"), 1, ["ner-binary.conll: a binary file"]),
+    ("ner empty tag", _with(NER_TRAIN, train="{d}/ner-emptytag.conll"), 1, ["ner-emptytag.conll:2", "empty tag"]),
+    ("ner json token/tag counts", _with(NER_TRAIN, train="{d}/ner-json-count.jsonl"), 1, ["ner-json-count.jsonl:2: 2 tokens but 1 tags"]),
+    ("ner json ids without names", _with(NER_TRAIN, train="{d}/ner-json-ids.jsonl"), 1, ["ner-json-ids.jsonl:1", "--label-names"]),
+    ("ner dev unknown tag", _with(NER_TRAIN, train="{d}/ner-good.conll") + ["--dev", "{d}/ner-unknown.conll"], 1, ["ner-unknown.conll: tags the model does not know", "B-corporation"]),
+    ("ner stride too big", _with(NER_TRAIN, train="{d}/ner-good.conll") + ["--stride", "40"], 2, ["--stride 40 must be below --max-length 32"]),
+    ("ner scheme choice", _with(NER_TRAIN, train="{d}/ner-good.conll") + ["--scheme", "BIO"], 2, ["--scheme must be one of"]),
+    ("ner train missing", _with(NER_TRAIN, train="{d}/missing.conll"), 1, ["missing.conll: file not found"]),
+    # ner eval / predict
+    ("ner eval unknown tag", ["ner", "eval", "-m", "{ner}", "--data", "{d}/ner-unknown.conll"], 1, ["tags the model does not know", "'B-corporation' (sentence at line 1)"]),
+    ("ner eval no tags", ["ner", "eval", "-m", "{ner}", "--data", "{d}/ner-notags.conll"], 1, ["one column"]),
+    ("ner eval classifier", ["ner", "eval", "-m", "{clf}", "--data", "{d}/ner-good.conll"], 1, ["a classifier", "not a token classifier"]),
+    ("ner eval bare encoder", ["ner", "eval", "-m", "{tiny}", "--data", "{d}/ner-good.conll"], 1, ["no trained token classification head"]),
+    ("ner predict binary", ["ner", "predict", "-m", "{ner}", "{d}/ner-binary.conll"], 1, ["ner-binary.conll: a binary file"]),
+    ("ner predict format", ["ner", "predict", "-m", "{ner}", "{d}/latin1.txt", "--format", "xml"], 2, ["--format must be one of"]),
+    ("ner predict conll from text", ["ner", "predict", "-m", "{ner}", "{d}/good.csv", "--format", "conll"], 2, ["--format conll needs pre-split input"]),
+    ("ner predict aggregate", ["ner", "predict", "-m", "{ner}", "{d}/ner-good.conll", "--aggregate", "mean"], 2, ["--aggregate must be one of first, average, max"]),
+    ("ner predict bad jsonl", ["ner", "predict", "-m", "{ner}", "{d}/bad.jsonl"], 1, ["bad.jsonl:2: not valid JSON"]),
     # env and the root
     ("env format", ["env", "--format", "xml"], 2, ["'xml' is not one of", "bertkit env --help"]),
 ]
@@ -246,5 +306,5 @@ def test_there_are_enough_cases_over_every_command():
     commands = {tuple(a for a in c[1][:2] if not a.startswith("-")) for c in CASES}
     assert len(CASES) >= 60
     for cmd in [("classify", "train"), ("classify", "eval"), ("classify", "predict"), ("qa", "train"), ("qa", "eval"),
-                ("qa", "ask"), ("tokenize", "compare"), ("tokenize", "encode"), ("env", "--format")[:1]]:
+                ("qa", "ask"), ("ner", "train"), ("ner", "eval"), ("ner", "predict"), ("tokenize", "compare"), ("tokenize", "encode"), ("env", "--format")[:1]]:
         assert cmd in commands or cmd[:1] in {c[:1] for c in commands}, cmd

@@ -37,6 +37,16 @@ def test_train_classify_smoke(shared_data):
     assert set(ratio["targets"]) == {"train_3.5x", "same_precision_1.5x_grouped", "accuracy_within_0.3", "rss_not_above"}
 
 
+def test_train_ner_smoke(shared_data):
+    lines = run_bench("train_ner.py")
+    runs = [ln for ln in lines if ln["kind"] == "run"]
+    assert {r["side"] for r in runs} == {"bertkit", "trainer", "trainer-grouped"}
+    for r in runs:
+        assert r["train_samples_per_s"] > 0 and r["peak_rss_mb"] > 0 and 0.0 <= r["dev_f1"] <= 1.0
+    (ratio,) = [ln for ln in lines if ln["kind"] == "ratio"]
+    assert ratio["train_samples_per_s_x"] > 0 and ratio["x_vs_trainer_grouped"] > 0
+
+
 def test_predict_classify_smoke(shared_data):
     lines = run_bench("predict_classify.py")
     ratios = {ln["corpus"]: ln for ln in lines if ln["kind"] == "ratio"}
@@ -79,7 +89,8 @@ def test_gpu_bench_skips_without_a_gpu():
     assert r.returncode == 0 and line["kind"] == "skip" and "no CUDA device" in line["reason"]
 
 
-@pytest.mark.parametrize("script", ["train_classify.py", "predict_classify.py", "qa.py", "gpu.py", "fast_backends.py"])
+@pytest.mark.parametrize("script", ["train_classify.py", "train_ner.py", "predict_classify.py", "qa.py", "gpu.py",
+                                    "fast_backends.py"])
 def test_help_documents_the_command(script):
     r = subprocess.run([sys.executable, str(REPO / "bench" / script), "--help"], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0 and f"python bench/{script}" in r.stdout

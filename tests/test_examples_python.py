@@ -18,7 +18,9 @@ def test_api_tour_runs(tiny_bert, tmp_path):
                        timeout=300)
     assert r.returncode == 0, r.stderr[-3000:]
     lines = r.stdout.splitlines()
-    assert lines[0].startswith("classifier: dev accuracy") and lines[-2].startswith("qa: dev f1")
+    qa_at = next(i for i, ln in enumerate(lines) if ln.startswith("qa: dev f1"))
+    assert lines[0].startswith("classifier: dev accuracy") and lines[-3].startswith("ner: dev entity f1 ")
     assert sum(ln.strip().startswith(("positive", "negative")) for ln in lines[1:3]) == 2, r.stdout
-    assert "'answer': " in lines[-1], r.stdout
+    assert "'answer': " in lines[qa_at + 1], r.stdout
     assert (tmp_path / "reviews" / "model.safetensors").is_file() and (tmp_path / "qa" / "model.safetensors").is_file()
+    assert (tmp_path / "ner" / "model.safetensors").is_file()

@@ -144,6 +144,49 @@ def check_report(f):
     assert out.stat().st_size > 1000 and "<html" in out.read_text()[:500].lower()
 
 
+NER_TEXTS = ["Bob lives in Paris with Ann", "i met john 😀 in 東京 and john again", "hello world"]
+
+
+def _ner(f):
+    """The family's token classifier, trained on first use (two WNUT-17-like sentences, windows of 12 tokens)."""
+    if "ner" not in f:
+        conll = f["dir"] / "t.conll"
+        conll.write_text("Bob\tB-person\nlives\tO\nin\tO\nParis\tB-location\nwith\tO\nAnn\tB-person\n\n"
+                         "Stabilized\tO\napproach\tO\nor\tO\nnot\tO\n?\tO\nRedondo\tB-location\n"
+                         "Beach\tI-location\n@paul\tB-person\nhttp://t.co/x\tO\n\n" * 4)
+        f["ner"] = invoke(["ner", "train", "-m", str(f["dir"] / "base"), "--train", str(conll), "--dev", str(conll),
+                           "-o", str(f["dir"] / "ner"), "--max-length", "12", "--stride", "3", *FAST])
+        f["conll"] = conll
+    return _ok(f["ner"])
+
+
+def check_ner_train(f):
+    _ner(f)
+    meta = json.loads((f["dir"] / "ner" / "bertkit.json").read_text())
+    assert meta["task"] == "ner" and meta["scheme"] == "IOB2"
+    cfg = json.loads((f["dir"] / "ner" / "config.json").read_text())
+    assert cfg["architectures"][0].endswith("ForTokenClassification") and cfg["id2label"]["0"] == "O"
+
+
+def check_ner_predict(f):
+    _ner(f)
+    recs = jsonl(_ok(invoke(["ner", "predict", "-m", str(f["dir"] / "ner")], input="\n".join(NER_TEXTS) + "\n")).stdout)
+    assert [r["text"] for r in recs] == NER_TEXTS
+    for r in recs:
+        assert all(r["text"][e["start"]:e["end"]] == e["text"] for e in r["entities"])
+    conll = _ok(invoke(["ner", "predict", "-m", str(f["dir"] / "ner"), str(f["conll"]), "--format", "conll"])).stdout
+    assert [ln.split("\t")[0] for ln in conll.splitlines() if ln] == [
+        ln.split("\t")[0] for ln in f["conll"].read_text().splitlines() if ln]
+
+
+def check_ner_predict_fast(f):
+    _ner(f)
+    args = ["ner", "predict", "-m", str(f["dir"] / "ner"), str(f["conll"]), "--format", "jsonl"]
+    ref, fast = (jsonl(_ok(invoke(args + extra)).stdout) for extra in ([], ["--fast"]))
+    words = [(a, b) for r, q in zip(ref, fast) for a, b in zip(r["tags"], q["tags"])]
+    assert sum(a == b for a, b in words) >= 0.995 * len(words)
+
+
 CHECKS = {
     "classify train": check_classify_train,
     "classify eval": check_classify_eval,
@@ -156,6 +199,9 @@ CHECKS = {
     "qa ask --fast": check_qa_ask_fast,
     "attention show": check_attention,
     "report": check_report,
+    "ner train": check_ner_train,
+    "ner predict": check_ner_predict,
+    "ner predict --fast": check_ner_predict_fast,
 }
 
 

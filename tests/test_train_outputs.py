@@ -28,6 +28,12 @@ EXPECTED = {
         "summary": SUMMARY | {"exact", "f1", "null_threshold", "skipped_rows", "train_questions", "train_windows",
                               "allow_no_answer"},
     },
+    "ner": {
+        "files": MODEL_FILES | {"confusion_matrix.png"},
+        "meta": {"label_all_subtokens", "labels", "max_length", "metric", "scheme", "stride", "strict", "tag_col", "task",
+                 "training_args", "versions"},
+        "summary": SUMMARY | {"f1", "labels", "scheme", "train_sentences", "windows"},
+    },
 }
 
 
@@ -35,6 +41,10 @@ def _args(task, tiny_bert, d):
     if task == "classify":
         train, dev = write_sentiment_csv(d / "tr.csv", 40), write_sentiment_csv(d / "dv.csv", 20, 1)
         return ["classify", "train", "--train", str(train), "--dev", str(dev), "--batch-size", "8"]
+    if task == "ner":
+        conll = d / "t.conll"
+        conll.write_text("Bob\tB-person\nlives\tO\nin\tO\nParis\tB-location\n\nhi\tO\nAnn\tB-person\tx\n"[:-3] + "\n")
+        return ["ner", "train", "--train", str(conll), "--dev", str(conll), "--max-length", "16", "--stride", "4"]
     squad = d / "squad.json"
     squad.write_text(json.dumps(squad_json()))
     return ["qa", "train", "--train", str(squad), "--dev", str(squad), "--max-length", "32", "--doc-stride", "8",

@@ -80,6 +80,9 @@ def read_conll(path: str | Path, tag_col: int | None = None, tags: bool = True) 
         col = (len(cols) - 1) if tag_col is None else tag_col
         if col >= len(cols):
             raise BertkitError(f"{path}:{n}: --tag-col {tag_col} but the line has {len(cols)} columns (0-based)")
+        if tags and not cols[col].strip():
+            raise BertkitError(f"{path}:{n}: token {cols[0]!r} has an empty tag; give every token a tag (O outside "
+                               "entities)")
         start = n if start is None else start
         toks.append(cols[0])
         tgs.append(cols[col] if len(cols) > 1 else "")

@@ -1,4 +1,5 @@
-"""The Python API in one runnable script: train a classifier, predict with it, train a QA model, ask it.
+"""The Python API in one runnable script: train a classifier, predict with it, train a QA model, ask it, train a
+tagger (NER) and tag texts with it.
 
     python examples/python/api_tour.py                      # the packaged all-MiniLM-L6-v2, offline, ~1 minute
     python examples/python/api_tour.py --model PATH -o DIR  # any BERT-family model folder; outputs kept in DIR
@@ -15,10 +16,12 @@ import json
 import tempfile
 from pathlib import Path
 
-from bertkit import QA, Classifier
+from bertkit import QA, Classifier, Tagger
 from bertkit.classify.settings import ClassifyConfig
 from bertkit.classify.train import train as train_classifier
 from bertkit.defaults import DEFAULT_MODEL
+from bertkit.ner.settings import NERConfig
+from bertkit.ner.train import train as train_tagger
 from bertkit.qa.settings import QAConfig
 from bertkit.qa.train import train as train_qa
 
@@ -61,6 +64,23 @@ def qa(model: str, out: Path, epochs: float, extra: dict) -> None:
     print("  ", ask(question="Where is the Eiffel Tower?", context=CONTEXTS[0][0]))
 
 
+NER_SENTENCES = [[("Ann", "B-person"), ("flew", "O"), ("to", "O"), ("Paris", "B-location")],
+                 [("Bob", "B-person"), ("lives", "O"), ("in", "O"), ("New", "B-location"), ("York", "I-location")],
+                 [("we", "O"), ("met", "O"), ("Ann", "B-person"), ("in", "O"), ("Rome", "B-location")]]
+
+
+def ner(model: str, out: Path, epochs: float, extra: dict) -> None:
+    data = out / "toy.conll"  # CoNLL: token<TAB>tag, a blank line after each sentence
+    data.write_text("".join("".join(f"{w}\t{t}\n" for w, t in s) + "\n" for s in NER_SENTENCES * 8))
+    cfg = NERConfig(model=model, train=str(data), dev=str(data), output_dir=str(out / "ner"), epochs=epochs,
+                    batch_size=8, lr=1e-3, overwrite=True, **extra)
+    summary = train_tagger(cfg)
+    print(f"ner: dev entity f1 {summary['f1']:.2f} ({summary['scheme']}) -> {summary['output_dir']}")
+    tagger = Tagger(summary["output_dir"])
+    for rec in tagger.predict_records(["Bob flew to Rome", "Ann lives in New York"]):  # as `ner predict` prints
+        print("  ", [(e["text"], e["type"], e["start"], e["end"]) for e in rec["entities"]])
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", default=DEFAULT_MODEL, help="a model folder or hub id (default: the packaged MiniLM)")
@@ -75,6 +95,7 @@ def main(argv: list[str] | None = None) -> None:
         out.mkdir(parents=True, exist_ok=True)
         classify(args.model, out, args.epochs, extra)
         qa(args.model, out, max(1.0, args.epochs / 2), qa_extra)
+        ner(args.model, out, args.epochs, {"threads": 1, "max_length": 32, "stride": 8} if args.quick else {})
 
 
 if __name__ == "__main__":

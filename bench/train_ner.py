@@ -1,0 +1,199 @@
+"""Benchmark `bertkit ner train` against the Hugging Face token-classification example (run_ner.py) on WNUT-17.
+
+    nice -n 10 python bench/train_ner.py [--rows 1000] [--epochs 3] [--repeats 1] [--seeds 42] [--save-results ner-runs]
+
+Both sides: the packaged all-MiniLM-L6-v2, the first --rows sentences of WNUT-17 train, the whole dev split (1,009
+sentences), the same seed, batch 32, lr 5e-5, 6 % warmup, weight decay 0.01, clipping at 1.0, --max-length 128.
+The peer is the Trainer set up as transformers' examples/pytorch/token-classification/run_ner.py does it: a fast
+tokenizer with is_split_into_words, the label on each word's first sub-token (-100 on the others),
+DataCollatorForTokenClassification, truncation at max_length, seqeval (default mode) on the dev predictions.
+Sides: bertkit (its defaults: windows instead of truncation, mixed precision auto), trainer (the example's
+defaults: fp32), trainer-grouped (the Trainer with length grouping at the precision bertkit runs).
+Each run is a fresh child process, sides alternated; one JSON line per run, per side (medians) and a ratio line:
+    train_samples_per_s   training windows (bertkit) / sentences (Trainer) per training second, eval excluded
+    dev_f1                entity micro F1 on WNUT-17 dev (bertkit: its own metrics; Trainer: seqeval)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+
+from common import (
+    SHARED,
+    add_child_options,
+    emit,
+    environment,
+    median,
+    order,
+    packaged_model,
+    parse_args,
+    run_as_child,
+    run_child,
+    tiny_model,
+)
+
+SIDES = ("bertkit", "trainer", "trainer-grouped")
+
+
+def child_bertkit(p: dict) -> dict:
+    from bertkit.ner.settings import NERConfig
+    from bertkit.ner.train import train
+
+    t0 = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="bertkit-bench-ner-") as tmp:
+        cfg = NERConfig(model=p["model"], train=p["train"], dev=p["dev"], output_dir=str(Path(tmp) / "out"),
+                        epochs=p["epochs"], batch_size=p["batch_size"], lr=p["lr"], seed=p["seed"],
+                        max_length=p["max_length"], warmup_ratio=p["warmup_ratio"], weight_decay=p["weight_decay"],
+                        overwrite=True, **p.get("extra", {}))
+        summary = train(cfg)
+        metrics = json.loads((Path(tmp) / "out" / "metrics.json").read_text())
+    import torch
+
+    return {"train_samples_per_s": summary["train_samples_per_second"], "train_s": summary["train_seconds"],
+            "steps": summary["steps"], "wall_s": round(time.perf_counter() - t0, 2), "dev_f1": metrics["dev"]["f1"],
+            "final_loss": summary["final_loss"], "threads": torch.get_num_threads(),
+            "precision": cfg.mixed_precision}
+
+
+def _read(path: str, limit: int | None):
+    from bertkit.ner.conll import read_conll
+
+    s = read_conll(path)
+    return s.tokens[:limit], s.tags[:limit]
+
+
+def child_trainer(p: dict) -> dict:
+    """What run_ner.py does (the parts that matter for speed and F1)."""
+    import numpy as np
+    import torch
+    from datasets import Dataset
+    from seqeval.metrics import f1_score
+    from transformers import (
+        AutoModelForTokenClassification,
+        AutoTokenizer,
+        DataCollatorForTokenClassification,
+        Trainer,
+        TrainingArguments,
+        set_seed,
+    )
+
+    t0 = time.perf_counter()
+    tr_w, tr_t = _read(p["train"], None)
+    dv_w, dv_t = _read(p["dev"], None)
+    labels = sorted({t for s in tr_t for t in s})
+    ids = {n: i for i, n in enumerate(labels)}
+    tok = AutoTokenizer.from_pretrained(p["model"])
+    set_seed(p["seed"])
+    model = AutoModelForTokenClassification.from_pretrained(p["model"], num_labels=len(labels),
+                                                            id2label=dict(enumerate(labels)), label2id=ids)
+
+    def enc(b):
+        e = tok(b["tokens"], truncation=True, max_length=p["max_length"], is_split_into_words=True)
+        out = []
+        for i, tags in enumerate(b["tags"]):
+            prev, row = None, []
+            for w in e.word_ids(i):
+                row.append(-100 if w is None or w == prev else ids.get(tags[w], ids.get("O", 0)))
+                prev = w
+            out.append(row)
+        e["labels"] = out
+        return e
+
+    train_ds = Dataset.from_dict({"tokens": tr_w, "tags": tr_t}).map(enc, batched=True, remove_columns=["tokens", "tags"])
+    dev_ds = Dataset.from_dict({"tokens": dv_w, "tags": dv_t}).map(enc, batched=True, remove_columns=["tokens", "tags"])
+    with tempfile.TemporaryDirectory(prefix="bertkit-bench-trainer-") as tmp:
+        args = TrainingArguments(output_dir=tmp, per_device_train_batch_size=p["batch_size"],
+                                 per_device_eval_batch_size=p["eval_batch_size"], learning_rate=p["lr"],
+                                 num_train_epochs=p["epochs"], seed=p["seed"], warmup_steps=p["warmup_ratio"],
+                                 weight_decay=p["weight_decay"], bf16=p.get("trainer_bf16", False), report_to=[],
+                                 use_cpu=not torch.cuda.is_available(), save_strategy="no", logging_strategy="no",
+                                 disable_tqdm=True,
+                                 **({"train_sampling_strategy": "group_by_length"} if p.get("group_by_length") else {}))
+        trainer = Trainer(model=model, args=args, train_dataset=train_ds, processing_class=tok,
+                          data_collator=DataCollatorForTokenClassification(tok))
+        out = trainer.train()
+        pred = trainer.predict(dev_ds)
+    preds, gold_ids = np.argmax(pred.predictions, axis=-1), pred.label_ids
+    true = [[labels[g] for g in row if g != -100] for row in gold_ids]
+    guess = [[labels[q] for q, g in zip(prow, grow) if g != -100] for prow, grow in zip(preds, gold_ids)]
+    m = out.metrics
+    return {"train_samples_per_s": round(m["train_samples_per_second"], 2), "train_s": round(m["train_runtime"], 2),
+            "steps": out.global_step, "wall_s": round(time.perf_counter() - t0, 2), "dev_f1": f1_score(true, guess),
+            "final_loss": round(float(out.training_loss), 4), "threads": torch.get_num_threads(),
+            "precision": "bf16" if p.get("trainer_bf16") else "no"}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--train", default=str(SHARED / "ner" / "wnut17" / "train.conll"))
+    ap.add_argument("--dev", default=str(SHARED / "ner" / "wnut17" / "dev.conll"))
+    ap.add_argument("--model", default=None, help="default: the packaged all-MiniLM-L6-v2")
+    ap.add_argument("--rows", type=int, default=1000, help="first N training sentences (both sides)")
+    ap.add_argument("--dev-rows", type=int, default=None, help="first N dev sentences (default: all)")
+    ap.add_argument("--epochs", type=float, default=3.0)
+    ap.add_argument("--batch-size", type=int, default=32)
+    ap.add_argument("--eval-batch-size", type=int, default=128)
+    ap.add_argument("--lr", type=float, default=5e-5)
+    ap.add_argument("--warmup-ratio", type=float, default=0.06)
+    ap.add_argument("--weight-decay", type=float, default=0.01)
+    ap.add_argument("--max-length", type=int, default=128)
+    ap.add_argument("--seeds", default="42", help="comma-separated seeds (each runs every side)")
+    ap.add_argument("--repeats", type=int, default=1)
+    ap.add_argument("--sides", default=",".join(SIDES))
+    ap.add_argument("--smoke", action="store_true", help="tiny random model, 48 sentences (for the tests)")
+    children = {"bertkit": child_bertkit, "trainer": child_trainer, "trainer-grouped": child_trainer}
+    add_child_options(ap, children)
+    args = parse_args(ap)
+    if run_as_child(args, children):
+        return
+    with tempfile.TemporaryDirectory(prefix="bertkit-bench-ner-") as tmp:
+        model = tiny_model(Path(tmp) / "tiny") if args.smoke else (args.model or packaged_model())
+        if args.smoke:
+            args.rows, args.dev_rows, args.repeats = 48, 24, 1
+        train_file, dev_file = Path(tmp) / "train.conll", Path(tmp) / "dev.conll"
+        for src, dst, n in ((args.train, train_file, args.rows), (args.dev, dev_file, args.dev_rows)):
+            w, t = _read(src, n)
+            dst.write_text("".join("".join(f"{a}\t{b}\n" for a, b in zip(ws, ts)) + "\n" for ws, ts in zip(w, t)),
+                           encoding="utf-8")
+        from bertkit.engine.precision import resolve_mixed_precision
+        from bertkit.ner.settings import NERConfig
+
+        bertkit_precision = resolve_mixed_precision(NERConfig.mixed_precision)[0]
+        common = {"bench": "train_ner", "model": "tiny" if args.smoke else "all-MiniLM-L6-v2", "rows": args.rows,
+                  "epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr, "max_length": args.max_length,
+                  "bertkit_precision": bertkit_precision}
+        env, runs = environment(), {}
+        sides = [s for s in args.sides.split(",") if s]
+        for seed in [int(s) for s in args.seeds.split(",")]:
+            params = {"model": model, "train": str(train_file), "dev": str(dev_file), "epochs": args.epochs,
+                      "batch_size": args.batch_size, "eval_batch_size": args.eval_batch_size, "lr": args.lr,
+                      "warmup_ratio": args.warmup_ratio, "weight_decay": args.weight_decay,
+                      "max_length": args.max_length, "seed": seed}
+            grouped = {**params, "group_by_length": True, "trainer_bf16": bertkit_precision == "bf16"}
+            for i, side in enumerate(order(sides, args.repeats)):
+                res = run_child([__file__, "--child", side, "--params",
+                                 json.dumps(grouped if side == "trainer-grouped" else params)])
+                runs.setdefault(side, []).append(res)
+                emit({"kind": "run", **common, "side": side, "seed": seed, "run": i, **env, **res})
+        summ = {}
+        for side, rs in runs.items():
+            summ[side] = {k: round(median([r[k] for r in rs]), 4) for k in
+                          ("train_samples_per_s", "train_s", "wall_s", "dev_f1", "peak_rss_mb")}
+            f1s = [r["dev_f1"] for r in rs]
+            emit({"kind": "summary", **common, "side": side, "runs": len(rs), **summ[side],
+                  "dev_f1_min": round(min(f1s), 4), "dev_f1_max": round(max(f1s), 4)})
+        if "bertkit" in summ and "trainer" in summ:
+            b, t, g = summ["bertkit"], summ["trainer"], summ.get("trainer-grouped")
+            emit({"kind": "ratio", **common,
+                  "train_samples_per_s_x": round(b["train_samples_per_s"] / t["train_samples_per_s"], 2),
+                  **({"x_vs_trainer_grouped": round(b["train_samples_per_s"] / g["train_samples_per_s"], 2),
+                      "dev_f1_diff_points_vs_grouped": round(100 * (b["dev_f1"] - g["dev_f1"]), 2)} if g else {}),
+                  "dev_f1_diff_points": round(100 * (b["dev_f1"] - t["dev_f1"]), 2)})
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,111 @@
+"""The token-classification task for the engine: windows in, per-token loss, per-word tags and metrics out."""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from bertkit.engine.batching import Features, pad_collate
+from bertkit.modeling import model_inputs
+from bertkit.ner import align
+from bertkit.ner.metrics import entity_scores, token_accuracy
+from bertkit.ner.schemes import OUTSIDE
+from bertkit.ner.spec import SPEC
+
+
+def featurize(tokenizer, words: Sequence[Sequence[str]], max_length: int, stride: int,
+              tag_ids: Sequence[Sequence[int]] | None = None, names: Sequence[str] = (),
+              label_all: bool = False, gold: Sequence[Sequence[str]] | None = None) -> Features:
+    """Windows of `words` as features (`input_ids`, `labels`); the windows and gold tags ride in `meta`."""
+    win = align.encode(tokenizer, words, max_length, stride, tag_ids, names, label_all)
+    cols: dict[str, list] = {"input_ids": win.input_ids}
+    if tag_ids is not None:
+        cols["labels"] = win.labels
+    meta = {"windows": win, "n_words": [len(s) for s in words], "gold": gold}
+    return Features(cols, meta=meta)
+
+
+def token_scale(feats: Features) -> float:
+    """Mean labelled tokens per window (the loss's scale, see `TokenClassificationTask.loss`)."""
+    labels = feats.columns.get("labels") or []
+    n = sum(sum(1 for t in row if t != align.IGNORE) for row in labels)
+    return n / len(labels) if labels else 1.0
+
+
+def outside_id(names: Sequence[str]) -> int:
+    return names.index(OUTSIDE) if OUTSIDE in names else 0
+
+
+def word_tags(names: Sequence[str], feats: Features, probs: Sequence[np.ndarray], aggregate: str = "first"):
+    """Per sentence: (tags, scores) of its words, each from the window where it has the most context; a word
+    the tokenizer dropped gets the outside tag (score 0)."""
+    rows = align.word_predictions(feats.meta["windows"], probs, feats.meta["n_words"], aggregate)
+    out_id, tags, scores = outside_id(names), [], []
+    for sent in rows:
+        ids = [int(np.argmax(p)) if p is not None else out_id for p in sent]
+        tags.append([names[i] for i in ids])
+        scores.append([float(p[i]) if p is not None else 0.0 for p, i in zip(sent, ids)])
+    return tags, scores
+
+
+def score(gold, pred, scheme: str, strict: bool = False, detail: bool = False) -> dict[str, Any]:
+    """Entity P/R/F1 (micro, macro; per type with `detail`) for span schemes, plus token accuracy; plain tags:
+    token accuracy only."""
+    acc = token_accuracy(gold, pred)
+    if scheme == "plain":
+        return {"accuracy": acc}
+    s = entity_scores(gold, pred, mode="strict" if strict else "default", scheme=scheme)
+    out = {"f1": s["f1"], "precision": s["precision"], "recall": s["recall"], "f1_macro": s["f1_macro"],
+           "accuracy": acc, "entities_gold": s["entities_gold"], "entities_predicted": s["entities_predicted"]}
+    if detail:
+        out["per_type"] = s["per_type"]
+    return out
+
+
+class TokenClassificationTask:
+    def __init__(self, names: Sequence[str], scheme: str, pad_id: int, metric: str | None = None,
+                 strict: bool = False, token_scale: float = 1.0):
+        self.names, self.scheme, self.strict = list(names), scheme, strict
+        self.token_scale = max(float(token_scale), 1e-6)
+        self.pads = {"input_ids": pad_id, "token_type_ids": 0, **SPEC.pad}
+        self.metric = metric or ("accuracy" if scheme == "plain" else "f1")
+        self.greater_is_better = True
+
+    def collate(self, rows: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
+        return pad_collate(rows, self.pads)
+
+    def logits(self, model, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        return model(**model_inputs(model, batch)).logits
+
+    def loss(self, model, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Per-row loss: the row's summed token cross-entropy over its labelled tokens, divided by the mean number
+        of labelled tokens a training window has (`token_scale`). The engine's mean over rows is then the Trainer's
+        token mean in expectation, and each row's loss depends on that row alone, so 2 processes × batch 8 train
+        exactly like 1 × 16."""
+        logits = self.logits(model, batch).float()
+        y = batch["labels"]
+        tok = F.cross_entropy(logits.transpose(1, 2), y, ignore_index=align.IGNORE, reduction="none")
+        return tok.sum(dim=1) / self.token_scale
+
+    def predict_step(self, model, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        return {"probs": torch.softmax(self.logits(model, batch).float(), dim=-1)}
+
+    def dev_loss(self, outputs: dict[str, list[np.ndarray]], features: Features) -> float | None:
+        if "labels" not in features.columns or not len(features):
+            return None
+        total = count = 0.0
+        for p, y in zip(outputs["probs"], features.columns["labels"]):
+            y = np.asarray(y)
+            keep = y != align.IGNORE
+            if keep.any():
+                total -= float(np.log(np.clip(p[: len(y)][keep, y[keep]], 1e-12, None)).sum())
+                count += int(keep.sum())
+        return total / count if count else None
+
+    def compute_metrics(self, outputs: dict[str, list[np.ndarray]], features: Features,
+                        detail: bool = False) -> dict[str, Any]:
+        pred, _ = word_tags(self.names, features, outputs["probs"])
+        return score(features.meta["gold"], pred, self.scheme, self.strict, detail)
