@@ -11,7 +11,6 @@ Needs the optional extra: pip install 'bertkit[onnx]'.
 
 from __future__ import annotations
 
-import importlib
 import os
 import tempfile
 import time
@@ -19,28 +18,11 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from bertkit.engine.backends import FP32_FILE, INT8_FILE, ONNX_DIR, default_path, require_onnx, session  # noqa: F401
 from bertkit.errors import BertkitError, UsageError
 
-ONNX_DIR = "onnx"
-FP32_FILE, INT8_FILE = "model.onnx", "model_quantized.onnx"
 OPSET = 17
 FP32_TOLERANCE = 1e-4
-
-
-def require_onnx(runtime_only: bool = False):
-    """(onnx, onnxruntime), or a BertkitError saying how to install them. runtime_only: ONNX Runtime alone, onnx
-    (needed only to write files) not imported: (None, onnxruntime)."""
-    try:
-        onnx = None if runtime_only else importlib.import_module("onnx")
-        import onnxruntime
-    except ImportError as e:
-        raise BertkitError(f"ONNX export and the ONNX Runtime backend need the onnx extra ({e.name} is missing): "
-                           "pip install 'bertkit[onnx]'") from e
-    return onnx, onnxruntime
-
-
-def default_path(model_dir: str | Path, int8: bool) -> Path:
-    return Path(model_dir) / ONNX_DIR / (INT8_FILE if int8 else FP32_FILE)
 
 
 def input_names(tokenizer, model) -> list[str]:
@@ -181,15 +163,3 @@ def max_abs_diff(model, onnx_file: Path, probe: dict, outputs: dict[str, dict[in
     return max(diffs), inputs
 
 
-def session(onnx_file: str | Path, threads: int | None = None):
-    """An ONNX Runtime CPU session with every graph optimisation on."""
-    _, ort = require_onnx(runtime_only=True)
-    so = ort.SessionOptions()
-    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    if threads:
-        so.intra_op_num_threads = int(threads)
-    so.log_severity_level = 3
-    # no per-shape memory plan: length-sorted batches rarely repeat a shape, and each plan keeps its own block
-    # (measured, idle: SST-2 dev as fast, peak RSS 416 vs 427 MB; QA 437 vs 449 MB)
-    so.enable_mem_pattern = False
-    return ort.InferenceSession(str(onnx_file), so, providers=["CPUExecutionProvider"])

@@ -56,7 +56,7 @@ def _random_batch(seed: int, batch: int, length: int) -> dict[str, torch.Tensor]
 
 
 def _compare(folder, onnx_file, auto, names):
-    from bertkit.export import session
+    from bertkit.engine.backends import session
 
     model = auto.from_pretrained(folder).eval()
     sess = session(onnx_file, threads=1)
