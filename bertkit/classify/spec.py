@@ -15,6 +15,7 @@ SPEC = TaskSpec(
     auto_class="AutoModelForSequenceClassification",
     arch_suffixes=("ForSequenceClassification",),
     outputs={"logits": {0: "batch"}},
+    gate_ref="bertkit.classify.gate:measure",
     noun="a classifier",
     use_hint="use `bertkit classify predict`",
     train_noun="a classifier",

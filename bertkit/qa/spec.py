@@ -15,6 +15,7 @@ SPEC = TaskSpec(
     auto_class="AutoModelForQuestionAnswering",
     arch_suffixes=("ForQuestionAnswering",),
     outputs={"start_logits": {0: "batch", 1: "sequence"}, "end_logits": {0: "batch", 1: "sequence"}},
+    gate_ref="bertkit.qa.gate:measure",
     noun="a question-answering model",
     use_hint="use `bertkit qa ask` / `bertkit qa eval`",
     train_noun="a QA model",
