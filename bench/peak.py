@@ -80,7 +80,10 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--shapes", default=SHAPES, help="comma-separated MxKxN")
     ap.add_argument("--backends", default="fp32,bf16,int8")
+    ap.add_argument("--smoke", action="store_true", help="one small shape, one repeat (the tests)")
     args = parse_args(ap)
+    if args.smoke:
+        args.shapes, args.repeats = "64x96x128", 1
     import torch
 
     torch.set_num_threads(args.threads)

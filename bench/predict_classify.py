@@ -281,7 +281,7 @@ def main() -> None:
                               "rss_not_above": rss_b <= rss_best}})
 
 
-def export_for_fast(model: str, tmp: Path, dev: str | None, limit: int | None = None) -> dict:
+def export_for_fast(model: str, tmp: Path, dev: str | None = None, limit: int | None = None) -> dict:
     """The model copied into tmp with `bertkit export --onnx` beside it (what `--fast` loads, so its child does not
     export) and, with `dev` (labelled data), `bertkit export --onnx --int8 --calibration dev` (the accuracy gate: an
     accepted int8 graph is what `--fast` runs); the fp32 file for the ONNX Runtime peer, and its int8 file as ONNX

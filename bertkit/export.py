@@ -60,13 +60,9 @@ def export_onnx(model_dir: str, out: str | None = None, int8: bool = False, opse
     path = resolve_model(model_dir)
     meta = read_metadata(path) if Path(path).is_dir() else {}
     spec = detect_or_fail(path, meta, "export")
-    dest = Path(out) if out else default_path(path, int8)
-    if dest.suffix != ".onnx":
-        raise UsageError(f"-o {dest}: give a file name ending in .onnx")
-    if dest.exists() and not overwrite:
-        raise BertkitError(f"{dest}: exists; pass --overwrite to replace it")
+    dest = destination(path, out, int8, overwrite)
     gated = int8 and max_drop is not None
-    if gated:
+    if gated:  # the options and the data checked before any work
         from bertkit.int8gate import check_max_drop, gate_data
 
         max_drop, data = check_max_drop(max_drop), gate_data(path, meta, data)
@@ -106,6 +102,15 @@ def export_onnx(model_dir: str, out: str | None = None, int8: bool = False, opse
             "opset": opset, "inputs": names, "outputs": list(spec.outputs), "size_mb": round(size / 2**20, 2),
             "max_abs_diff_vs_pytorch": float(f"{diff:.3g}"), "seconds": round(time.perf_counter() - t0, 2),
             **({"gate": decision} if decision is not None else {})}
+
+
+def destination(path: str, out: str | None, int8: bool, overwrite: bool) -> Path:
+    dest = Path(out) if out else default_path(path, int8)
+    if dest.suffix != ".onnx":
+        raise UsageError(f"-o {dest}: give a file name ending in .onnx")
+    if dest.exists() and not overwrite:
+        raise BertkitError(f"{dest}: exists; pass --overwrite to replace it")
+    return dest
 
 
 def gated_int8(spec, path: str, traced: Path, tmp: Path, *, max_drop: float, data: str, limit: int | None,
