@@ -49,6 +49,7 @@ from common import (
 )
 
 WARMUP = 16
+GATE_SHOWN = ("accepted", "metric", "fp32", "int8", "relative_drop", "agreement", "excluded", "error")
 
 
 def make_classifier(base: str, out: Path) -> str:
@@ -179,6 +180,8 @@ def main() -> None:
     ap.add_argument("--ort-batch-sizes", default="8,32", help="ONNX Runtime peer batch sizes, the best kept")
     ap.add_argument("--sides", default=None, help="run only these sides (comma-separated names as in the output; "
                     "bertkit and one pipeline side are needed for the ratios)")
+    ap.add_argument("--no-gate", action="store_true", help="no `export --int8` gate: --fast runs ONNX Runtime fp32")
+    ap.add_argument("--peak", default=None, help="a bench/peak.py result (.json): rates as a share of its peak")
     ap.add_argument("--smoke", action="store_true", help="tiny random model, 40 sentences, the pipeline at its default batch size only")
     children = {"bertkit": child_bertkit, "pipeline": child_pipeline, "ort": child_ort, "make-classifier": child_make_classifier}
     add_child_options(ap, children)
@@ -194,7 +197,9 @@ def main() -> None:
         else:
             base = packaged_model()
         model = make_classifier(base, tmp_p / "classifier") if not args.model else args.model
-        onnx_files = {} if args.no_fast else export_for_fast(model, tmp_p)
+        onnx_files = {} if args.no_fast else export_for_fast(model, tmp_p, None if args.no_gate else args.dev,
+                                                           40 if args.smoke else None)
+        gate = onnx_files.pop("gate", None)
         if onnx_files:
             model = onnx_files.pop("model")
         sents, _ = read_tsv(args.dev)
@@ -210,7 +215,12 @@ def main() -> None:
         from transformers import AutoTokenizer
 
         tok = AutoTokenizer.from_pretrained(model)
-        mean_tokens = {c["name"]: round(sum(map(len, tok(t)["input_ids"])) / len(t), 1) for c, t in zip(corpora, (sents, long))}
+        lengths = {c["name"]: list(map(len, tok(t)["input_ids"])) for c, t in zip(corpora, (sents, long))}
+        mean_tokens = {k: round(sum(v) / len(v), 1) for k, v in lengths.items()}
+        flops = {k: forward_flops(model, v) for k, v in lengths.items()}
+        peak = read_peak(args.peak)
+        if gate is not None:
+            emit({"kind": "gate", "bench": "predict_classify", "data": args.dev, **gate})
         sizes = {c["name"]: n_ for c, n_ in zip(corpora, (len(sents), len(long)))}
         sides = (["bertkit"] + (["bertkit-bf16"] if args.bertkit_bf16 else []) + ([] if args.no_fast else ["bertkit-fast"])
                  + ["pipeline-default"] + [f"pipeline-bs{b}" for b in args.pipeline_batch_sizes.split(",") if b]
@@ -247,7 +257,9 @@ def main() -> None:
             name = c["name"]
             pipes = {s: v[name] for s, v in med.items() if s.startswith("pipeline")}
             if "bertkit-fast" in med:
-                emit(fast_ratio(common, name, med, runs, pipes, sizes[name]))
+                emit({**fast_ratio(common, name, med, runs, pipes, sizes[name]),
+                      **limit_share(flops[name], med, peak, runs["bertkit-fast"][0]["backend"], name),
+                      "gate": {k: v for k, v in (gate or {}).items() if k in GATE_SHOWN}})
             extra = {"bertkit_bf16_sentences_per_s": med["bertkit-bf16"][name],
                      "bf16_label_agreement": round(sum(x == y for x, y in zip(runs["bertkit-bf16"][0]["corpora"][name]["labels"],
                                                                              runs["bertkit"][0]["corpora"][name]["labels"])) / sizes[name], 4),
@@ -269,22 +281,77 @@ def main() -> None:
                               "rss_not_above": rss_b <= rss_best}})
 
 
-def export_for_fast(model: str, tmp: Path) -> dict[str, str]:
+def export_for_fast(model: str, tmp: Path, dev: str | None = None, limit: int | None = None) -> dict:
     """The model copied into tmp with `bertkit export --onnx` beside it (what `--fast` loads, so its child does not
-    export), and the fp32 and int8 files for the ONNX Runtime peer. Setup, not timed; run as commands so that this
-    parent stays small (a child's peak RSS starts from its parent's at fork)."""
+    export) and, with `dev` (labelled data), `bertkit export --onnx --int8 --calibration dev` (the accuracy gate: an
+    accepted int8 graph is what `--fast` runs); the fp32 file for the ONNX Runtime peer, and its int8 file as ONNX
+    Runtime's docs make it (quant_pre_process, then quantize_dynamic with int8 weights, its defaults otherwise).
+    Setup, not timed; run as commands so that this parent stays small (a child's peak RSS starts from its parent's
+    at fork)."""
     import shutil
     import subprocess
 
     copy = tmp / "model-for-fast"
     if not copy.exists():
         shutil.copytree(model, copy, ignore=shutil.ignore_patterns("onnx", "*.run"))
-    out = {"model": str(copy), "ort-fp32": str(tmp / "peer.onnx"), "ort-int8": str(tmp / "peer.int8.onnx")}
-    for extra in ([], ["-o", out["ort-fp32"]], ["--int8", "-o", out["ort-int8"]]):
+    out: dict = {"model": str(copy), "ort-fp32": str(tmp / "peer.onnx"), "ort-int8": str(tmp / "peer.int8.onnx")}
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    for extra in ([], ["-o", out["ort-fp32"]]):
         subprocess.run([sys.executable, "-m", "bertkit", "-q", "export", str(copy), "--onnx", "--overwrite", *extra], check=True,
-                       stdout=subprocess.DEVNULL, env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
-    for peer in ("ort-fp32", "ort-int8"):
-        single_file(Path(out[peer]))
+                       stdout=subprocess.DEVNULL, env=env)
+    if dev:
+        t0 = time.perf_counter()
+        r = subprocess.run([sys.executable, "-m", "bertkit", "-q", "export", str(copy), "--onnx", "--int8", "--overwrite",
+                            "--calibration", dev, *(["--limit", str(limit)] if limit else [])], capture_output=True, text=True, env=env)
+        gate = json.loads(r.stdout).get("gate") if r.returncode == 0 else {"error": r.stderr.strip().splitlines()[-1:]}
+        out["gate"] = {**gate, "export_and_gate_s": round(time.perf_counter() - t0, 1)}
+    single_file(Path(out["ort-fp32"]))
+    peer_int8(Path(out["ort-fp32"]), Path(out["ort-int8"]))
+    return out
+
+
+def peer_int8(fp32: Path, dest: Path) -> None:
+    """ONNX Runtime's int8 as its quantization docs set it up for a transformer on CPU."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    pre = dest.with_name("peer.pre.onnx")
+    quant_pre_process(str(fp32), str(pre), skip_symbolic_shape=True)
+    quantize_dynamic(str(pre), str(dest), weight_type=QuantType.QInt8)
+
+
+def forward_flops(model: str, lengths: list[int]) -> float:
+    """Model FLOPs of one forward pass per text on its real tokens (no padding), the mean over the corpus: 2 x the
+    Linear layers' weights per token (Q, K, V, attention output, the two FFN matrices) plus 2 x 2 x T^2 x hidden per
+    layer for the attention scores and their use (softmax, LayerNorm, GELU and the head left out: < 2 %)."""
+    from transformers import AutoConfig
+
+    c = AutoConfig.from_pretrained(model)
+    h, f, layers = c.hidden_size, c.intermediate_size, c.num_hidden_layers
+    per_token = 2 * layers * (4 * h * h + 2 * h * f)
+    return sum(per_token * t + layers * 4 * t * t * h for t in lengths) / max(1, len(lengths))
+
+
+def read_peak(path: str | None) -> dict | None:
+    """The kind=peak record of a bench/peak.py result file (its --save-results JSON)."""
+    if not path:
+        return None
+    recs = json.loads(Path(path).read_text())["records"]
+    return next((r for r in recs if r.get("kind") == "peak"), None)
+
+
+def limit_share(flops: float, med: dict, peak: dict | None, backend: str, name: str) -> dict:
+    """Model FLOP/s that bertkit --fast and the other sides reach, and the share of this CPU's measured matmul peak in
+    the precision each runs (int8 sides: the int8 peak; the others: fp32)."""
+    out: dict = {"model_gflop_per_text": round(flops / 1e9, 4)}
+    for side, rates in med.items():
+        g = flops * rates[name] / 1e9
+        out.setdefault("achieved_gflops", {})[side] = round(g, 1)
+        if peak is not None:
+            prec = "int8" if (side == "ort-int8" or (side == "bertkit-fast" and "int8" in backend)) else "fp32"
+            out.setdefault("share_of_peak", {})[side] = {"precision": prec, "share": round(g / peak["gflops"][prec], 3)}
+    if peak is not None:
+        out["peak_gflops"] = peak["gflops"]
     return out
 
 

@@ -2,7 +2,9 @@
 
 The graph is traced with `torch.onnx.export` (the TorchScript exporter: the torch.export-based one needs onnxscript)
 with dynamic batch and sequence axes; `--int8` then applies ONNX Runtime's dynamic quantization (int8 weights per
-output channel in the MatMul / Gemm nodes, activations quantized per batch). The graph is written beside the model by default, in the
+output channel in the MatMul / Gemm nodes, activations quantized per batch) behind an accuracy gate (bertkit.int8gate:
+the task's metric on labelled data may drop by at most --max-drop, else layers stay in fp32 or int8 is refused; the
+decision goes into bertkit.json, and `--fast` runs the int8 graph only when it was accepted). The graph is written beside the model by default, in the
 layout other tools read (`DIR/onnx/model.onnx`, `DIR/onnx/model_quantized.onnx`), with its weights in ONNX's external
 data file beside it (`model.onnx_data`: ONNX Runtime maps it instead of copying it), and only after ONNX Runtime has
 run it on a padded probe batch and its outputs matched PyTorch's (fp32: 1e-4; int8 reports the difference).
@@ -11,7 +13,6 @@ Needs the optional extra: pip install 'bertkit[onnx]'.
 
 from __future__ import annotations
 
-import importlib
 import os
 import tempfile
 import time
@@ -19,28 +20,11 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from bertkit.engine.backends import FP32_FILE, INT8_FILE, ONNX_DIR, default_path, require_onnx, session  # noqa: F401
 from bertkit.errors import BertkitError, UsageError
 
-ONNX_DIR = "onnx"
-FP32_FILE, INT8_FILE = "model.onnx", "model_quantized.onnx"
 OPSET = 17
 FP32_TOLERANCE = 1e-4
-
-
-def require_onnx(runtime_only: bool = False):
-    """(onnx, onnxruntime), or a BertkitError saying how to install them. runtime_only: ONNX Runtime alone, onnx
-    (needed only to write files) not imported: (None, onnxruntime)."""
-    try:
-        onnx = None if runtime_only else importlib.import_module("onnx")
-        import onnxruntime
-    except ImportError as e:
-        raise BertkitError(f"ONNX export and the ONNX Runtime backend need the onnx extra ({e.name} is missing): "
-                           "pip install 'bertkit[onnx]'") from e
-    return onnx, onnxruntime
-
-
-def default_path(model_dir: str | Path, int8: bool) -> Path:
-    return Path(model_dir) / ONNX_DIR / (INT8_FILE if int8 else FP32_FILE)
 
 
 def input_names(tokenizer, model) -> list[str]:
@@ -59,8 +43,11 @@ def probe_batch(tokenizer, names: list[str]) -> dict[str, Any]:
 
 
 def export_onnx(model_dir: str, out: str | None = None, int8: bool = False, opset: int = OPSET,
-                allow_pickle: bool = False, trust_remote_code: bool = False, overwrite: bool = True) -> dict[str, Any]:
-    """Write the ONNX file (fp32, or dynamic int8) of a model folder; a summary of what was written and checked."""
+                allow_pickle: bool = False, trust_remote_code: bool = False, overwrite: bool = True,
+                max_drop: float | None = None, data: str | None = None, limit: int | None = None) -> dict[str, Any]:
+    """Write the ONNX file (fp32, or dynamic int8) of a model folder; a summary of what was written and checked.
+    int8 with `max_drop` (a fraction): through the accuracy gate (bertkit.int8gate) on `data` (default: the run's dev
+    file), the decision recorded in bertkit.json; a refused int8 graph is not written. `max_drop` None: ungated."""
     import transformers
 
     from bertkit.console import quiet_libraries
@@ -73,11 +60,12 @@ def export_onnx(model_dir: str, out: str | None = None, int8: bool = False, opse
     path = resolve_model(model_dir)
     meta = read_metadata(path) if Path(path).is_dir() else {}
     spec = detect_or_fail(path, meta, "export")
-    dest = Path(out) if out else default_path(path, int8)
-    if dest.suffix != ".onnx":
-        raise UsageError(f"-o {dest}: give a file name ending in .onnx")
-    if dest.exists() and not overwrite:
-        raise BertkitError(f"{dest}: exists; pass --overwrite to replace it")
+    dest = destination(path, out, int8, overwrite)
+    gated = int8 and max_drop is not None
+    if gated:  # the options and the data checked before any work
+        from bertkit.int8gate import check_max_drop, gate_data
+
+        max_drop, data = check_max_drop(max_drop), gate_data(path, meta, data)
     tok = load_tokenizer(path, trust_remote_code)
     auto = getattr(transformers, spec.auto_class)
     model = load_pretrained(auto, path, allow_pickle=allow_pickle, trust_remote_code=trust_remote_code, attn="eager").eval()
@@ -85,23 +73,85 @@ def export_onnx(model_dir: str, out: str | None = None, int8: bool = False, opse
     probe = probe_batch(tok, names)
     dest.parent.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
+    decision = None
     with tempfile.TemporaryDirectory(prefix=".bertkit-export-", dir=dest.parent) as tmp:
         traced = Path(tmp) / "traced.onnx"
         trace(model, probe, names, spec.outputs, traced, opset)
-        if int8:
-            quantize_int8(traced, Path(tmp) / "quantized.onnx")
-            traced = Path(tmp) / "quantized.onnx"
-        staged = Path(tmp) / dest.name
-        with_external_data(traced, staged)
-        diff, names = max_abs_diff(model, staged, probe, spec.outputs)
-        if not int8 and diff > FP32_TOLERANCE:
-            raise BertkitError(f"{path}: the exported graph differs from PyTorch by {diff:.2e} (> {FP32_TOLERANCE:g}); "
-                               "nothing written. Please report this model type")
-        publish(staged, dest)
+        if gated:
+            gate = dict(max_drop=max_drop, data=data, limit=limit, allow_pickle=allow_pickle,
+                        trust_remote_code=trust_remote_code)
+            decision, traced = gated_int8(spec, path, traced, Path(tmp), **gate)
+        elif int8:
+            traced = quantize_int8(traced, Path(tmp) / "quantized.onnx")
+        if traced is not None:
+            staged = Path(tmp) / dest.name
+            with_external_data(traced, staged)
+            diff, names = max_abs_diff(model, staged, probe, spec.outputs)
+            if not int8 and diff > FP32_TOLERANCE:
+                raise BertkitError(f"{path}: the exported graph differs from PyTorch by {diff:.2e} (> {FP32_TOLERANCE:g}); "
+                                   "nothing written. Please report this model type")
+            publish(staged, dest)
+    if decision is not None:
+        record_decision(path, decision, dest)
+        if traced is None:
+            return {"onnx": None, "task": spec.name, "precision": "fp32 kept (int8 refused)", "gate": decision,
+                    "seconds": round(time.perf_counter() - t0, 2)}
     size = sum(f.stat().st_size for f in (dest, data_file(dest)))
-    return {"onnx": str(dest), "weights": str(data_file(dest)), "task": spec.name, "precision": "int8 (dynamic)" if int8 else "fp32",
+    precision = ("int8 (dynamic, gated)" if gated else "int8 (dynamic)") if int8 else "fp32"
+    return {"onnx": str(dest), "weights": str(data_file(dest)), "task": spec.name, "precision": precision,
             "opset": opset, "inputs": names, "outputs": list(spec.outputs), "size_mb": round(size / 2**20, 2),
-            "max_abs_diff_vs_pytorch": float(f"{diff:.3g}"), "seconds": round(time.perf_counter() - t0, 2)}
+            "max_abs_diff_vs_pytorch": float(f"{diff:.3g}"), "seconds": round(time.perf_counter() - t0, 2),
+            **({"gate": decision} if decision is not None else {})}
+
+
+def destination(path: str, out: str | None, int8: bool, overwrite: bool) -> Path:
+    dest = Path(out) if out else default_path(path, int8)
+    if dest.suffix != ".onnx":
+        raise UsageError(f"-o {dest}: give a file name ending in .onnx")
+    if dest.exists() and not overwrite:
+        raise BertkitError(f"{dest}: exists; pass --overwrite to replace it")
+    return dest
+
+
+def gated_int8(spec, path: str, traced: Path, tmp: Path, *, max_drop: float, data: str, limit: int | None,
+               allow_pickle: bool, trust_remote_code: bool) -> tuple[dict, Path | None]:
+    """(the gate's decision, the accepted int8 graph or None: fp32 kept) for the traced fp32 graph."""
+    from bertkit import console
+    from bertkit.int8gate import preprocess, run_gate, scorer
+
+    fp32 = tmp / "fp32" / FP32_FILE
+    fp32.parent.mkdir()
+    with_external_data(traced, fp32)
+    score = scorer(spec, path, data, limit, allow_pickle, trust_remote_code)
+    console.log(f"int8 gate: scoring fp32 and int8 on {data}")
+    decision, chosen = run_gate(score, fp32, preprocess(traced, tmp / "preprocessed.onnx"), tmp, max_drop, console.log)
+    decision["data"] = str(data)
+    if chosen is None:
+        console.warn(f"int8 gate: {decision['why']}; no int8 graph written, --fast runs fp32")
+    else:
+        console.log(f"int8 gate: accepted ({decision['why']})")
+    return decision, chosen
+
+
+def record_decision(path: str, decision: dict, dest: Path) -> None:
+    """The gate's decision into the folder's bertkit.json ("int8_gate", the int8 file relative to the folder when it
+    lies inside), written whole to a temporary file first and moved into place."""
+    from bertkit.engine.backends import GATE_KEY
+    from bertkit.outdir import METADATA_FILE, file_mode, read_metadata, write_json
+
+    folder = Path(path)
+    if not folder.is_dir():
+        return
+    meta = read_metadata(folder)
+    rec = dict(decision)
+    if rec["accepted"]:
+        d = dest.resolve()
+        rec["file"] = str(d.relative_to(folder.resolve())) if d.is_relative_to(folder.resolve()) else str(d)
+    meta[GATE_KEY] = rec
+    tmp = folder / f".{METADATA_FILE}.tmp-{os.getpid()}"
+    write_json(tmp, meta)
+    tmp.chmod(file_mode())
+    os.replace(tmp, folder / METADATA_FILE)
 
 
 def data_file(graph: Path) -> Path:
@@ -142,22 +192,11 @@ def trace(model, probe: dict, names: list[str], outputs: dict[str, dict[int, str
                           dynamic_axes=axes, opset_version=opset, dynamo=False)
 
 
-def quantize_int8(src: Path, dest: Path) -> None:
-    """ONNX Runtime's dynamic quantization, as its docs give it for transformer models on CPU."""
-    import logging
+def quantize_int8(src: Path, dest: Path) -> Path:
+    """ONNX Runtime's dynamic quantization of every MatMul / Gemm, ungated (bertkit.int8gate has the steps)."""
+    from bertkit.int8gate import preprocess, quantize
 
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-    from onnxruntime.quantization.shape_inference import quant_pre_process
-
-    pre = src.with_name("preprocessed.onnx")
-    quant_pre_process(str(src), str(pre), skip_symbolic_shape=True)  # the step the docs ask for first: shape inference and graph clean-up
-    level = logging.getLogger().level
-    logging.getLogger().setLevel(logging.ERROR)
-    try:
-        # per channel: SST-2 dev labels agree with fp32 on 98.3 % (per tensor: 95.1 %) at the same speed
-        quantize_dynamic(str(pre), str(dest), weight_type=QuantType.QInt8, per_channel=True)
-    finally:
-        logging.getLogger().setLevel(level)
+    return quantize(preprocess(src, src.with_name("preprocessed.onnx")), dest)
 
 
 def max_abs_diff(model, onnx_file: Path, probe: dict, outputs: dict[str, dict[int, str]]) -> tuple[float, list[str]]:
@@ -181,15 +220,3 @@ def max_abs_diff(model, onnx_file: Path, probe: dict, outputs: dict[str, dict[in
     return max(diffs), inputs
 
 
-def session(onnx_file: str | Path, threads: int | None = None):
-    """An ONNX Runtime CPU session with every graph optimisation on."""
-    _, ort = require_onnx(runtime_only=True)
-    so = ort.SessionOptions()
-    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    if threads:
-        so.intra_op_num_threads = int(threads)
-    so.log_severity_level = 3
-    # no per-shape memory plan: length-sorted batches rarely repeat a shape, and each plan keeps its own block
-    # (measured, idle: SST-2 dev as fast, peak RSS 416 vs 427 MB; QA 437 vs 449 MB)
-    so.enable_mem_pattern = False
-    return ort.InferenceSession(str(onnx_file), so, providers=["CPUExecutionProvider"])

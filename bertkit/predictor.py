@@ -27,6 +27,7 @@ class Predictor:
         from bertkit.engine.backends import load_for_inference
         from bertkit.engine.inference import pick_device
         from bertkit.engine.threads import set_auto_threads
+        from bertkit.export import export_onnx
         from bertkit.modeling import check_model_task, load_tokenizer, resolve_model
         from bertkit.outdir import read_metadata
 
@@ -38,6 +39,7 @@ class Predictor:
         check_model_task(model or self.path, self.path, self.meta, spec)
         self.device = pick_device(device)
         loaded = load_for_inference(getattr(transformers, spec.auto_class), self.path, self.device, fast=fast,
-                                    bf16=bf16, allow_pickle=allow_pickle, trust_remote_code=trust_remote_code)
+                                    bf16=bf16, allow_pickle=allow_pickle, trust_remote_code=trust_remote_code,
+                                    exporter=export_onnx)
         self.model, self.runner, self.autocast_dtype = loaded.model, loaded.runner, loaded.autocast_dtype
         self.backend, self.config = loaded.backend, loaded.config

@@ -44,6 +44,9 @@ class TaskSpec:
     untrained_head: str | None = None  # "classification head": a base model (no head) is refused, naming it
     pad: dict[str, int] = field(default_factory=dict)  # collate pad value of this task's own keys (labels, ...)
     serve_ref: str | None = None  # the `bertkit serve` adapter (bertkit.serve.adapter.ServeAdapter); None: not served
+    # the int8 accuracy gate (bertkit.int8gate): measure(predictor, data, limit) -> a callable scoring what the
+    # predictor runs now with the task's metric; None: `export --int8` cannot check (and so refuses) this task
+    gate_ref: str | None = None
 
     def settings(self) -> type:
         return load(self.settings_ref)

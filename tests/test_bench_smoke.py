@@ -56,9 +56,14 @@ def test_predict_classify_smoke(shared_data):
         assert r["label_agreement"] == 1.0  # the same model: the same labels, batched or not
     fast = {ln["corpus"]: ln for ln in lines if ln["kind"] == "ratio-fast"}
     assert set(fast) == {"sst2-dev", "long"}
+    (gate,) = [ln for ln in lines if ln["kind"] == "gate"]  # `export --int8` through the accuracy gate
+    assert gate["metric"] == "accuracy" and isinstance(gate["accepted"], bool) and gate["variants"]
     for r in fast.values():
-        assert r["label_agreement_with_fp32"] == 1.0 and r["ort_fp32_label_agreement_with_fp32"] == 1.0
+        int8 = "int8" in r["fast_backend"]
+        assert int8 == gate["accepted"] and r["gate"]["accepted"] == gate["accepted"]
+        assert r["label_agreement_with_fp32"] >= (0.9 if int8 else 1.0) and r["ort_fp32_label_agreement_with_fp32"] == 1.0
         assert r["x_vs_ort_fp32"] > 0 and "1.2x_ort_same_precision" in r["targets"]
+        assert r["model_gflop_per_text"] > 0 and r["achieved_gflops"]["bertkit-fast"] > 0
 
 
 def test_qa_smoke(shared_data):
@@ -89,8 +94,16 @@ def test_gpu_bench_skips_without_a_gpu():
     assert r.returncode == 0 and line["kind"] == "skip" and "no CUDA device" in line["reason"]
 
 
+def test_peak_smoke():
+    pytest.importorskip("onnxruntime", reason="onnxruntime not installed: pip install 'bertkit[onnx]'")
+    lines = run_bench("peak.py")
+    rates = {ln["backend"]: ln["gflops"] for ln in lines if ln["kind"] == "matmul"}
+    (peak,) = [ln for ln in lines if ln["kind"] == "peak"]
+    assert set(rates) == {"fp32", "bf16", "int8"} and all(r > 0 for r in rates.values()) and peak["gflops"] == rates
+
+
 @pytest.mark.parametrize("script", ["train_classify.py", "train_ner.py", "predict_classify.py", "qa.py", "gpu.py",
-                                    "fast_backends.py"])
+                                    "fast_backends.py", "peak.py", "compile_train.py"])
 def test_help_documents_the_command(script):
     r = subprocess.run([sys.executable, str(REPO / "bench" / script), "--help"], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0 and f"python bench/{script}" in r.stdout

@@ -56,7 +56,7 @@ def _random_batch(seed: int, batch: int, length: int) -> dict[str, torch.Tensor]
 
 
 def _compare(folder, onnx_file, auto, names):
-    from bertkit.export import session
+    from bertkit.engine.backends import session
 
     model = auto.from_pretrained(folder).eval()
     sess = session(onnx_file, threads=1)
@@ -108,9 +108,11 @@ def test_int8_is_smaller_and_close(tiny_clf, tmp_path):
 
     fp32, int8 = tmp_path / "a.onnx", tmp_path / "b.onnx"
     assert invoke(["export", str(tiny_clf), "--onnx", "-o", str(fp32)]).exit_code == 0
-    r = invoke(["export", str(tiny_clf), "--onnx", "--int8", "-o", str(int8)])
+    data = tmp_path / "dev.tsv"  # the accuracy gate's data (this folder records none); --max-drop 1: any drop
+    data.write_text("sentence\tlabel\n" + "".join(f"{t}\tLABEL_{i % 3}\n" for i, t in enumerate(["good", "bad", "fun", "dull"])))
+    r = invoke(["export", str(tiny_clf), "--onnx", "--int8", "-o", str(int8), "--calibration", str(data), "--max-drop", "1"])
     assert r.exit_code == 0, r.output
-    assert json.loads(r.stdout)["precision"] == "int8 (dynamic)"
+    assert json.loads(r.stdout)["precision"] == "int8 (dynamic, gated)"
     sizes = [f.stat().st_size + data_file(f).stat().st_size for f in (fp32, int8)]
     assert sizes[1] < sizes[0] and json.loads(r.stdout)["size_mb"] == round(sizes[1] / 2**20, 2)
     # int8 weights move the logits a little, never wildly (this tiny model's logits are ~0.1-1 in size)

@@ -46,8 +46,8 @@ def evaluate_file(model_dir: str, data: str, text_col=None, pair_col=None, label
     return run.metrics
 
 
-def evaluate_classifier(clf, model_dir: str, data: str, text_col=None, pair_col=None, label_col=None, header=None,
-                        limit=None) -> EvalRun:
+def read_labelled(clf, data: str, text_col=None, pair_col=None, label_col=None, header=None, limit=None):
+    """(table, (text, pair, label) columns, encoded labels) of a labelled file, its columns found as the model's."""
     from bertkit.data.io import read_table
 
     meta = clf.meta
@@ -61,7 +61,12 @@ def evaluate_classifier(clf, model_dir: str, data: str, text_col=None, pair_col=
 
     t, p, lab = detect_columns(df, data, text_col or saved("text_col"), pair_col or saved("text_pair_col"),
                                label_col or saved("label_col"))
-    y = encode_labels(df[lab], clf.space, data, meta.get("label_sep", ","))
+    return df, (t, p, lab), encode_labels(df[lab], clf.space, data, meta.get("label_sep", ","))
+
+
+def evaluate_classifier(clf, model_dir: str, data: str, text_col=None, pair_col=None, label_col=None, header=None,
+                        limit=None) -> EvalRun:
+    df, (t, p, lab), y = read_labelled(clf, data, text_col, pair_col, label_col, header, limit)
     t0 = time.perf_counter()
     probs = clf.predict_proba(texts(df, t, data), texts(df, p, data) if p else None)
     secs = time.perf_counter() - t0

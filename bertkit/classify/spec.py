@@ -16,6 +16,7 @@ SPEC = TaskSpec(
     arch_suffixes=("ForSequenceClassification",),
     outputs={"logits": {0: "batch"}},
     serve_ref="bertkit.classify.serve:ADAPTER",
+    gate_ref="bertkit.classify.gate:measure",
     noun="a classifier",
     use_hint="use `bertkit classify predict`",
     train_noun="a classifier",

@@ -16,6 +16,7 @@ SPEC = TaskSpec(
     arch_suffixes=("ForQuestionAnswering",),
     outputs={"start_logits": {0: "batch", 1: "sequence"}, "end_logits": {0: "batch", 1: "sequence"}},
     serve_ref="bertkit.qa.serve:ADAPTER",
+    gate_ref="bertkit.qa.gate:measure",
     noun="a question-answering model",
     use_hint="use `bertkit qa ask` / `bertkit qa eval`",
     train_noun="a QA model",

@@ -1,0 +1,199 @@
+"""`bertkit export --onnx --int8`: the accuracy gate (accept, per-layer fallback, refusal), its record in
+bertkit.json, `--fast` running the int8 graph only when it was accepted, and the options' errors. Tiny models."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+from helpers import invoke, sentiment_rows
+
+pytest.importorskip("onnxruntime", reason="onnxruntime not installed: pip install 'bertkit[onnx]'")
+pytest.importorskip("onnx", reason="onnx not installed: pip install 'bertkit[onnx]' (the test extra has it)")
+
+TRAIN = ["--epochs", "6", "--batch-size", "8", "--lr", "1e-3", "--seed", "1", "--threads", "1"]
+
+
+def _tsv(path, n, seed):
+    path.write_text("sentence\tlabel\n" + "".join(f"{t}\t{y}\n" for t, y in sentiment_rows(n, seed)))
+    return path
+
+
+@pytest.fixture(scope="module")
+def trained(tiny_bert, tmp_path_factory):
+    """A tiny classifier that learnt the toy task (dev accuracy well above chance), its dev file recorded."""
+    d = tmp_path_factory.mktemp("gate")
+    dev = _tsv(d / "d.tsv", 40, 1)
+    r = invoke(["classify", "train", "--model", str(tiny_bert), "--train", str(_tsv(d / "t.tsv", 120, 0)),
+                "--dev", str(dev), "-o", str(d / "m"), *TRAIN])
+    assert r.exit_code == 0, r.output
+    assert json.loads((d / "m" / "metrics.json").read_text())["dev"]["accuracy"] >= 0.8
+    return d / "m"
+
+
+@pytest.fixture()
+def model(trained, tmp_path, monkeypatch):
+    """A copy of the trained folder (export writes into its bertkit.json), and an empty --fast cache."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    return shutil.copytree(trained, tmp_path / "m")
+
+
+def _sabotage(monkeypatch, hit, noise: bool = False):
+    """Quantization that breaks the int8 weights of the nodes whose name `hit` matches: negated (the classifier: its
+    labels flip; the tiny model's pooled features are nearly one direction, so random weights might not hurt), or
+    noise (every node: negating them all would cancel out, the pooler's and the classifier's flips through tanh)."""
+    import onnx
+    from onnx import numpy_helper
+
+    from bertkit import int8gate
+
+    real = int8gate.quantize
+
+    def broken(pre, dest, exclude=()):
+        real(pre, dest, exclude)
+        m = onnx.load(str(dest))
+        inits = {i.name: i for i in m.graph.initializer}
+        for node in m.graph.node:
+            if node.op_type == "MatMulInteger" and hit(node.name) and node.input[1] in inits:
+                w = inits[node.input[1]]
+                arr = numpy_helper.to_array(w).astype(np.int16)
+                bad = np.random.default_rng(0).integers(-127, 128, size=arr.shape) if noise else -arr
+                w.CopyFrom(numpy_helper.from_array(np.clip(bad, -127, 127).astype(np.int8), w.name))
+        onnx.save(m, str(dest))
+        return dest
+
+    monkeypatch.setattr(int8gate, "quantize", broken)
+
+
+def _gate(folder):
+    return json.loads((folder / "bertkit.json").read_text())["int8_gate"]
+
+
+def test_gate_accepts_and_fast_runs_the_int8_graph(model):
+    from bertkit.classify.predict import Classifier
+
+    r = invoke(["export", str(model), "--onnx", "--int8"])
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.stdout)
+    assert out["precision"] == "int8 (dynamic, gated)" and out["gate"]["accepted"] is True
+    rec = _gate(model)
+    assert rec["accepted"] and rec["metric"] == "accuracy" and rec["excluded"] == []
+    assert rec["relative_drop"] <= 0.01 and rec["fp32"] >= 0.8 and rec["file"] == "onnx/model_quantized.onnx"
+    assert "int8 gate: accepted" in r.stderr and f"fp32 accuracy {rec['fp32']:.4f}" in r.stderr
+    texts = [t for t, _ in sentiment_rows(200, seed=7)]
+    ref, fast = Classifier(str(model)), Classifier(str(model), fast=True)
+    assert fast.backend.startswith("ONNX Runtime int8") and "passed the accuracy gate" in fast.backend
+    p_ref, p_fast = ref.predict_proba(texts), fast.predict_proba(texts)
+    assert np.abs(p_ref - p_fast).max() < 0.05  # int8 moves probabilities a little, never wildly
+    agree = np.mean([a["label"] == b["label"] for a, b in zip(ref.format(p_ref), fast.format(p_fast))])
+    assert agree >= 0.95
+
+
+def test_gate_falls_back_per_layer_when_the_head_breaks(model, monkeypatch):
+    from bertkit.classify.predict import Classifier
+
+    _sabotage(monkeypatch, lambda name: name.startswith("/classifier/"))
+    r = invoke(["export", str(model), "--onnx", "--int8"])
+    assert r.exit_code == 0, r.output
+    rec = _gate(model)
+    assert rec["accepted"] and rec["excluded"] == ["head"]
+    assert any(n.startswith("/classifier/") for n in rec["excluded_nodes"])
+    first = rec["variants"][0]
+    assert first["excluded"] == [] and not first["passed"] and first["relative_drop"] > 0.01
+    assert len(rec["variants"]) >= 2 and "fails --max-drop" in r.stderr
+    assert Classifier(str(model), fast=True).backend.startswith("ONNX Runtime int8")
+
+
+def test_gate_refuses_keeps_fp32_and_fast_runs_fp32(model, monkeypatch):
+    from bertkit.classify.predict import Classifier
+
+    _sabotage(monkeypatch, lambda name: True, noise=True)
+    r = invoke(["export", str(model), "--onnx", "--int8"])
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.stdout)
+    assert out["onnx"] is None and out["precision"] == "fp32 kept (int8 refused)"
+    rec = _gate(model)
+    assert rec["accepted"] is False and "fp32 kept" in rec["why"] and "file" not in rec
+    assert len(rec["variants"]) >= 3 and not any(v["passed"] for v in rec["variants"])  # all, per group, greedy
+    assert not (model / "onnx" / "model_quantized.onnx").exists()
+    assert "no int8 graph written" in r.stderr
+    fast = Classifier(str(model), fast=True)
+    assert fast.backend.startswith("ONNX Runtime fp32") and "refused" in fast.backend
+
+
+def test_max_drop_zero_is_honoured(model):
+    r = invoke(["export", str(model), "--onnx", "--int8", "--max-drop", "0"])
+    assert r.exit_code == 0, r.output
+    rec = _gate(model)
+    assert rec["max_drop"] == 0.0
+    # accepted only with no drop at all; otherwise refused or fallen back, and always recorded
+    assert (rec["accepted"] and rec["relative_drop"] <= 0) or not rec["accepted"] or rec["excluded"]
+
+
+def test_a_stale_int8_file_is_not_used(model):
+    import os
+
+    from bertkit.classify.predict import Classifier
+
+    assert invoke(["export", str(model), "--onnx", "--int8"]).exit_code == 0
+    w = model / "model.safetensors"
+    later = (model / "onnx" / "model_quantized.onnx").stat().st_mtime_ns + 10**9
+    os.utime(w, ns=(later, later))  # weights newer than the gated graph: retrained since
+    assert Classifier(str(model), fast=True).backend.startswith("ONNX Runtime fp32")
+
+
+def test_calibration_file_and_qa(tiny_bert, tmp_path, monkeypatch):
+    """A folder without bertkit.json: the gate scores --calibration data; QA scores F1 and --fast follows it."""
+    import torch
+    from transformers import AutoModelForQuestionAnswering, AutoTokenizer
+
+    from bertkit.qa.api import QA
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    torch.manual_seed(0)
+    AutoModelForQuestionAnswering.from_pretrained(tiny_bert).save_pretrained(tmp_path / "qa")
+    AutoTokenizer.from_pretrained(tiny_bert).save_pretrained(tmp_path / "qa")
+    ctx = "jim henson was a nice puppet . paris is the capital of france ."
+    rows = [{"question": q, "context": ctx, "answers": {"text": [a], "answer_start": [ctx.index(a)]}}
+            for q, a in (("who was jim henson ?", "a nice puppet"), ("what is the capital of france ?", "paris"))]
+    data = tmp_path / "dev.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    r = invoke(["export", str(tmp_path / "qa"), "--onnx", "--int8", "--calibration", str(data), "--max-drop", "1"])
+    assert r.exit_code == 0, r.output
+    rec = _gate(tmp_path / "qa")
+    assert rec["metric"] == "f1" and rec["accepted"] and rec["data"] == str(data)
+    assert QA(str(tmp_path / "qa"), fast=True).backend.startswith("ONNX Runtime int8")
+
+
+@pytest.mark.parametrize("args, code, needle", [
+    (["--int8", "--max-drop", "2"], 2, "--max-drop 2.0: give the largest relative metric drop"),
+    (["--int8", "--max-drop", "-0.1"], 2, "between 0 and 1"),
+    (["--max-drop", "0.01"], 2, "--max-drop: only with --int8"),
+    (["--calibration", "x.tsv"], 2, "--calibration: only with --int8"),
+    (["--int8", "--limit", "0"], 2, "--limit 0"),
+    (["--int8", "--calibration", "missing.tsv"], 1, "--calibration missing.tsv: file not found"),
+])
+def test_bad_options_are_one_line_errors(model, args, code, needle):
+    r = invoke(["export", str(model), "--onnx", *args])
+    assert r.exit_code == code and needle in r.output
+    assert "Traceback" not in r.output and "int8_gate" not in (model / "bertkit.json").read_text()
+
+
+def test_no_dev_data_recorded_asks_for_calibration(tiny_bert, tmp_path):
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    AutoModelForSequenceClassification.from_pretrained(tiny_bert, num_labels=2).save_pretrained(tmp_path / "c")
+    AutoTokenizer.from_pretrained(tiny_bert).save_pretrained(tmp_path / "c")
+    r = invoke(["export", str(tmp_path / "c"), "--onnx", "--int8"])
+    assert r.exit_code == 1 and "no dev data recorded" in r.output and "--calibration FILE" in r.output
+    assert not (tmp_path / "c" / "onnx").exists()
+
+
+def test_relative_drop_directions():
+    from bertkit.int8gate import Score, relative_drop
+
+    assert relative_drop(Score("accuracy", 0.9, True, []), Score("accuracy", 0.891, True, [])) == pytest.approx(0.01)
+    assert relative_drop(Score("hamming_loss", 0.1, False, []), Score("hamming_loss", 0.11, False, [])) == pytest.approx(0.1)
+    assert relative_drop(Score("f1", 0.0, True, []), Score("f1", 0.0, True, [])) == 0.0
