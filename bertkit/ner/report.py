@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
+from bertkit import plots
 from bertkit.ner.schemes import entities
 from bertkit.report import html as H
-from bertkit.report import plots
 
 NONE = "none"
 

@@ -135,5 +135,5 @@ def confusion_figure(dev_metrics: dict | None, folder: Path) -> None:
 
     if dev_metrics and "confusion_matrix" in dev_metrics:
         cm = dev_metrics["confusion_matrix"]
-        plots.confusion_matrix(cm["matrix"], cm["labels"], folder / plots.CONFUSION_FILE,
-                               title="dev entity types (gold × predicted)")
+        plots.save(plots.confusion(cm["matrix"], cm["labels"], "dev entity types (gold × predicted)"),
+                   folder / plots.CONFUSION_FILE)
