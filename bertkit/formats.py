@@ -89,6 +89,14 @@ def _fmt_cell(v: Any) -> str:
     return _flat(v)
 
 
+def write_metrics(res: dict, fmt: Format, title: str) -> None:
+    """An eval command's result: every format gets it whole, except the table, which keeps the scalar rows (and
+    the extra metrics) a person reads; the per-label breakdowns stay in the JSON."""
+    if Format(fmt) == Format.table:
+        res = {k: v for k, v in res.items() if not isinstance(v, (dict, list)) or k == "extra_metrics"}
+    write_document(res, fmt, title=title)
+
+
 def write_document(doc: dict, fmt: Format, out: TextIO | None = None, title: str | None = None) -> None:
     """One result object (metrics, an env report): JSON by default, a two-column table for people."""
     out = out or sys.stdout

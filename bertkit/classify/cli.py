@@ -35,14 +35,12 @@ def eval_cmd(
 ) -> None:
     """Score a model on labelled data: metrics as JSON on stdout (--format table for people)."""
     from bertkit.classify.evaluate import evaluate_file
-    from bertkit.formats import write_document
+    from bertkit.formats import write_metrics
 
     res = evaluate_file(model, data, text_col=text_col, pair_col=text_pair_col, label_col=label_col, header=header,
                         threshold=threshold, limit=limit, batch_size=batch_size, fast=bool(fast),
                         allow_pickle=bool(allow_pickle), trust_remote_code=bool(trust_remote_code), extra_metrics=extra_metric)
-    if fmt == Format.table:
-        res = {k: v for k, v in res.items() if not isinstance(v, (dict, list)) or k == "extra_metrics"}
-    write_document(res, fmt, title=f"classify eval: {data}")
+    write_metrics(res, fmt, title=f"classify eval: {data}")
 
 
 @app.command("predict", cls=BertkitCommand)

@@ -38,15 +38,13 @@ def eval_cmd(
     allow_pickle: o.AllowPickle = None, trust_remote_code: o.TrustRemoteCode = None, extra_metric: o.ExtraMetric = None,
 ) -> None:
     """Score a model on tagged data: entity P/R/F1 (micro, macro, per type) or token accuracy, as JSON on stdout."""
-    from bertkit.formats import write_document
+    from bertkit.formats import write_metrics
     from bertkit.ner.evaluate import evaluate_file
 
     res = evaluate_file(model, data, tag_col=tag_col, label_names=label_names, limit=limit, batch_size=batch_size,
                         aggregate=aggregate or "first", fast=bool(fast), allow_pickle=bool(allow_pickle),
                         trust_remote_code=bool(trust_remote_code), strict=strict, extra_metrics=extra_metric)
-    if fmt == Format.table:
-        res = {k: v for k, v in res.items() if not isinstance(v, (dict, list)) or k == "extra_metrics"}
-    write_document(res, fmt, title=f"ner eval: {data}")
+    write_metrics(res, fmt, title=f"ner eval: {data}")
 
 
 @app.command("predict", cls=BertkitCommand)
