@@ -70,6 +70,30 @@ def test_the_long_text_takes_several_windows(models):
     assert t.max_length == 16 and t.last_counts["windows"] > 3 and t.last_counts["long_sentences"] == 1
 
 
+def test_lengths_counted_while_a_batch_runs_leave_its_tags_alone(models):
+    """The server counts a request's tokens on the event loop while the worker thread tags a batch; a fast
+    tokenizer's truncation / stride are state, so one shared tokenizer tagged other windows (every batch wrong)."""
+    from bertkit.ner.serve import ADAPTER
+
+    served = ADAPTER.load(str(models["ner"]))
+    ref = ADAPTER.run(served, TEXTS)
+    stop, counted = threading.Event(), []
+
+    def count():
+        while not stop.is_set():
+            counted.extend(ADAPTER.length(served, x) for x in TEXTS)
+
+    th = threading.Thread(target=count)
+    th.start()
+    try:
+        runs = [ADAPTER.run(served, TEXTS) for _ in range(20)]
+    finally:
+        stop.set()
+        th.join()
+    assert len(counted) > 20 and all(run == ref for run in runs)
+    assert ADAPTER.length(served, TEXTS[4]) > 3 * 16 >= ADAPTER.length(served, TEXTS[5])  # windows counted
+
+
 def test_ner_equals_the_cli(server, cli_records):
     r = post(server, {"texts": TEXTS})
     assert r.status_code == 200, r.text
@@ -149,3 +173,26 @@ def test_openapi_health_and_metrics(server):
     assert post(server, {"texts": []}).status_code == 422
     assert count("200") == ok + 3 and count("422") == bad + 1
     assert 'bertkit_queue_depth{model="tagger"}' in httpx.get(server.url + "/metrics").text
+
+
+def test_a_plain_tag_model_gives_words_as_the_cli_does(tiny_bert, tmp_path):
+    """POS-style tags (scheme "plain"): per text its `words` with tags and offsets, as `ner predict` prints them."""
+    pos = build_ner_model(tiny_bert, tmp_path, name="pos", labels=("NOUN", "VERB", "ADJ", "PUNCT"), scheme="plain")
+    texts = TEXTS[:2] + TEXTS[4:5]
+    inp = tmp_path / "in.txt"
+    inp.write_text("\n".join(texts) + "\n")
+    cli = invoke(["ner", "predict", "-m", str(pos), str(inp)])
+    assert cli.exit_code == 0, cli.output
+    s = Server([pos]).wait_ready()
+    try:
+        r = post(s, {"texts": texts})
+    finally:
+        assert s.stop() == 0
+    assert r.status_code == 200, r.text
+    got, want = r.json()["predictions"], jsonl(cli.stdout)
+    assert [set(x) for x in got] == [{"text", "words"}] * 3
+    assert [[{k: v for k, v in w.items() if k != "score"} for w in x["words"]] for x in got] == \
+        [[{k: v for k, v in w.items() if k != "score"} for w in x["words"]] for x in want]
+    assert [w["score"] for x in got for w in x["words"]] == pytest.approx(
+        [w["score"] for x in want for w in x["words"]], abs=2e-6)
+    assert all(t[w["start"]:w["end"]] == w["text"] for t, x in zip(texts, got) for w in x["words"])
