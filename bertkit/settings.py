@@ -164,11 +164,12 @@ def check_value(name: str, check: Check, value: Any) -> Any:
 
 def check_options(*classes: type, **values: Any) -> dict[str, Any]:
     """Check inference options by name against the declarations of `classes` (the first that has the name);
-    returns the converted values."""
-    found: dict[str, Check] = {}
+    returns the converted values, a value not given (None) as its declared default."""
+    found: dict[str, tuple[type, Check]] = {}
     for cls in reversed(classes):
-        found.update({k: s.check for k, s in declarations(cls).items()})
-    return {k: check_value(k, found[k], v) for k, v in values.items()}
+        found.update({k: (cls, s.check) for k, s in declarations(cls).items()})
+    return {k: check_value(k, found[k][1], field_default(found[k][0], k) if v is None else v)
+            for k, v in values.items()}
 
 
 class Checked:

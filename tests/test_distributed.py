@@ -39,8 +39,10 @@ def free_port() -> int:
 
 
 def launch(args: list[str], *extra_launch: str) -> list[str]:
+    """`accelerate launch` on a free port of its own (test processes run side by side under pytest -n)."""
+    port = [] if "--main_process_port" in extra_launch else ["--main_process_port", str(free_port())]
     return [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--mixed_precision", "no",
-            "--dynamo_backend", "no", *extra_launch, "-m", "bertkit", *args]
+            "--dynamo_backend", "no", *port, *extra_launch, "-m", "bertkit", *args]
 
 
 def run(cmd: list[str]) -> subprocess.CompletedProcess:

@@ -47,6 +47,12 @@ def test_benchmarks_page_is_current():
         f"docs/benchmarks.md is not what bench/results/ and its template give; regenerate it with: {gen.REGENERATE}"
 
 
+def test_readme_figures_are_current():
+    gen = _gen("benchmarks")
+    text = (REPO / "README.md").read_text()
+    assert gen.render_readme(text) == text, f"README.md's generated figure lines are stale: {gen.REGENERATE}"
+
+
 def test_every_result_says_when_where_and_how():
     files = sorted((REPO / "bench" / "results").glob("*.json"))
     assert files

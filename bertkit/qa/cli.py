@@ -18,6 +18,7 @@ app = typer.Typer(cls=BertkitGroup, help=SPEC.help, no_args_is_help=True)
 AllowNoAnswerUse = Annotated[Optional[bool], typer.Option("--allow-no-answer/--always-answer", help="Let a model trained on SQuAD v2.0 answer '' (no answer) when its null score wins, or always give the best span. \\[default: as trained; in eval only on data with unanswerable questions]", rich_help_panel="Question answering")]
 SkipBadRows = o.option(QAConfig, "skip_bad_rows")
 NullThreshold = o.option(QAUse, "null_threshold")
+TopK, NaProbThresh = o.option(QAUse, "top_k"), o.option(QAUse, "na_prob_thresh")
 QALimit = Annotated[Optional[int], typer.Option("--limit", help="Only the first N questions.")]
 
 o.train_command(app, SPEC, """Fine-tune an encoder for extractive QA on SQuAD v1.1/v2.0 JSON, or JSONL/CSV with question, context, answers.
@@ -33,7 +34,7 @@ def eval_cmd(
     model: Annotated[Optional[str], typer.Option("--model", "-m", help="A model folder from `bertkit qa train` (or any *ForQuestionAnswering folder / hub id).")] = None,
     predictions: Annotated[Optional[str], typer.Option("--predictions", "-p", help="Score this predictions.json ({id: text}) instead of running a model.")] = None,
     na_probs: Annotated[Optional[str], typer.Option("--na-probs", help="With --predictions: no-answer scores {id: float} (the official --na-prob-file).")] = None,
-    na_prob_thresh: Annotated[float, typer.Option("--na-prob-thresh", help="With --predictions: no-answer score above which a prediction counts as no answer (the official script's default).")] = 1.0,
+    na_prob_thresh: NaProbThresh = None,
     output_dir: Annotated[Optional[str], typer.Option("--output-dir", "-o", help="Write predictions.json, nbest.json and na_probs.json (v2.0) here.")] = None,
     null_threshold: NullThreshold = None,
     bf16: o.Bf16 = None, fast: o.Fast = None,
@@ -54,7 +55,8 @@ def eval_cmd(
     from bertkit.settings import check_options
 
     console.quiet_libraries()
-    check_options(QAUse, QAConfig, limit=limit, na_prob_thresh=na_prob_thresh, null_threshold=null_threshold)
+    na_prob_thresh = check_options(QAUse, QAConfig, limit=limit, na_prob_thresh=na_prob_thresh,
+                                   null_threshold=null_threshold)["na_prob_thresh"]
     ev.check_eval_options(model, predictions, na_probs)
     load_all(extra_metric)
     if predictions:
@@ -81,7 +83,7 @@ def ask_cmd(
     context: Annotated[Optional[str], typer.Option("--context", help="The text to find the answer in.")] = None,
     context_file: Annotated[Optional[str], typer.Option("--context-file", help="Read the context from this text file.")] = None,
     input: Annotated[Optional[str], typer.Option("--input", "-i", help="Batch mode: a JSONL file (default: stdin).")] = None,
-    top_k: Annotated[int, typer.Option("--top-k", "-k", help="Also give the next best answers (alternatives).")] = 1,
+    top_k: TopK = None,
     null_threshold: NullThreshold = None,
     allow_no_answer: AllowNoAnswerUse = None,
     batch_size: o.BatchSizePredict = None,
@@ -99,7 +101,7 @@ def ask_cmd(
     from bertkit.settings import check_options
 
     console.quiet_libraries()
-    check_options(QAUse, top_k=top_k)
+    top_k = check_options(QAUse, top_k=top_k)["top_k"]
     allow = allow_no_answer
     if question is not None:
         if input:

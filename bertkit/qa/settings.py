@@ -53,8 +53,8 @@ class QAConfig(TrainConfig):
 class QAUse(Checked):
     """Settings of `qa eval` / `qa ask` only (the others they share are QAConfig's)."""
 
-    top_k: int = setting(1, check=_POS_INT, flags=("--top-k", "-k"), help="Also give the next best answers (alternatives).")
+    top_k: int = setting(1, check=_POS_INT, flags=("--top-k", "-k"), help="Also give the next best answers (alternatives). {default}")
     null_threshold: float | None = setting(None, check=Check("float", optional=True), panel=_Q,
                                            help="Models that may answer 'no answer': answer '' when null score - best span score is above this. \\[default: the threshold tuned on dev, saved in bertkit.json]")
     # bertkit writes score differences, not probabilities
-    na_prob_thresh: float = setting(1.0, check=Check("float"), help="With --predictions: no-answer score above which a prediction counts as no answer (the official script's default).")
+    na_prob_thresh: float = setting(1.0, check=Check("float"), help="With --predictions: no-answer score above which a prediction counts as no answer (the official script's default). {default}")

@@ -38,6 +38,7 @@ SERVE = [f"! curl -s localhost:{PORT} >/dev/null || {{ echo 'port {PORT} is take
          f"bertkit serve runs/people --port {PORT} >serve.log 2>&1 & echo $! >serve.pid",
          f"for i in $(seq 600); do curl -sf localhost:{PORT}/health >/dev/null && exit 0; sleep 0.5; done; "
          "cat serve.log; exit 1"]
+WNUT = "bertkit ner train -c wnut17-minilm -o runs/wnut17"  # the packaged recipe, on ../shared/data/ner/wnut17
 NER_BODY = '{"texts": ["Ada Lovelace met Grace Hopper in London", "🎉 we flew from 東京 to Paris with Alan Turing"]}'
 
 
@@ -92,6 +93,10 @@ EXAMPLES = [
     Example("serve-ner", [f"curl -s localhost:{PORT}/v1/ner -H 'content-type: application/json' -d '{NER_BODY}' "
                           "| python3 -m json.tool --no-ensure-ascii"], model=False, setup=[PEOPLE, *SERVE],
             teardown=["kill $(cat serve.pid); while kill -0 $(cat serve.pid) 2>/dev/null; do sleep 0.2; done"]),
+    Example("ner-wnut17", [f"{WNUT} 2>&1 | grep -E '^(data|training|epoch)'",
+                           "bertkit ner eval -m runs/wnut17 --data ../shared/data/ner/wnut17/dev.conll --format table",
+                           "echo 'Going to Redondo Beach with @paul tomorrow , then Disneyland !' | "
+                           "bertkit ner predict -m runs/wnut17"], model=False, shared=True),
     Example("multi-process", [
         "accelerate launch --multi_gpu --num_processes 2 --num_machines 1 --mixed_precision no --dynamo_backend no "
         "-m bertkit classify train --train examples/reviews-train.csv --dev examples/reviews-dev.csv "
