@@ -182,16 +182,12 @@ def timed(fn: Callable[[], Any]) -> tuple[Any, float]:
 
 
 def read_tsv(path: str | Path, text_col: str = "sentence", label_col: str | None = "label") -> tuple[list[str], list[int]]:
-    """SST-2 style TSV with a header, no quoting (as GLUE ships it)."""
-    import csv
+    """SST-2 style TSV with a header, no quoting (as GLUE ships it), read by bertkit's one table reader."""
+    from bertkit.data.io import read_table
 
-    with open(path, encoding="utf-8", newline="") as f:
-        rows = list(csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE))
-    head = rows[0]
-    ti = head.index(text_col)
-    li = head.index(label_col) if label_col and label_col in head else None
-    texts = [r[ti] for r in rows[1:]]
-    labels = [int(r[li]) for r in rows[1:]] if li is not None else []
+    df = read_table(str(path), header=True)
+    texts = df[text_col].tolist()
+    labels = [int(v) for v in df[label_col]] if label_col and label_col in df.columns else []
     return texts, labels
 
 

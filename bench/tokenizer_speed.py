@@ -19,7 +19,6 @@ Prints one JSON line per measurement on stdout:
 from __future__ import annotations
 
 import argparse
-import csv
 import os
 import platform
 import time
@@ -33,12 +32,10 @@ SIX = ["gpt2", "roberta-base", "bert-base-cased", "bert-base-multilingual-cased"
 
 
 def read_texts(path: Path) -> list[str]:
-    if path.suffix == ".tsv":
-        with open(path, encoding="utf-8", newline="") as f:
-            rows = list(csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE))
-        col = rows[0].index("sentence") if "sentence" in rows[0] else 0
-        return [r[col] for r in rows[1:]]
-    return path.read_text(encoding="utf-8").splitlines()
+    """A corpus as `bertkit tokenize --file` reads it (a table's text column, else text lines)."""
+    from bertkit.tokenization.corpus import read_file
+
+    return read_file(str(path)).texts
 
 
 def direct_call(be, texts: list[str]) -> tuple[int, float]:

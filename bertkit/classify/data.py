@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
-from bertkit.defaults import LABEL_COLUMNS, PAIR_COLUMNS, TEXT_COLUMNS, TEXT_JOIN_SEPARATOR
+from bertkit.data.columns import column_list, find_column, resolve_column
+from bertkit.defaults import LABEL_COLUMNS, PAIR_COLUMNS, TEXT_COLUMNS
 from bertkit.errors import BertkitError, UsageError
 
 if TYPE_CHECKING:  # pandas is imported by whoever reads tables; `classify predict` never needs it
@@ -45,54 +46,6 @@ class LabelSpace:
         return 1 if self.problem_type == "binary" else len(self.names)
 
 
-def _columns(df: pd.DataFrame) -> str:
-    return ", ".join(map(str, df.columns))
-
-
-def resolve_column(df: pd.DataFrame, given: str, option: str, src: str) -> str:
-    """A column by name, by position (`1`: the second column; headerless files name theirs col0, col1, ...),
-    or several joined (`title,body`: a new column of their texts joined by TEXT_JOIN_SEPARATOR)."""
-    if given in df.columns:
-        return given
-    if given.strip().isdigit():
-        i = int(given)
-        if i < len(df.columns):
-            return str(df.columns[i])
-        raise BertkitError(f"{src}: {option} {given}: there are only {len(df.columns)} columns ({_columns(df)}); positions count from 0")
-    parts = [x.strip() for x in given.split(",")] if "," in given else []
-    if len(parts) > 1 and all(parts):
-        cols = [resolve_column(df, x, option, src) for x in parts]
-        df[given] = df[cols].fillna("").astype(str).apply(lambda r: TEXT_JOIN_SEPARATOR.join(x.strip() for x in r if x.strip()), axis=1)
-        return given
-    raise BertkitError(f"{src}: no column {given!r} ({option}); columns are: {_columns(df)}. "
-                       "Give a name, a position (0, 1, ...) or names joined by commas (title,body)")
-
-
-def row_text(rec: dict, col: str) -> Any:
-    """The text of `col` in one record (streaming predict): by name, position or joined; None when absent."""
-    if col in rec:
-        return rec[col]
-    if col.strip().isdigit():
-        i, keys = int(col), list(rec)
-        return rec.get(f"col{i}", rec[keys[i]] if i < len(keys) else None)
-    parts = [x.strip() for x in col.split(",")] if "," in col else []
-    vals = [row_text(rec, p) for p in parts if p]
-    if len(vals) < 2 or any(v is None for v in vals):
-        return None
-    texts = ["" if isinstance(v, float) and v != v else str(v).strip() for v in vals]
-    return TEXT_JOIN_SEPARATOR.join(t for t in texts if t)
-
-
-def _find(df: pd.DataFrame, given: str | None, candidates: Sequence[str], option: str, src: str) -> str | None:
-    if given:
-        return resolve_column(df, given, option, src)
-    lower = {str(c).lower(): c for c in df.columns}
-    for c in candidates:
-        if c in lower:
-            return lower[c]
-    return None
-
-
 def _is_number(x: Any) -> bool:
     try:
         float(x)
@@ -105,20 +58,20 @@ def detect_columns(df: pd.DataFrame, src: str, text_col=None, pair_col=None, lab
     """(text, pair, label) column names; headerless files fall back to shape-based guesses."""
     if df.empty:
         raise BertkitError(f"{src}: no rows")
-    text = _find(df, text_col, TEXT_COLUMNS, "--text-col", src)
-    pair = _find(df, pair_col, PAIR_COLUMNS, "--text-pair-col", src) if (pair_col or text) else None
-    label = _find(df, label_col, LABEL_COLUMNS, "--label-col", src)
+    text = find_column(df, text_col, TEXT_COLUMNS, "--text-col", src)
+    pair = find_column(df, pair_col, PAIR_COLUMNS, "--text-pair-col", src) if (pair_col or text) else None
+    label = find_column(df, label_col, LABEL_COLUMNS, "--label-col", src)
     sample = df.head(2000)
     if text is None:  # the column with the longest non-numeric strings
         scores = {c: sample[c].astype(str).str.len().mean() for c in df.columns
                   if c not in (label, pair) and not sample[c].map(_is_number).all()}
         if not scores:
-            raise BertkitError(f"{src}: could not find a text column; name it with --text-col (columns: {_columns(df)})")
+            raise BertkitError(f"{src}: could not find a text column; name it with --text-col (columns: {column_list(df.columns)})")
         text = max(scores, key=scores.get)
     if label is None and need_label:  # the remaining column with the fewest distinct values
         rest = [c for c in df.columns if c not in (text, pair) and "," not in str(c)]
         if not rest:
-            raise BertkitError(f"{src}: could not find a label column; name it with --label-col (columns: {_columns(df)})")
+            raise BertkitError(f"{src}: could not find a label column; name it with --label-col (columns: {column_list(df.columns)})")
         varied = [c for c in rest if sample[c].astype(str).nunique() > 1] or rest  # a constant column labels nothing
         label = min(varied, key=lambda c: sample[c].astype(str).nunique())
     return text, pair, label

@@ -8,8 +8,9 @@ from typing import Any
 
 import numpy as np
 
-from bertkit.classify.data import detect_columns, encode_labels, row_text, texts
+from bertkit.classify.data import detect_columns, encode_labels, texts
 from bertkit.classify.task import evaluate_probs
+from bertkit.data.columns import row_text
 from bertkit.errors import BertkitError
 
 

@@ -9,10 +9,11 @@ from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
 
-from bertkit.classify.data import LabelSpace, row_text, values_from_metadata
+from bertkit.classify.data import LabelSpace, values_from_metadata
 from bertkit.classify.head import to_probabilities
 from bertkit.classify.settings import ClassifyConfig, ClassifyUse
 from bertkit.classify.task import ClassificationTask, decide, featurize
+from bertkit.data.columns import find_field, row_text
 from bertkit.defaults import PREDICT_BATCH_SIZE, PREDICT_CHUNK_ROWS, TEXT_COLUMNS
 from bertkit.errors import BertkitError, UsageError
 from bertkit.modeling import model_max_length
@@ -131,11 +132,10 @@ def read_inputs(path: str, input_format: str | None) -> tuple[str, Iterator[str 
         if not p.is_file():
             raise BertkitError(f"{path}: file not found")
         fmt = input_format or {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl", ".csv": "csv", ".tsv": "csv"}.get(p.suffix.lower(), "text")
-        if fmt == "csv":
-            from bertkit.data.io import read_table
+        if fmt == "csv":  # the one table reader, in chunks: output starts before the input ends
+            from bertkit.data.stream import iter_frames
 
-            df = read_table(path)
-            return "csv", iter(df.to_dict("records"))
+            return "csv", (rec for df in iter_frames(path) for rec in df.to_dict("records"))
         stream = open(p, encoding="utf-8")
         input_format = fmt
     from bertkit.data.io import decoded_lines
@@ -171,7 +171,7 @@ def _chain(head: list[str], rest: Iterable[str]) -> Iterator[str]:
 def _columns_for(clf: Classifier, first: dict, text_col: str | None, pair_col: str | None, src: str) -> tuple[str, str | None]:
     """The text (and pair) field: as given, else the model's saved columns when the input has them, else the usual names."""
     saved_text, saved_pair = clf.meta.get("text_col"), clf.meta.get("text_pair_col")
-    col = text_col or next((c for c in (saved_text, *TEXT_COLUMNS) if c and row_text(first, c) is not None), None)
+    col = find_field(first, text_col, (saved_text, *TEXT_COLUMNS))
     if col is None:
         raise BertkitError(f"{src}: no text field found in {sorted(first)}; name it with --text-col")
     if pair_col is None and saved_pair and row_text(first, saved_pair) is not None and (text_col is None or text_col == saved_text):

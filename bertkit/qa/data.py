@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
+from bertkit.data.io import not_utf8, read_table
 from bertkit.errors import BertkitError
 
 
@@ -221,16 +222,14 @@ def load_qa(spec: str, *, limit: int | None = None, skip_bad_rows: bool = False,
     if path.suffix.lower() == ".json" and path.is_file():
         try:
             obj = json.loads(path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError:
-            obj = None  # maybe JSON Lines saved as .json: the table reader decides
+        except (json.JSONDecodeError, RecursionError):
+            obj = None  # maybe JSON Lines saved as .json (or nested too deeply): the table reader decides
         except UnicodeDecodeError as e:
-            raise BertkitError(f"{spec}: not UTF-8 text ({e})") from e
+            raise not_utf8(spec, e) from None
         if _is_squad_json(obj):
             data = _collect(_squad_rows(obj), spec, skip_bad_rows, limit)
             data.squad_json = obj
             return data
-    from bertkit.data.io import read_table
-
     df = read_table(spec, limit=None, default_split=default_split)
     return _collect(_flat_rows(df, spec), spec, skip_bad_rows, limit)
 
