@@ -54,7 +54,8 @@ def _is_number(x: Any) -> bool:
         return False
 
 
-def detect_columns(df: pd.DataFrame, src: str, text_col=None, pair_col=None, label_col=None, need_label=True) -> tuple[str, str | None, str | None]:
+def detect_columns(df: pd.DataFrame, src: str, text_col=None, pair_col=None, label_col=None,
+                   need_label=True) -> tuple[str, str | None, str | None]:
     """(text, pair, label) column names; headerless files fall back to shape-based guesses."""
     if df.empty:
         raise BertkitError(f"{src}: no rows")
@@ -66,12 +67,14 @@ def detect_columns(df: pd.DataFrame, src: str, text_col=None, pair_col=None, lab
         scores = {c: sample[c].astype(str).str.len().mean() for c in df.columns
                   if c not in (label, pair) and not sample[c].map(_is_number).all()}
         if not scores:
-            raise BertkitError(f"{src}: could not find a text column; name it with --text-col (columns: {column_list(df.columns)})")
+            raise BertkitError(f"{src}: could not find a text column; name it with --text-col (columns: "
+                               f"{column_list(df.columns)})")
         text = max(scores, key=scores.get)
     if label is None and need_label:  # the remaining column with the fewest distinct values
         rest = [c for c in df.columns if c not in (text, pair) and "," not in str(c)]
         if not rest:
-            raise BertkitError(f"{src}: could not find a label column; name it with --label-col (columns: {column_list(df.columns)})")
+            raise BertkitError(f"{src}: could not find a label column; name it with --label-col (columns: "
+                               f"{column_list(df.columns)})")
         varied = [c for c in rest if sample[c].astype(str).nunique() > 1] or rest  # a constant column labels nothing
         label = min(varied, key=lambda c: sample[c].astype(str).nunique())
     return text, pair, label
@@ -134,7 +137,8 @@ def read_label_names(spec: str | None) -> list[str] | dict[str, str] | None:
     if any(eq for _, eq, _ in pairs):
         bad = [x for x, (k, eq, v) in zip(items, pairs) if not (eq and k.strip() and v.strip())]
         if bad:
-            raise BertkitError(f"--label-names: {bad[0]!r} is not LABEL=NAME; give every entry as LABEL=NAME (1=World,2=Sports) or none")
+            raise BertkitError(f"--label-names: {bad[0]!r} is not LABEL=NAME; give every entry as LABEL=NAME "
+                               "(1=World,2=Sports) or none")
         mapping = {_canon(k): v.strip() for k, _, v in pairs}
         names = list(mapping.values())
         if len(mapping) != len(pairs):
@@ -154,26 +158,30 @@ def _observed(raw: pd.Series, src: str, ptype: str | None, sep: str) -> list[str
         if ptype == "multilabel":
             values.update(_split(v, sep))
         elif isinstance(v, (list, tuple, np.ndarray)):
-            raise BertkitError(f"{src}: row {row + 1}: a list label for a single-label problem; use --problem-type multilabel")
+            raise BertkitError(f"{src}: row {row + 1}: a list label for a single-label problem; use "
+                               "--problem-type multilabel")
         else:
             values.add(_canon(v))
     return _int_sorted(values)
 
 
-def _names_for(values: list[str], label_names: list[str] | dict[str, str] | None, src: str) -> tuple[list[str], list[str]]:
+def _names_for(values: list[str], label_names: list[str] | dict[str, str] | None,
+               src: str) -> tuple[list[str], list[str]]:
     """(names, values) by id: the labels as observed unless --label-names names them."""
     if label_names is None:
         return list(values), list(values)
     if isinstance(label_names, dict):
         missing = [v for v in values if v not in label_names]
         if missing:
-            raise BertkitError(f"{src}: label(s) {', '.join(missing[:5])} have no name in --label-names; add them (LABEL=NAME)")
+            raise BertkitError(f"{src}: label(s) {', '.join(missing[:5])} have no name in --label-names; "
+                               "add them (LABEL=NAME)")
         return list(label_names.values()), list(label_names)
     names = list(label_names)
     if _int_like(values) and not set(values) <= set(names):
         ints = sorted(int(v) for v in values)
         if ints[0] < 0 or ints[-1] >= len(names):
-            raise BertkitError(f"{src}: labels are {', '.join(values[:6])}{'...' if len(values) > 6 else ''} but --label-names "
+            raise BertkitError(f"{src}: labels are "
+                               f"{', '.join(values[:6])}{'...' if len(values) > 6 else ''} but --label-names "
                                f"gives {len(names)} names for ids 0..{len(names) - 1}; name each label instead, e.g. "
                                f"--label-names {','.join(f'{v}={n}' for v, n in zip(values, names))}")
         return names, [str(i) for i in range(len(names))]
@@ -197,7 +205,8 @@ def infer_label_space(raw: pd.Series, src: str, problem_type: str | None, sep: s
     if not values:
         raise BertkitError(f"{src}: no labels found")
     if len(values) < 2 and ptype != "multilabel":
-        raise BertkitError(f"{src}: every row has the label {values[0]!r}; classification needs at least two classes in the training data")
+        raise BertkitError(f"{src}: every row has the label {values[0]!r}; classification needs at least two classes "
+                           "in the training data")
     names, ids = _names_for(values, label_names, src)
     if len(names) < 2:
         raise BertkitError(f"{src}: only one label ({names[0]!r}); classification needs at least two")
@@ -241,7 +250,8 @@ def encode_labels(raw: pd.Series, space: LabelSpace, src: str, sep: str) -> np.n
             return index[s]
         if positional and s.lstrip("-").isdigit() and 0 <= int(s) < space.num_labels:
             return int(s)
-        raise BertkitError(f"{src}: row {row + 1}: unknown label {s!r}; known labels: {', '.join((space.values or space.names)[:20])}")
+        raise BertkitError(f"{src}: row {row + 1}: unknown label {s!r}; known labels: "
+                           f"{', '.join((space.values or space.names)[:20])}")
 
     if space.problem_type == "multilabel":
         y = np.zeros((len(raw), space.num_labels), dtype=np.float32)
@@ -258,5 +268,6 @@ def texts(df: pd.DataFrame, col: str, src: str) -> list[str]:
     s = df[col]
     empty = s.isna() | (s.astype(str).str.strip() == "")
     if empty.any():
-        raise BertkitError(f"{src}: row {int(np.argmax(empty.values)) + 1}: empty text in column {col!r}; remove the row or fill it")
+        raise BertkitError(f"{src}: row {int(np.argmax(empty.values)) + 1}: empty text in column {col!r}; "
+                           "remove the row or fill it")
     return s.astype(str).tolist()

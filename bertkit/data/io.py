@@ -22,7 +22,8 @@ if TYPE_CHECKING:  # pandas is imported where a table is read: `predict` over te
 from bertkit.defaults import LABEL_COLUMNS, PAIR_COLUMNS, TEXT_COLUMNS
 from bertkit.errors import BertkitError
 
-KNOWN_COLUMNS = {c.lower() for c in (*TEXT_COLUMNS, *PAIR_COLUMNS, *LABEL_COLUMNS, "id", "idx", "index", "context", "answers", "title")}
+KNOWN_COLUMNS = {c.lower() for c in (*TEXT_COLUMNS, *PAIR_COLUMNS, *LABEL_COLUMNS, "id", "idx", "index", "context",
+                                     "answers", "title")}
 JSONL_SUFFIXES = (".jsonl", ".ndjson")
 PARQUET_SUFFIXES = (".parquet", ".pq")
 TABLE_SUFFIXES = {".csv", ".tsv", ".tab", ".json", ".jsonl", ".ndjson", ".parquet", ".pq", ".txt"}
@@ -125,8 +126,9 @@ def _jsonl_frames(objs: Iterator[tuple[int, dict]], chunk_rows: int | None) -> I
 
 def not_utf8(source: str, e: UnicodeDecodeError) -> BertkitError:
     """The one message for undecodable input: which file, where, and what to do."""
-    bad = e.object[e.start:e.start + 1] if isinstance(e.object, (bytes, bytearray)) else b""
-    what = "binary data, not text" if b"\x00" in (e.object[:4096] if isinstance(e.object, (bytes, bytearray)) else b"") else "not UTF-8 text"
+    raw = e.object if isinstance(e.object, (bytes, bytearray)) else b""
+    bad = raw[e.start:e.start + 1]
+    what = "binary data, not text" if b"\x00" in raw[:4096] else "not UTF-8 text"
     return BertkitError(f"{source}: {what} (byte {bad!r} at position {e.start}); bertkit reads UTF-8: convert it, "
                         "e.g. iconv -f latin1 -t utf-8 IN > OUT")
 
