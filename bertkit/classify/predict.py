@@ -194,9 +194,8 @@ def _warn_single(clf: Classifier, src: str, pair_col: str | None) -> None:
         from bertkit import console
 
         console.warn(f"{src}: this model was trained on text pairs ({clf.meta.get('text_col')!r} + "
-                     f"{saved_pair!r}) but the "
-                     "input gives single texts, so its scores are less reliable; give the second text "
-                     "with --text-pair-col")
+                     f"{saved_pair!r}) but the input gives single texts, so its scores are less reliable; "
+                     "give the second text with --text-pair-col")
 
 
 def predict_stream(clf: Classifier, path: str, input_format: str | None = None, text_col: str | None = None,
