@@ -11,8 +11,10 @@ from helpers import invoke
 pytestmark = pytest.mark.slow
 
 
-@pytest.mark.xfail(reason="known gap of issue 21: on this WNUT-17 slice the MiniLM tagger underfits (dev F1 0.005 after "
-                          "2 epochs at the recipe's lr 5e-5 in the first CI run); the defaults still have to be chosen on "
+@pytest.mark.xfail(reason="known gap of issue 21: on this WNUT-17 slice the MiniLM tagger underfits "
+                          "(dev F1 0.005 after "
+                          "2 epochs at the recipe's lr 5e-5 in the first CI run); the defaults still "
+                          "have to be chosen on "
                           "dev", strict=False)
 def test_minilm_wnut17_slice_learns_and_pipeline_agrees(shared_data, minilm, tmp_path):
     from transformers import pipeline
