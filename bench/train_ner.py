@@ -55,6 +55,7 @@ def child_bertkit(p: dict) -> dict:
 
     return {"train_samples_per_s": summary["train_samples_per_second"], "train_s": summary["train_seconds"],
             "steps": summary["steps"], "wall_s": round(time.perf_counter() - t0, 2), "dev_f1": metrics["dev"]["f1"],
+            "dev_loss": round(metrics["history"][-1].get("dev_loss", float("nan")), 4),
             "final_loss": summary["final_loss"], "threads": torch.get_num_threads(),
             "precision": cfg.mixed_precision}
 
@@ -123,6 +124,7 @@ def child_trainer(p: dict) -> dict:
     m = out.metrics
     return {"train_samples_per_s": round(m["train_samples_per_second"], 2), "train_s": round(m["train_runtime"], 2),
             "steps": out.global_step, "wall_s": round(time.perf_counter() - t0, 2), "dev_f1": f1_score(true, guess),
+            "dev_loss": round(float(pred.metrics.get("test_loss", float("nan"))), 4),
             "final_loss": round(float(out.training_loss), 4), "threads": torch.get_num_threads(),
             "precision": "bf16" if p.get("trainer_bf16") else "no"}
 

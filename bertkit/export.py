@@ -1,4 +1,4 @@
-"""`bertkit export DIR --onnx [--int8]`: an ONNX file of a classifier or QA model folder, checked against PyTorch.
+"""`bertkit export DIR --onnx [--int8]`: an ONNX file of a model folder (any task), checked against PyTorch.
 
 The graph is traced with `torch.onnx.export` (the TorchScript exporter: the torch.export-based one needs onnxscript)
 with dynamic batch and sequence axes; `--int8` then applies ONNX Runtime's dynamic quantization (int8 weights per

@@ -2,7 +2,8 @@
 
 1. The fp32 graph and ONNX Runtime's dynamic int8 quantization of it (every MatMul / Gemm) are scored on labelled
    data (the run's recorded dev file, or `--calibration`) with the task's metric, through the task's gate hook
-   (`TaskSpec.gate_ref`: classify scores its selection metric, QA its F1), and the predictions' agreement with fp32.
+   (`TaskSpec.gate_ref`: classify scores its selection metric, QA its F1, ner its entity micro F1), and the
+   predictions' agreement with fp32 (ner: per word).
 2. The relative drop, (fp32 - int8) / |fp32| (the other way round for a lower-is-better metric), must be at most
    `max_drop` (default 1 %: the acceptance rule of Intel Neural Compressor's validated int8 models).
 3. Otherwise each group of nodes (an encoder layer, or the head: pooler / classifier / QA outputs) is measured: the

@@ -41,6 +41,28 @@ def build_models(base: Path, root: Path) -> dict[str, Path]:
     return {"classify": clf, "qa": qa}
 
 
+def build_ner_model(base: Path, root: Path, max_length: int = 16, stride: int = 4, name: str = "tagger",
+                    labels: tuple[str, ...] = ("O", "B-location", "I-location", "B-person", "I-person"),
+                    scheme: str = "IOB2") -> Path:
+    """A token classifier (IOB2 person / location tags, or plain tags with scheme "plain"; random head) as
+    `ner train` writes it; its small max length makes a text of a few words take several windows."""
+    import torch
+    from transformers import AutoModelForTokenClassification, AutoTokenizer
+
+    labels = list(labels)
+    torch.manual_seed(3)
+    path = root / name
+    m = AutoModelForTokenClassification.from_pretrained(base, num_labels=len(labels), id2label=dict(enumerate(labels)),
+                                                        label2id={n: i for i, n in enumerate(labels)})
+    with torch.no_grad():  # a decisive head: no near-ties that float noise of another batch could flip
+        m.classifier.weight.mul_(100)
+    m.save_pretrained(path)
+    AutoTokenizer.from_pretrained(base).save_pretrained(path)
+    (path / "bertkit.json").write_text(json.dumps({"task": "ner", "labels": labels, "scheme": scheme,
+                                                   "max_length": max_length, "stride": stride}))
+    return path
+
+
 class Server:
     def __init__(self, dirs, *args: str):
         self.port = free_port()

@@ -48,6 +48,15 @@ def test_train_ner_smoke(shared_data):
     assert ratio["train_samples_per_s_x"] > 0 and ratio["x_vs_trainer_grouped"] > 0
 
 
+def test_predict_ner_smoke(shared_data):
+    lines = run_bench("predict_ner.py")
+    assert {ln["side"] for ln in lines if ln["kind"] == "run"} == {"bertkit", "pipeline-default"}
+    (ratio,) = [ln for ln in lines if ln["kind"] == "ratio"]
+    assert ratio["bertkit_sentences_per_s"] > 0 and ratio["x_vs_best"] > 0
+    agree = ratio["agreement"]  # the same folder: the same entities wherever the word splitting is the same
+    assert agree["comparable"] > 0 and agree["same"] == agree["comparable"]
+
+
 def test_predict_classify_smoke(shared_data):
     lines = run_bench("predict_classify.py")
     ratios = {ln["corpus"]: ln for ln in lines if ln["kind"] == "ratio"}
@@ -105,8 +114,8 @@ def test_peak_smoke():
     assert set(rates) == {"fp32", "bf16", "int8"} and all(r > 0 for r in rates.values()) and peak["gflops"] == rates
 
 
-@pytest.mark.parametrize("script", ["train_classify.py", "train_ner.py", "predict_classify.py", "qa.py", "gpu.py",
-                                    "fast_backends.py", "peak.py", "compile_train.py"])
+@pytest.mark.parametrize("script", ["train_classify.py", "train_ner.py", "predict_ner.py", "predict_classify.py",
+                                    "qa.py", "gpu.py", "fast_backends.py", "peak.py", "compile_train.py"])
 def test_help_documents_the_command(script):
     r = subprocess.run([sys.executable, str(REPO / "bench" / script), "--help"], capture_output=True, text=True,
                        timeout=60)

@@ -13,9 +13,13 @@ import torch
 
 
 class Features:
-    """Columnar, unpadded features: `columns[name][i]` is row i (a list of ids, or a scalar/array)."""
+    """Columnar, unpadded features: `columns[name][i]` is row i (a list of ids, or a scalar/array).
 
-    def __init__(self, columns: dict[str, list], lengths: Sequence[int] | None = None, meta: dict | None = None):
+    `items`: what each row adds to the training loss's denominator, when that is not one per row (token
+    classification: its labelled tokens); the engine divides a step's summed loss by its global batch's items."""
+
+    def __init__(self, columns: dict[str, list], lengths: Sequence[int] | None = None, meta: dict | None = None,
+                 items: Sequence[float] | None = None):
         sizes = {len(v) for v in columns.values()}
         if len(sizes) > 1:
             raise ValueError(f"feature columns differ in length: { {k: len(v) for k, v in columns.items()} }")
@@ -25,6 +29,7 @@ class Features:
             lengths = [len(x) for x in columns["input_ids"]]
         self.lengths = np.asarray(lengths, dtype=np.int64)
         self.meta = meta or {}
+        self.items = None if items is None else np.asarray(items, dtype=np.float64)
 
     def __len__(self) -> int:
         return self.n
@@ -36,7 +41,9 @@ class Features:
         return [self[i] for i in idx]
 
     def select(self, idx: Sequence[int]) -> "Features":
-        return Features({k: [v[i] for i in idx] for k, v in self.columns.items()}, self.lengths[list(idx)], self.meta)
+        items = None if self.items is None else self.items[list(idx)]
+        return Features({k: [v[i] for i in idx] for k, v in self.columns.items()}, self.lengths[list(idx)], self.meta,
+                        items)
 
 
 class EpochPlan(Sequence):

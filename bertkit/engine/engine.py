@@ -62,7 +62,7 @@ class Engine:
             raise SettingHint("no training examples left after loading; check the training file and {limit}")
         self.train_feats, self.dev_feats = train, (dev if dev is not None and len(dev) else None)
         self.sampler = ShardedBucketSampler(train.lengths, cfg.batch_size, cfg.seed, cfg.bucket_size,
-                                            acc.num_processes, acc.process_index)
+                                            acc.num_processes, acc.process_index, getattr(train, "items", None))
         self.per_epoch = len(self.sampler)
         self.total_batches = max(1, math.ceil(cfg.epochs * self.per_epoch))
         self.total_steps = steps_for(self.total_batches, self.per_epoch, cfg.grad_accum)
@@ -98,7 +98,8 @@ class Engine:
             start = (st.batch_in_epoch // self.cfg.grad_accum) * self.cfg.grad_accum
             end = min(start + self.cfg.grad_accum, self.per_epoch, self.total_batches - st.epoch * self.per_epoch)
             sync = st.batch_in_epoch + 1 == end
-            self._train_batch(self.sampler.local(st.epoch, st.batch_in_epoch), end - start, sync)
+            window = (end - start, self.sampler.window_items(st.epoch, start, end))
+            self._train_batch(self.sampler.local(st.epoch, st.batch_in_epoch), window, sync)
             st.batch_in_epoch += 1
             st.batches_done += 1
             epoch_end = st.batch_in_epoch == self.per_epoch
@@ -108,16 +109,16 @@ class Engine:
             if sync:
                 self._after_step(epoch_end)
 
-    def _loss(self, model, batch: dict[str, torch.Tensor], lb: LocalBatch, window: int) -> torch.Tensor:
-        """The global batch's mean loss, as this process's share: DDP averages gradients over processes, so
-        sum(local losses) × processes / (global rows × accumulation window) gives every row the same weight."""
+    def _loss(self, model, batch: dict[str, torch.Tensor], lb: LocalBatch, items: float) -> torch.Tensor:
+        """The accumulation window's mean loss, as this process's share: DDP averages gradients over processes, so
+        sum(local losses) × processes / (the window's items, every process together) gives every item (a row; a
+        labelled token for token classification) the same weight, whatever the batch's length or the process count."""
         with self.accelerator.autocast():
             per_row = self.task.loss(model, batch).float()
         weights = torch.tensor(lb.weights, device=per_row.device)
-        scale = self.accelerator.num_processes / (lb.global_rows * window)
-        return (per_row * weights).sum() * scale
+        return (per_row * weights).sum() * (self.accelerator.num_processes / max(items, 1.0))
 
-    def _train_batch(self, lb: LocalBatch, window: int, sync: bool) -> None:
+    def _train_batch(self, lb: LocalBatch, window: tuple[int, float], sync: bool) -> None:
         acc, st, model = self.accelerator, self.state, self.prepared
         model.train()
         batch = {k: v.to(acc.device, non_blocking=True)
@@ -125,9 +126,9 @@ class Engine:
         st.tokens += lb.global_tokens
         st.samples += lb.global_rows
         with nullcontext() if sync or acc.num_processes == 1 else acc.no_sync(model):
-            loss = self._loss(model, batch, lb, window)
+            loss = self._loss(model, batch, lb, window[1])
             acc.backward(loss)
-        self._running += loss.detach() * window
+        self._running += loss.detach() * window[0]
         st.loss_count += 1
         bad = ~torch.isfinite(loss.detach())
         if sync:

@@ -18,12 +18,14 @@ class LocalBatch:
     weights: list[float]  # 1 for a real row, 0 for a filler
     global_rows: int  # real rows in the global batch (every process together)
     global_tokens: int  # their real (unpadded) tokens
+    global_items: float  # their loss items (`Features.items`; the rows themselves when a task counts none)
 
 
 class ShardedBucketSampler:
     def __init__(self, lengths: np.ndarray, batch_size: int, seed: int, bucket_size: int = 64,
-                 num_processes: int = 1, process_index: int = 0):
+                 num_processes: int = 1, process_index: int = 0, items: np.ndarray | None = None):
         self.lengths = np.asarray(lengths)
+        self.items = None if items is None else np.asarray(items, dtype=np.float64)
         self.global_batch = batch_size * num_processes
         self.seed, self.bucket_size = seed, bucket_size
         self.num_processes, self.process_index = num_processes, process_index
@@ -44,6 +46,15 @@ class ShardedBucketSampler:
         gb = self.global_batches(epoch)[position]
         part = np.array_split(gb, self.num_processes)[self.process_index].tolist()
         tokens = int(self.lengths[gb].sum())
+        items = float(len(gb)) if self.items is None else float(self.items[gb].sum())
         if not part:
-            return LocalBatch([int(gb[0])], [0.0], len(gb), tokens)
-        return LocalBatch(part, [1.0] * len(part), len(gb), tokens)
+            return LocalBatch([int(gb[0])], [0.0], len(gb), tokens, items)
+        return LocalBatch(part, [1.0] * len(part), len(gb), tokens, items)
+
+    def window_items(self, epoch: int, start: int, end: int) -> float:
+        """The loss items of global batches start..end-1 of `epoch` (one accumulation window), every process
+        together: the same number on every process, computed from the plan without communication."""
+        plan = self.global_batches(epoch)
+        if self.items is None:
+            return float(sum(len(plan[b]) for b in range(start, end)))
+        return float(sum(self.items[plan[b]].sum() for b in range(start, end)))

@@ -17,10 +17,9 @@ class EvalRun:
     metrics: dict[str, Any]
 
 
-def evaluate_tagger(tagger, data: str, tag_col: int | None = None, label_names: str | None = None,
-                    limit: int | None = None, strict: bool | None = None) -> EvalRun:
-    from bertkit.ner.task import score
-
+def read_gold(tagger, data: str, tag_col: int | None = None, label_names: str | None = None,
+              limit: int | None = None) -> Tagged:
+    """The tagged sentences of `data` in the model's scheme; tags the model does not know are an error."""
     names = parse_label_names(label_names)
     if tag_col is None:
         tag_col = tagger.meta.get("tag_col")
@@ -30,6 +29,14 @@ def evaluate_tagger(tagger, data: str, tag_col: int | None = None, label_names: 
 
         raise BertkitError(f"{data}: {tagged.scheme} tags, but the model was trained on {tagger.scheme} tags")
     check_known(tagged, tagger.labels, data)
+    return tagged
+
+
+def evaluate_tagger(tagger, data: str, tag_col: int | None = None, label_names: str | None = None,
+                    limit: int | None = None, strict: bool | None = None) -> EvalRun:
+    from bertkit.ner.task import score
+
+    tagged = read_gold(tagger, data, tag_col, label_names, limit)
     t0 = time.perf_counter()
     pred, scores = tagger.tag_words(tagged.sentences.tokens)
     secs = time.perf_counter() - t0

@@ -11,4 +11,5 @@ SPEC = TaskSpec(
     outputs={"logits": {0: "batch", 1: "sequence"}},
     noun="a token classifier", use_hint="use `bertkit ner predict`", train_noun="a token classifier",
     untrained_head="token classification head", pad={"labels": -100},
+    serve_ref="bertkit.ner.serve:ADAPTER", gate_ref="bertkit.ner.gate:measure",
 )

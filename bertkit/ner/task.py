@@ -22,17 +22,12 @@ def featurize(tokenizer, words: Sequence[Sequence[str]], max_length: int, stride
     """Windows of `words` as features (`input_ids`, `labels`); the windows and gold tags ride in `meta`."""
     win = align.encode(tokenizer, words, max_length, stride, tag_ids, names, label_all)
     cols: dict[str, list] = {"input_ids": win.input_ids}
+    items = None
     if tag_ids is not None:
         cols["labels"] = win.labels
+        items = [sum(1 for t in row if t != align.IGNORE) for row in win.labels]  # the loss's denominator
     meta = {"windows": win, "n_words": [len(s) for s in words], "gold": gold}
-    return Features(cols, meta=meta)
-
-
-def token_scale(feats: Features) -> float:
-    """Mean labelled tokens per window (the loss's scale, see `TokenClassificationTask.loss`)."""
-    labels = feats.columns.get("labels") or []
-    n = sum(sum(1 for t in row if t != align.IGNORE) for row in labels)
-    return n / len(labels) if labels else 1.0
+    return Features(cols, meta=meta, items=items)
 
 
 def outside_id(names: Sequence[str]) -> int:
@@ -67,9 +62,8 @@ def score(gold, pred, scheme: str, strict: bool = False, detail: bool = False) -
 
 class TokenClassificationTask:
     def __init__(self, names: Sequence[str], scheme: str, pad_id: int, metric: str | None = None,
-                 strict: bool = False, token_scale: float = 1.0):
+                 strict: bool = False):
         self.names, self.scheme, self.strict = list(names), scheme, strict
-        self.token_scale = max(float(token_scale), 1e-6)
         self.pads = {"input_ids": pad_id, "token_type_ids": 0, **SPEC.pad}
         self.metric = metric or ("accuracy" if scheme == "plain" else "f1")
         self.greater_is_better = True
@@ -81,14 +75,16 @@ class TokenClassificationTask:
         return model(**model_inputs(model, batch)).logits
 
     def loss(self, model, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        """Per-row loss: the row's summed token cross-entropy over its labelled tokens, divided by the mean number
-        of labelled tokens a training window has (`token_scale`). The engine's mean over rows is then the Trainer's
-        token mean in expectation, and each row's loss depends on that row alone, so 2 processes × batch 8 train
-        exactly like 1 × 16."""
+        """Per-row loss: the row's summed token cross-entropy over its labelled tokens. The engine divides a step's
+        sum by the labelled tokens of its whole global batch (`Features.items`, from the plan: no communication), so
+        every labelled token weighs the same in every step, as the Trainer's token mean over a batch (with
+        `num_items_in_batch`) does, and 2 processes × batch 8 train exactly like 1 × 16. (Dividing each row by the
+        mean tokens a window has instead made a step on a batch of short sentences smaller than one on long ones
+        under length bucketing.)"""
         logits = self.logits(model, batch).float()
         y = batch["labels"]
         tok = F.cross_entropy(logits.transpose(1, 2), y, ignore_index=align.IGNORE, reduction="none")
-        return tok.sum(dim=1) / self.token_scale
+        return tok.sum(dim=1)
 
     def predict_step(self, model, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         return {"probs": torch.softmax(self.logits(model, batch).float(), dim=-1)}

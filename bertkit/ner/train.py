@@ -12,7 +12,7 @@ from bertkit.modeling import model_max_length
 from bertkit.ner.data import Tagged, check_known, label_list, parse_label_names, prepare, read_sentences
 from bertkit.ner.settings import NERConfig
 from bertkit.ner.spec import SPEC
-from bertkit.ner.task import TokenClassificationTask, featurize, score, token_scale, word_tags
+from bertkit.ner.task import TokenClassificationTask, featurize, score, word_tags
 from bertkit.train import Finished
 
 
@@ -91,7 +91,6 @@ class NERTraining:
             w = f.meta["windows"]
             self.counts[name] = {"sentences": len(f.meta["n_words"]), "windows": len(f), "words": sum(f.meta["n_words"]),
                                  "long_sentences": w.long_sentences, "dropped_words": w.dropped_words}
-        self.token_scale = token_scale(train_feats)
         c = self.counts["train"]
         console.log(f"features ready in {time.perf_counter() - t0:.1f}s; train: {c['windows']} windows of "
                     f"{c['sentences']} sentences ({c['long_sentences']} longer than --max-length {cfg.max_length}, "
@@ -103,7 +102,7 @@ class NERTraining:
 
     def make_task(self, tokenizer) -> TokenClassificationTask:
         return TokenClassificationTask(self.labels, self.scheme, tokenizer.pad_token_id, self.cfg.metric,
-                                       self.cfg.strict, self.token_scale)
+                                       self.cfg.strict)
 
     def describe_eval(self, record: dict[str, Any]) -> str:
         m = self.cfg.metric or ("accuracy" if self.scheme == "plain" else "f1")

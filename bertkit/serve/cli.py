@@ -27,7 +27,7 @@ def serve_command(
     max_text_chars: Annotated[int, typer.Option("--max-text-chars", help="Characters of one text (question + context for QA) at most; longer is refused with 413.", min=1)] = 20000,
     api_key_file: Annotated[Optional[str], typer.Option("--api-key-file", help="A file holding the API key: every route but /health then needs `Authorization: Bearer KEY`.")] = None,
 ) -> None:
-    """Serve trained models over HTTP: POST /v1/classify, /v1/qa (one route per task served), GET /health,
+    """Serve trained models over HTTP: POST /v1/classify, /v1/qa, /v1/ner (one route per task served), GET /health,
     /metrics (Prometheus), OpenAPI at /docs. Dynamic batching; SIGTERM drains the queue and exits 0.
 
     Needs pip install 'bertkit[serve]'. The access log (one JSON object per request) goes to stderr."""

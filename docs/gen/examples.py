@@ -31,6 +31,14 @@ SENTENCE = "The animal didn't cross the street because it was too tired."
 TWO = "printf 'a moving, beautifully acted film\\nthe plot was dull and the jokes fell flat\\n'"
 TOKENIZERS = ("gpt2", "roberta-base", "bert-base-cased", "bert-base-multilingual-cased", "t5-small", "albert-base-v2")
 SIX = " ".join(f"-t ../shared/data/tokenizers/{t}" for t in TOKENIZERS)
+PEOPLE = ("bertkit ner train --train people-train.conll --dev people-dev.conll -o runs/people --epochs 3 "
+          "--batch-size 16 --lr 3e-4")
+PORT = 8765  # an uncommon port: the setup fails rather than query another server
+SERVE = [f"! curl -s localhost:{PORT} >/dev/null || {{ echo 'port {PORT} is taken'; exit 1; }}",
+         f"bertkit serve runs/people --port {PORT} >serve.log 2>&1 & echo $! >serve.pid",
+         f"for i in $(seq 600); do curl -sf localhost:{PORT}/health >/dev/null && exit 0; sleep 0.5; done; "
+         "cat serve.log; exit 1"]
+NER_BODY = '{"texts": ["Ada Lovelace met Grace Hopper in London", "🎉 we flew from 東京 to Paris with Alan Turing"]}'
 
 
 @dataclass
@@ -42,6 +50,8 @@ class Example:
     show_exit: bool = False  # print "[exit N]" after each command
     stderr: bool = True  # show what the command wrote on stderr too
     artifacts: dict[str, str] = field(default_factory=dict)  # file in the scratch folder -> path in the repository
+    setup: list[str] = field(default_factory=list)  # run first, not shown (a model to train, a server to start)
+    teardown: list[str] = field(default_factory=list)  # run last, not shown, whatever happened (a server to stop)
 
 
 EXAMPLES = [
@@ -79,6 +89,9 @@ EXAMPLES = [
         "bertkit classify predict -m ./runs/nothing in.txt",
         "bertkit classify train --train ok.csv -o runs/a --max-length 4096",
     ], show_exit=True),
+    Example("serve-ner", [f"curl -s localhost:{PORT}/v1/ner -H 'content-type: application/json' -d '{NER_BODY}' "
+                          "| python3 -m json.tool --no-ensure-ascii"], model=False, setup=[PEOPLE, *SERVE],
+            teardown=["kill $(cat serve.pid); while kill -0 $(cat serve.pid) 2>/dev/null; do sleep 0.2; done"]),
     Example("multi-process", [
         "accelerate launch --multi_gpu --num_processes 2 --num_machines 1 --mixed_precision no --dynamo_backend no "
         "-m bertkit classify train --train examples/reviews-train.csv --dev examples/reviews-dev.csv "
@@ -95,6 +108,32 @@ def _error_inputs(work: Path) -> None:
     (work / "latin1.csv").write_bytes("text,label\ncaf\u00e9 noir,1\ndull,0\n".encode("latin-1"))
     (work / "news.csv").write_text("".join(f"{y},headline {i}\n" for i, y in enumerate([1, 2, 3, 4] * 2)))
     (work / "in.txt").write_text("a line\n")
+    _people(work / "people-train.conll", 240, 0)
+    _people(work / "people-dev.conll", 60, 1)
+
+
+def _people(path: Path, n: int, seed: int) -> None:
+    """A toy person / location tagging set (CoNLL, IOB2) for the ner examples: template sentences, known names."""
+    import random
+
+    people = [("Ada", "Lovelace"), ("Alan", "Turing"), ("Grace", "Hopper"), ("Marie", "Curie"), ("Linus", "Torvalds"),
+              ("Emmy", "Noether"), ("Katherine", "Johnson"), ("Tim", "Berners-Lee")]
+    places = ["London", "Paris", "Berlin", "Tokyo", "Lagos", "Lima", "Oslo", "Cairo", "Nairobi", "Madrid"]
+    templates = ["{p} lives in {l} .", "{p} met {q} in {l} yesterday .", "we flew from {l} to {m} with {p} .",
+                 "{p} works in {l} .", "did {p} ever visit {l} ?", "{p} and {q} moved to {l} last year .",
+                 "the train from {l} was late again", "{p} wrote to {q} from {l} ."]
+    rng, lines = random.Random(seed), []
+    for _ in range(n):
+        for tok in rng.choice(templates).split():
+            if tok in ("{p}", "{q}"):
+                first, last = rng.choice(people)
+                lines += [f"{first}\tB-person"] + ([f"{last}\tI-person"] if rng.random() < 0.6 else [])
+            elif tok in ("{l}", "{m}"):
+                lines.append(f"{rng.choice(places)}\tB-location")
+            else:
+                lines.append(f"{tok}\tO")
+        lines.append("")
+    path.write_text("\n".join(lines) + "\n")
 
 
 def scratch(work: Path) -> Path:
@@ -125,6 +164,19 @@ def render(ex: Example, cwd: Path, env: dict[str, str]) -> str:
         "\n".join(parts) + "\n```\n"
 
 
+def _render_with_setup(ex: Example, cwd: Path, env: dict[str, str]) -> str:
+    """`render`, after the example's setup commands and before its teardown ones (run even when it fails)."""
+    try:
+        for cmd in ex.setup:
+            out, code = run(cmd, cwd, env, True)
+            if code != 0:
+                raise SystemExit(f"examples: {ex.name}: setup `{cmd}` exited {code}:\n{out}")
+        return render(ex, cwd, env)
+    finally:
+        for cmd in ex.teardown:
+            run(cmd, cwd, env, True)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("names", nargs="*", help="only these examples (default: all)")
@@ -150,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
             if ex.shared and not SHARED.is_dir():
                 print(f"skipped {ex.name}: needs the real data at {SHARED}", file=sys.stderr)
                 continue
-            text = render(ex, cwd, env)
+            text = _render_with_setup(ex, cwd, env)
             (OUT / f"{ex.name}.md").write_text(text)
             for src, dst in ex.artifacts.items():
                 shutil.copyfile(cwd / src, REPO / dst)

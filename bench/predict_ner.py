@@ -1,0 +1,163 @@
+"""Benchmark `bertkit ner predict` against `transformers.pipeline("token-classification")` on WNUT-17 dev.
+
+    nice -n 5 python bench/predict_ner.py --model DIR [--repeats 1] [--pipeline-batch-sizes 8,32] [--save-results N]
+
+Model: --model, a token-classification folder (e.g. from `bertkit ner train -c wnut17-minilm`); both sides load it.
+Without --model (or with --smoke): a tiny random BERT with a fresh 13-label head, for the tests.
+Texts: the 1,009 WNUT-17 dev sentences, each its tokens joined by spaces (one text a line).
+Each side runs in a fresh child process (alternated), loads the model (load_s, not in the rate), warms up on 16
+texts, then answers every text once:
+- bertkit: the code path of `bertkit ner predict -m DIR FILE` (Tagger + predict_stream + the JSONL writer into
+  /dev/null), reading the texts from a file;
+- pipeline: `pipe(texts, batch_size=bs)` with aggregation_strategy="first", each result written as a JSON line into
+  /dev/null; bs=None is its default (1); --pipeline-batch-sizes are swept to find its best.
+One JSON line per child run (kind=run), then kind=summary per side (median over the repeats) and kind=ratio: bertkit /
+pipeline at its default and at its best batch size, with the agreement of their entities: on the texts where the
+pipeline's own word splitting (its pre-tokenizer) equals bertkit's, the share whose (type, start, end) sets are equal.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+
+from common import SHARED, add_child_options, emit, environment, median, order, parse_args, run_as_child, run_child
+
+WARMUP = 16
+
+
+def _texts(path: str, limit: int | None) -> list[str]:
+    from bertkit.ner.conll import read_conll
+
+    return [" ".join(t) for t in read_conll(path).tokens[:limit]]
+
+
+def child_bertkit(p: dict) -> dict:
+    import torch
+
+    from bertkit.formats import write_records
+    from bertkit.ner.predict import Tagger, predict_stream
+
+    t0 = time.perf_counter()
+    tagger = Tagger(p["model"], threads=p.get("threads"))
+    load_s = time.perf_counter() - t0
+    texts = Path(p["texts"]).read_text(encoding="utf-8").splitlines()
+    tagger.predict_records(texts[:WARMUP])
+    recs: list[dict] = []
+
+    def keep(it):
+        for r in it:
+            recs.append(r)
+            yield r
+
+    t0 = time.perf_counter()
+    with open(os.devnull, "w") as sink:
+        write_records(keep(predict_stream(tagger, p["texts"], input_format="text")), "jsonl", out=sink)
+    dt = time.perf_counter() - t0
+    return {"load_s": round(load_s, 2), "seconds": round(dt, 3), "sentences_per_s": round(len(texts) / dt, 2),
+            "threads": torch.get_num_threads(),
+            "entities": [[[e["type"], e["start"], e["end"]] for e in r["entities"]] for r in recs]}
+
+
+def child_pipeline(p: dict) -> dict:
+    import torch
+    from transformers import pipeline
+
+    t0 = time.perf_counter()
+    pipe = pipeline("token-classification", model=p["model"], aggregation_strategy="first", device=-1)
+    load_s = time.perf_counter() - t0
+    texts = Path(p["texts"]).read_text(encoding="utf-8").splitlines()
+    pipe(texts[:WARMUP], batch_size=p["bs"] or 1)
+    t0 = time.perf_counter()
+    out = pipe(texts, **({"batch_size": p["bs"]} if p["bs"] else {}))
+    with open(os.devnull, "w") as sink:
+        for r in out:
+            sink.write(json.dumps([{**e, "score": float(e["score"])} for e in r]) + "\n")
+    dt = time.perf_counter() - t0
+    pre = pipe.tokenizer.backend_tokenizer.pre_tokenizer
+    return {"load_s": round(load_s, 2), "seconds": round(dt, 3), "sentences_per_s": round(len(texts) / dt, 2),
+            "threads": torch.get_num_threads(),
+            "entities": [[[e["entity_group"], e["start"], e["end"]] for e in r] for r in out],
+            "pre_words": [[w for w, _ in pre.pre_tokenize_str(t)] for t in texts]}
+
+
+def agreement(texts: list[str], ours: list, theirs: list, pre_words: list) -> dict:
+    from bertkit.ner.spans import split_words
+
+    comparable = same = 0
+    for text, a, b, pw in zip(texts, ours, theirs, pre_words):
+        if pw != split_words(text)[0]:
+            continue
+        comparable += 1
+        same += {tuple(e) for e in a} == {tuple(e) for e in b}
+    return {"texts": len(texts), "comparable": comparable, "comparable_share": round(comparable / len(texts), 4),
+            "same": same, "same_share_of_comparable": round(same / comparable, 4) if comparable else None}
+
+
+def tiny_tagger(path: Path) -> str:
+    from common import tiny_model
+    from transformers import AutoModelForTokenClassification
+
+    base = tiny_model(path / "base")
+    labels = ["O"] + [f"{b}-{t}" for t in ("corporation", "creative-work", "group", "location", "person", "product")
+                      for b in "BI"]
+    m = AutoModelForTokenClassification.from_pretrained(base, num_labels=len(labels), id2label=dict(enumerate(labels)),
+                                                        label2id={n: i for i, n in enumerate(labels)})
+    m.save_pretrained(path / "tagger")
+    from transformers import AutoTokenizer
+
+    AutoTokenizer.from_pretrained(base).save_pretrained(path / "tagger")
+    return str(path / "tagger")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", default=None, help="a token-classification folder (default: --smoke's tiny tagger)")
+    ap.add_argument("--dev", default=str(SHARED / "ner" / "wnut17" / "dev.conll"))
+    ap.add_argument("--limit", type=int, default=None, help="first N dev sentences (default: all 1,009)")
+    ap.add_argument("--pipeline-batch-sizes", default="8,32", help="pipeline batch sizes to sweep for its best")
+    ap.add_argument("--repeats", type=int, default=1)
+    ap.add_argument("--smoke", action="store_true", help="tiny random model, 40 sentences (for the tests)")
+    add_child_options(ap, {"bertkit": child_bertkit, "pipeline": child_pipeline})
+    args = parse_args(ap)
+    if run_as_child(args, {"bertkit": child_bertkit, "pipeline": child_pipeline}):
+        return
+    with tempfile.TemporaryDirectory(prefix="bertkit-bench-ner-predict-") as tmp:
+        if args.smoke or not args.model:
+            args.model, args.limit, args.pipeline_batch_sizes = tiny_tagger(Path(tmp)), 40, ""
+        texts = _texts(args.dev, args.limit)
+        tfile = Path(tmp) / "texts.txt"
+        tfile.write_text("\n".join(texts) + "\n", encoding="utf-8")
+        common = {"bench": "predict_ner", "model": Path(args.model).name, "texts": len(texts)}
+        sides = ["bertkit", "pipeline-default"] + [f"pipeline-bs{b}" for b in args.pipeline_batch_sizes.split(",") if b]
+        env, runs = environment(), {}
+        for i, side in enumerate(order(sides, args.repeats)):
+            p = {"model": args.model, "texts": str(tfile), "bs": None}
+            if side.startswith("pipeline"):
+                p["bs"] = None if side == "pipeline-default" else int(side.split("bs")[1])
+            res = run_child([__file__, "--child", "bertkit" if side == "bertkit" else "pipeline", "--params",
+                             json.dumps(p)])
+            runs.setdefault(side, []).append(res)
+            emit({"kind": "run", **common, "side": side, "run": i, **env,
+                  **{k: v for k, v in res.items() if k not in ("entities", "pre_words")}})
+        med = {s: median([r["sentences_per_s"] for r in rs]) for s, rs in runs.items()}
+        for s, v in med.items():
+            emit({"kind": "summary", **common, "side": s, "runs": len(runs[s]), "sentences_per_s": round(v, 2),
+                  "peak_rss_mb": median([r["peak_rss_mb"] for r in runs[s]])})
+        pipes = {s: v for s, v in med.items() if s.startswith("pipeline")}
+        best = max(pipes, key=pipes.get)
+        ref = runs["pipeline-default"][0]
+        emit({"kind": "ratio", **common, "pipeline_best": best, "bertkit_sentences_per_s": round(med["bertkit"], 2),
+              "pipeline_default_sentences_per_s": round(pipes["pipeline-default"], 2),
+              "pipeline_best_sentences_per_s": round(pipes[best], 2),
+              "x_vs_default": round(med["bertkit"] / pipes["pipeline-default"], 2),
+              "x_vs_best": round(med["bertkit"] / pipes[best], 2), "target_3x_best": med["bertkit"] >= 3 * pipes[best],
+              "agreement": agreement(texts, runs["bertkit"][0]["entities"], ref["entities"], ref["pre_words"])})
+
+
+if __name__ == "__main__":
+    main()
