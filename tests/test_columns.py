@@ -69,3 +69,28 @@ def test_corpus_errors_are_the_readers(tmp_path):
     bad.write_text('{"text": "a"}\n[1]\n', encoding="utf-8")
     with pytest.raises(BertkitError, match=r"bad.jsonl:2: expected one JSON object"):
         read_file(str(bad))
+
+
+def test_ner_tables_and_datasets_come_through_the_one_reader(tmp_path, monkeypatch):
+    import datasets
+
+    from bertkit.ner.data import read_sentences
+
+    good = tmp_path / "t.csv"
+    good.write_text("tokens,tags\n\"['Bob', 'lives']\",\"['B-person', 'O']\"\n", encoding="utf-8")
+    sents = read_sentences(str(good))
+    assert sents.tokens == [["Bob", "lives"]] and sents.tags == [["B-person", "O"]]
+    bad = tmp_path / "bad.csv"
+    bad.write_text("tokens,tags\n\"['Bob', 'lives']\",\"['B-person', 'O']\"\n\"['Ann']\",\n", encoding="utf-8")
+    with pytest.raises(BertkitError, match=r"bad.csv: row 2: column 'tags' is not a list"):
+        read_sentences(str(bad))
+    latin = tmp_path / "latin.csv"
+    latin.write_bytes("tokens,tags\n\"['caf\xe9']\",\"['O']\"\n".encode("latin-1"))
+    with pytest.raises(BertkitError, match=r"latin.csv: not UTF-8 text"):
+        read_sentences(str(latin))
+    feats = datasets.Features({"tokens": datasets.Sequence(datasets.Value("string")),
+                               "ner_tags": datasets.Sequence(datasets.ClassLabel(names=["O", "B-person"]))})
+    ds = datasets.Dataset.from_dict({"tokens": [["Bob", "lives"]], "ner_tags": [[1, 0]]}, features=feats)
+    monkeypatch.setattr(datasets, "load_dataset", lambda name, config, split: ds)
+    sents = read_sentences("someone/tagged-set#train")
+    assert sents.tokens == [["Bob", "lives"]] and sents.tags == [["B-person", "O"]]  # ids named by the ClassLabel

@@ -315,12 +315,9 @@ def read_hf_dataset(spec: str, default_split: str = "train", limit: int | None =
     if limit is not None:
         ds = ds.select(range(min(limit, len(ds))))
     df = ds.to_pandas()
-    # keep ClassLabel names so string labels survive
-    try:
-        feats = ds.features
-        for col, feat in feats.items():
-            if feat.__class__.__name__ == "ClassLabel":
-                df.attrs.setdefault("label_names", {})[col] = list(feat.names)
-    except Exception:
-        pass
+    # the names of ClassLabel columns (and of lists of them, such as ner_tags), so that ids can become labels
+    for col, feat in ds.features.items():
+        names = getattr(feat, "names", None) or getattr(getattr(feat, "feature", None), "names", None)
+        if names:
+            df.attrs.setdefault("label_names", {})[col] = list(names)
     return df
