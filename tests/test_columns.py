@@ -94,3 +94,16 @@ def test_ner_tables_and_datasets_come_through_the_one_reader(tmp_path, monkeypat
     monkeypatch.setattr(datasets, "load_dataset", lambda name, config, split: ds)
     sents = read_sentences("someone/tagged-set#train")
     assert sents.tokens == [["Bob", "lives"]] and sents.tags == [["B-person", "O"]]  # ids named by the ClassLabel
+
+
+def test_ner_json_lines_are_read_by_the_one_json_lines_reader(tmp_path):
+    from bertkit.ner.conll import read_json_tagged
+
+    cases = {"list.json": ('[{"tokens": ["a"], "tags": ["O"]}', r"list.json: not valid JSON"),
+             "deep.jsonl": ("[" * 100000, r"deep.jsonl: JSON nested too deeply"),
+             "bad.jsonl": ('{"tokens": ["a"], "tags": ["O"]}\n{bad\n', r"bad.jsonl:2: not valid JSON \(.*\); each line"),
+             "list-line.jsonl": ('{"tokens": ["a"], "tags": ["O"]}\n[1]\n', r"list-line.jsonl:2: expected an object")}
+    for name, (text, error) in cases.items():
+        (tmp_path / name).write_text(text, encoding="utf-8")
+        with pytest.raises(BertkitError, match=error):
+            read_json_tagged(tmp_path / name)
