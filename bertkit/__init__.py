@@ -2,8 +2,6 @@
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "QA", "Classifier", "Tagger", "attention", "task_registry"]
-
 
 def task_registry() -> dict:
     """{name: TaskSpec} of every task (bertkit/tasks.py), imported on first use."""
@@ -13,6 +11,8 @@ def task_registry() -> dict:
 
 
 def __getattr__(name):  # lazy: `import bertkit` must stay cheap for the CLI
+    if name == "__all__":  # from the registry: a new task adds its predictor here without editing this file
+        return ["__version__", *(s.api_name for s in task_registry().values()), "attention", "task_registry"]
     for spec in task_registry().values():  # each task's predictor: bertkit.Classifier, bertkit.QA, ...
         if spec.api_name == name:
             from bertkit.taskspec import load

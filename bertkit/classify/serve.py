@@ -28,9 +28,13 @@ class ClassifyRequest(ServeRequest):
 
 
 def _load(path: str, fast: bool = False):
+    import copy
+
     from bertkit.classify.predict import Classifier
 
-    return Classifier(path, batch_size=SERVE_BATCH_SIZE, fast=fast)
+    clf = Classifier(path, batch_size=SERVE_BATCH_SIZE, fast=fast)
+    clf.length_tokenizer = copy.deepcopy(clf.tokenizer)  # counted on the event loop while a batch runs (qa/serve.py)
+    return clf
 
 
 def _inputs(req: ClassifyRequest) -> list[tuple[str, str | None]]:
@@ -38,7 +42,7 @@ def _inputs(req: ClassifyRequest) -> list[tuple[str, str | None]]:
 
 
 def _length(clf, x: tuple[str, str | None]) -> int:
-    return len(clf.tokenizer(x[0], x[1], truncation=True, max_length=clf.max_length)["input_ids"])
+    return len(clf.length_tokenizer(x[0], x[1], truncation=True, max_length=clf.max_length)["input_ids"])
 
 
 def _run(clf, inputs: list[tuple[str, str | None]]) -> list[np.ndarray]:
