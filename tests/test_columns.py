@@ -101,7 +101,8 @@ def test_ner_json_lines_are_read_by_the_one_json_lines_reader(tmp_path):
 
     cases = {"list.json": ('[{"tokens": ["a"], "tags": ["O"]}', r"list.json: not valid JSON"),
              "deep.jsonl": ("[" * 100000, r"deep.jsonl: JSON nested too deeply"),
-             "bad.jsonl": ('{"tokens": ["a"], "tags": ["O"]}\n{bad\n', r"bad.jsonl:2: not valid JSON \(.*\); each line"),
+             "bad.jsonl": ('{"tokens": ["a"], "tags": ["O"]}\n{bad\n',
+                           r"bad.jsonl:2: not valid JSON \(.*\); each line"),
              "list-line.jsonl": ('{"tokens": ["a"], "tags": ["O"]}\n[1]\n', r"list-line.jsonl:2: expected an object")}
     for name, (text, error) in cases.items():
         (tmp_path / name).write_text(text, encoding="utf-8")
