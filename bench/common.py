@@ -125,7 +125,8 @@ def run_child(argv: Sequence[str], python: str | None = None, env: dict[str, str
         cmd = [python or sys.executable, *argv, "--result", str(res_file)]
         child_env = {**os.environ, "BERTKIT_NO_PROGRESS": "1", "TOKENIZERS_PARALLELISM": "false",
                      "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_VERBOSITY": "error",
-                     "DISABLE_TQDM": "1", "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
+                     "DISABLE_TQDM": "1",
+                     "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
                      **(env or {})}
         t0 = time.perf_counter()
         with open(log_file, "wb") as log:
@@ -161,7 +162,8 @@ def write_result(path: str | None, result: dict[str, Any]) -> None:
 
 
 def add_child_options(ap: argparse.ArgumentParser, names: Iterable[str]) -> None:
-    """The hidden options a script's children are run with: `SCRIPT --child NAME --params JSON` (+ run_child's --result)."""
+    """The hidden options a script's children are run with: `SCRIPT --child NAME --params JSON` (+ run_child's
+    --result)."""
     ap.add_argument("--child", choices=tuple(names), help=argparse.SUPPRESS)
     ap.add_argument("--params", help=argparse.SUPPRESS)
     ap.add_argument("--result", help=argparse.SUPPRESS)
@@ -181,17 +183,14 @@ def timed(fn: Callable[[], Any]) -> tuple[Any, float]:
     return out, time.perf_counter() - t0
 
 
-def read_tsv(path: str | Path, text_col: str = "sentence", label_col: str | None = "label") -> tuple[list[str], list[int]]:
-    """SST-2 style TSV with a header, no quoting (as GLUE ships it)."""
-    import csv
+def read_tsv(path: str | Path, text_col: str = "sentence",
+             label_col: str | None = "label") -> tuple[list[str], list[int]]:
+    """SST-2 style TSV with a header, no quoting (as GLUE ships it), read by bertkit's one table reader."""
+    from bertkit.data.io import read_table
 
-    with open(path, encoding="utf-8", newline="") as f:
-        rows = list(csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE))
-    head = rows[0]
-    ti = head.index(text_col)
-    li = head.index(label_col) if label_col and label_col in head else None
-    texts = [r[ti] for r in rows[1:]]
-    labels = [int(r[li]) for r in rows[1:]] if li is not None else []
+    df = read_table(str(path), header=True)
+    texts = df[text_col].tolist()
+    labels = [int(v) for v in df[label_col]] if label_col and label_col in df.columns else []
     return texts, labels
 
 

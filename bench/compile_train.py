@@ -62,7 +62,8 @@ def run(model, data, compiled: bool) -> dict:
         losses.append(float(loss))
     half = len(times) // 2
     warm = len(set(x["input_ids"].shape[1] for x in data))  # the steps until every bucket was seen once
-    return {"first_steps_s": round(sum(times[:warm]), 2), "steady_step_ms": round(1000 * sum(times[half:]) / (len(times) - half), 2),
+    return {"first_steps_s": round(sum(times[:warm]), 2),
+            "steady_step_ms": round(1000 * sum(times[half:]) / (len(times) - half), 2),
             "losses": [round(x, 6) for x in losses]}
 
 
@@ -82,10 +83,12 @@ def main() -> None:
         base = args.model or tiny_model(Path(tmp) / "tiny")
         torch.manual_seed(0)
         ref = AutoModelForSequenceClassification.from_pretrained(base, num_labels=2, hidden_dropout_prob=0.0,
-                                                                 attention_probs_dropout_prob=0.0, attn_implementation="eager")
+                                                                 attention_probs_dropout_prob=0.0,
+                                                                 attn_implementation="eager")
     data = batches(ref.config.vocab_size, args.steps, args.batch_size, [int(b) for b in args.buckets.split(",")])
     env = environment()
-    common = {"bench": "compile_train", "model": args.model or "tiny", "steps": args.steps, "batch_size": args.batch_size,
+    common = {"bench": "compile_train", "model": args.model or "tiny", "steps": args.steps,
+              "batch_size": args.batch_size,
               "buckets": args.buckets, "threads": args.threads}
     res = {}
     for side in ("eager", "compiled"):

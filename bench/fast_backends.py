@@ -48,7 +48,8 @@ def prepare(clf, backend: str, tmp: Path):
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model", required=True, help="a sequence-classification folder (e.g. from `bertkit classify train`)")
+    ap.add_argument("--model", required=True,
+                    help="a sequence-classification folder (e.g. from `bertkit classify train`)")
     ap.add_argument("--dev", default=str(SHARED / "glue" / "SST-2" / "dev.tsv"))
     ap.add_argument("--long-texts", type=int, default=200)
     ap.add_argument("--join", type=int, default=6)
@@ -95,10 +96,12 @@ def main() -> None:
             ref = probs["fp32"][name] if "fp32" in probs else None
             for b in backends:
                 rate = median(rates[b][name])
-                rec = {"kind": "backend", "bench": "fast_backends", "corpus": name, "texts": len(corpora[name]), "backend": b,
+                rec = {"kind": "backend", "bench": "fast_backends", "corpus": name, "texts": len(corpora[name]),
+                       "backend": b,
                        "sentences_per_s": round(rate, 1), "warm_s": warm[b]}
                 if ref is not None:
-                    agree = float((decide(clf.space, probs[b][name], clf.thresholds) == decide(clf.space, ref, clf.thresholds)).mean())
+                    pred = decide(clf.space, probs[b][name], clf.thresholds)
+                    agree = float((pred == decide(clf.space, ref, clf.thresholds)).mean())
                     rec.update(x_vs_fp32=round(rate / median(rates["fp32"][name]), 2), label_agreement=round(agree, 4),
                                max_prob_diff=float(f"{np.abs(probs[b][name] - ref).max():.3g}"))
                 emit({**rec, **env})

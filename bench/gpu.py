@@ -86,14 +86,17 @@ def main() -> None:
         texts, labels = read_tsv(args.train)
         texts, labels = texts[: args.rows], labels[: args.rows]
         train_file = tmp_p / "train.tsv"
-        train_file.write_text("sentence\tlabel\n" + "".join(f"{t}\t{y}\n" for t, y in zip(texts, labels)), encoding="utf-8")
+        train_file.write_text("sentence\tlabel\n" + "".join(f"{t}\t{y}\n" for t, y in zip(texts, labels)),
+                              encoding="utf-8")
         from transformers import AutoTokenizer
 
-        lens = [len(x) for x in AutoTokenizer.from_pretrained(model)(texts, truncation=True, max_length=128)["input_ids"]]
+        lens = [len(x) for x in AutoTokenizer.from_pretrained(model)(texts, truncation=True,
+                                                                     max_length=128)["input_ids"]]
         mean_len = sum(lens) / len(lens)
         fpt, n_params = flops_per_token(model, mean_len)
         bf16 = torch.cuda.is_available()
-        params = {"model": model, "train": str(train_file), "dev": args.dev, "epochs": args.epochs, "batch_size": args.batch_size,
+        params = {"model": model, "train": str(train_file), "dev": args.dev, "epochs": args.epochs,
+                  "batch_size": args.batch_size,
                   "eval_batch_size": 128, "lr": 5e-5, "warmup_ratio": 0.06, "weight_decay": 0.01, "max_length": 128,
                   "seed": 42, "bf16": bf16, "extra": {"compile": True} if args.compile else {}}
         out = {}
@@ -102,7 +105,8 @@ def main() -> None:
             tokens_per_s = res["train_samples_per_s"] * mean_len  # real tokens: samples/s × mean real length
             mfu = tokens_per_s * fpt / (peak * 1e12) if peak else None
             emit({"kind": "run", "bench": "gpu", "side": side, "card": card, "peak_bf16_tflops": peak, "bf16": bf16,
-                  "compile": bool(args.compile and side == "bertkit"), "rows": len(texts), "mean_real_tokens": round(mean_len, 1),
+                  "compile": bool(args.compile and side == "bertkit"), "rows": len(texts),
+                  "mean_real_tokens": round(mean_len, 1),
                   "non_embedding_params_m": round(n_params / 1e6, 1), "train_samples_per_s": res["train_samples_per_s"],
                   "real_tokens_per_s": round(tokens_per_s), "mfu": round(mfu, 4) if mfu is not None else None,
                   "dev_accuracy": res["dev_accuracy"], "peak_rss_mb": res["peak_rss_mb"], **env})

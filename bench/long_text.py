@@ -1,6 +1,7 @@
 """Long documents: `--long-text window` against truncation on documents of ~1,000 tokens built from SST-2.
 
-    nice -n 5 python bench/long_text.py [--train-docs 300] [--dev-docs 200] [--epochs 1] [--max-length 128] [--stride 32]
+    nice -n 5 python bench/long_text.py [--train-docs 300] [--dev-docs 200] [--epochs 1] [--max-length 128]
+        [--stride 32]
 
 The set: SST-2 sentences of one label concatenated (shuffled, joined by spaces) until a document reaches ~1,000
 MiniLM tokens. Training documents come from SST-2 train (each sentence used at most once); dev documents from
@@ -63,7 +64,8 @@ def main() -> None:
     ap.add_argument("--dev-docs", type=int, default=200)
     ap.add_argument("--tokens", type=int, default=1000)
     ap.add_argument("--epochs", type=float, default=1.0)
-    ap.add_argument("--truncate-epochs", default="", help="extra truncate runs with these epochs (e.g. as many steps as windows)")
+    ap.add_argument("--truncate-epochs", default="",
+                    help="extra truncate runs with these epochs (e.g. as many steps as windows)")
     ap.add_argument("--max-length", type=int, default=128)
     ap.add_argument("--stride", type=int, default=32)
     ap.add_argument("--seed", type=int, default=0)
@@ -74,14 +76,18 @@ def main() -> None:
     tok = load_tokenizer(model)
     rng = random.Random(a.seed)
     tmp = Path(tempfile.mkdtemp(prefix="bertkit-longtext-"))
-    train = write(tmp / "train.tsv", documents(*read_tsv(SHARED / "glue/SST-2/train.tsv"), a.train_docs, a.tokens, tok, rng, False))
-    dev = write(tmp / "dev.tsv", documents(*read_tsv(SHARED / "glue/SST-2/dev.tsv"), a.dev_docs, a.tokens, tok, rng, True))
+    train = write(tmp / "train.tsv",
+                  documents(*read_tsv(SHARED / "glue/SST-2/train.tsv"), a.train_docs, a.tokens, tok, rng, False))
+    dev = write(tmp / "dev.tsv",
+                documents(*read_tsv(SHARED / "glue/SST-2/dev.tsv"), a.dev_docs, a.tokens, tok, rng, True))
     common = ["--model", model, "--train", str(train), "--dev", str(dev), "--max-length",
               str(a.max_length), "--batch-size", "16", "--seed", str(a.seed), "--no-cache", "--no-tune-thresholds"]
-    runs = [("window", a.epochs), ("truncate", a.epochs)] + [("truncate", float(e)) for e in a.truncate_epochs.split(",") if e]
+    runs = [("window", a.epochs), ("truncate", a.epochs)]
+    runs += [("truncate", float(e)) for e in a.truncate_epochs.split(",") if e]
     for mode, epochs in runs:
         out = tmp / f"{mode}-{epochs}"
-        s = bertkit("classify", "train", *common, "-o", str(out), "--epochs", str(epochs), "--long-text", mode, "--stride", str(a.stride))
+        s = bertkit("classify", "train", *common, "-o", str(out), "--epochs", str(epochs), "--long-text", mode,
+                    "--stride", str(a.stride))
         aggs = ("mean", "max") if mode == "window" else (None,)
         for agg in aggs:
             if agg:
@@ -90,7 +96,8 @@ def main() -> None:
                 (out / "bertkit.json").write_text(json.dumps(meta))
             ev = bertkit("classify", "eval", "-m", str(out), "--data", str(dev))
             emit({"kind": "long_text", "long_text": mode, "aggregate": agg, "max_length": a.max_length,
-                  "stride": a.stride if mode == "window" else None, "epochs": epochs, "steps": s["steps"], "train_docs": a.train_docs,
+                  "stride": a.stride if mode == "window" else None, "epochs": epochs, "steps": s["steps"],
+                  "train_docs": a.train_docs,
                   "dev_docs": a.dev_docs, "train_rows": s["train_rows"], "train_windows": s.get("train_windows"),
                   "train_seconds": s["train_seconds"], "dev_accuracy": ev["accuracy"], "dev_f1": ev.get("f1"),
                   "eval_seconds": ev["seconds"]})

@@ -97,7 +97,8 @@ def main() -> None:
             else:
                 rate = torch_rate(m, k, n, torch.float32 if backend == "fp32" else torch.bfloat16, args.repeats)
             peak[backend] = max(peak.get(backend, 0.0), rate)
-            emit({"kind": "matmul", "bench": "peak", "backend": backend, "shape": f"{m}x{k}x{n}", "threads": args.threads,
+            emit({"kind": "matmul", "bench": "peak", "backend": backend, "shape": f"{m}x{k}x{n}",
+                  "threads": args.threads,
                   "gflops": round(rate, 1)})
     emit({"kind": "peak", "bench": "peak", "threads": args.threads, "gflops": {b: round(r, 1) for b, r in peak.items()},
           "unit": "GFLOP/s (int8: GOP/s), the best over the shapes", **env})

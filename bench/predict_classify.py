@@ -1,6 +1,7 @@
 """Benchmark `bertkit classify predict` against `transformers.pipeline("text-classification")`.
 
-    nice -n 5 python bench/predict_classify.py [--model DIR] [--long-texts 200] [--join 6] [--repeats 1] [--bertkit-bf16]
+    nice -n 5 python bench/predict_classify.py [--model DIR] [--long-texts 200] [--join 6] [--repeats 1]
+        [--bertkit-bf16]
 
 Model: --model (any sequence-classification folder, e.g. one from `bertkit classify train`), by default the
 packaged all-MiniLM-L6-v2 with a freshly initialised 2-label head (seed 0) saved to a temporary folder; speed
@@ -9,15 +10,17 @@ does not depend on the head's weights, and both sides load the same folder. Data
 - long: --long-texts texts, each --join consecutive dev sentences joined by spaces (≈ 150 tokens each).
 
 Each side runs in a fresh child process (alternated: bertkit, pipeline default, pipeline bs=8, ..., and with
---repeats 2 then the reverse order), loads the model (load_s, not in the rates), warms up on 16 texts, then answers each corpus once:
+--repeats 2 then the reverse order), loads the model (load_s, not in the rates), warms up on 16 texts, then answers
+each corpus once:
 - bertkit: the code path of `bertkit classify predict -m DIR FILE` (Classifier + predict_stream + JSONL
   writer into /dev/null), reading the corpus from a text file, one line per text;
 - pipeline: `pipe(texts, batch_size=bs)` and each result written as a JSON line into /dev/null; bs=None is
   its default (1), --pipeline-batch-sizes are swept to find its best.
 With --fast sides (unless --no-fast): bertkit-fast (`classify predict --fast`, its ONNX file exported beforehand
 with `bertkit export --onnx --int8`, untimed) and the ONNX Runtime peer as its docs use it (ort-fp32, ort-int8: an
-InferenceSession on the exported file, the tokenizer's padded batches in input order at each --ort-batch-sizes, best kept);
-kind=ratio-fast per corpus: bertkit --fast against the pipeline and the ONNX Runtime int8 peer.
+InferenceSession on the exported file, the tokenizer's padded batches in input order at each --ort-batch-sizes, best
+kept; bench/fast_sides.py); kind=ratio-fast per corpus: bertkit --fast against the pipeline and the ONNX Runtime
+int8 peer.
 One JSON line per child run (kind=run: sentences_per_s per corpus, peak_rss_mb), then kind=summary per side and
 corpus (median over the repeats), and kind=ratio per corpus: bertkit / pipeline at its default batch size and at
 its best one, with the agreement of their predicted labels.
@@ -28,7 +31,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -47,6 +49,7 @@ from common import (
     run_child,
     tiny_model,
 )
+from fast_sides import agreement, export_for_fast, fast_ratio, forward_flops, limit_share, read_peak
 
 WARMUP = 16
 GATE_SHOWN = ("accepted", "metric", "fp32", "int8", "relative_drop", "agreement", "excluded", "error")
@@ -95,7 +98,8 @@ def child_bertkit(p: dict) -> dict:
             t0 = time.perf_counter()
             write_records(records(), Format.jsonl, out=sink)
             s = time.perf_counter() - t0
-        out["corpora"][c["name"]] = {"seconds": round(s, 3), "n": len(labels), "sentences_per_s": round(len(labels) / s, 1),
+        out["corpora"][c["name"]] = {"seconds": round(s, 3), "n": len(labels),
+                                     "sentences_per_s": round(len(labels) / s, 1),
                                      "labels": labels}
     return out
 
@@ -150,8 +154,10 @@ def child_ort(p: dict) -> dict:
         return out
 
     with open(os.devnull, "w") as sink:
-        labels_of(Path(p["corpora"][0]["file"]).read_text(encoding="utf-8").splitlines()[:WARMUP], p["batch_sizes"][0], sink)
-        res: dict = {"load_s": round(load, 2), "threads": sess.get_session_options().intra_op_num_threads, "corpora": {}}
+        warm = Path(p["corpora"][0]["file"]).read_text(encoding="utf-8").splitlines()[:WARMUP]
+        labels_of(warm, p["batch_sizes"][0], sink)
+        res: dict = {"load_s": round(load, 2), "threads": sess.get_session_options().intra_op_num_threads,
+                     "corpora": {}}
         for c in p["corpora"]:
             best = None
             for bs in p["batch_sizes"]:
@@ -169,21 +175,25 @@ def child_ort(p: dict) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--dev", default=str(SHARED / "glue" / "SST-2" / "dev.tsv"))
-    ap.add_argument("--model", default=None, help="a sequence-classification folder (default: MiniLM + a seeded 2-label head)")
+    ap.add_argument("--model", default=None,
+                    help="a sequence-classification folder (default: MiniLM + a seeded 2-label head)")
     ap.add_argument("--long-texts", type=int, default=200, help="how many long texts")
     ap.add_argument("--join", type=int, default=6, help="dev sentences per long text")
     ap.add_argument("--batch-size", type=int, default=None, help="bertkit's --batch-size (default: its own, 64)")
     ap.add_argument("--pipeline-batch-sizes", default="8,32", help="pipeline batch sizes to sweep for its best")
     ap.add_argument("--repeats", type=int, default=1)
-    ap.add_argument("--bertkit-bf16", action="store_true", help="also run bertkit with Classifier(bf16=True) (side bertkit-bf16)")
+    ap.add_argument("--bertkit-bf16", action="store_true",
+                    help="also run bertkit with Classifier(bf16=True) (side bertkit-bf16)")
     ap.add_argument("--no-fast", action="store_true", help="leave out bertkit --fast and the ONNX Runtime peers")
     ap.add_argument("--ort-batch-sizes", default="8,32", help="ONNX Runtime peer batch sizes, the best kept")
     ap.add_argument("--sides", default=None, help="run only these sides (comma-separated names as in the output; "
                     "bertkit and one pipeline side are needed for the ratios)")
     ap.add_argument("--no-gate", action="store_true", help="no `export --int8` gate: --fast runs ONNX Runtime fp32")
     ap.add_argument("--peak", default=None, help="a bench/peak.py result (.json): rates as a share of its peak")
-    ap.add_argument("--smoke", action="store_true", help="tiny random model, 40 sentences, the pipeline at its default batch size only")
-    children = {"bertkit": child_bertkit, "pipeline": child_pipeline, "ort": child_ort, "make-classifier": child_make_classifier}
+    ap.add_argument("--smoke", action="store_true",
+                    help="tiny random model, 40 sentences, the pipeline at its default batch size only")
+    children = {"bertkit": child_bertkit, "pipeline": child_pipeline, "ort": child_ort,
+                "make-classifier": child_make_classifier}
     add_child_options(ap, children)
     args = parse_args(ap)
     if run_as_child(args, children):
@@ -222,13 +232,15 @@ def main() -> None:
         if gate is not None:
             emit({"kind": "gate", "bench": "predict_classify", "data": args.dev, **gate})
         sizes = {c["name"]: n_ for c, n_ in zip(corpora, (len(sents), len(long)))}
-        sides = (["bertkit"] + (["bertkit-bf16"] if args.bertkit_bf16 else []) + ([] if args.no_fast else ["bertkit-fast"])
+        sides = (["bertkit"] + (["bertkit-bf16"] if args.bertkit_bf16 else [])
+                 + ([] if args.no_fast else ["bertkit-fast"])
                  + ["pipeline-default"] + [f"pipeline-bs{b}" for b in args.pipeline_batch_sizes.split(",") if b]
                  + ([] if args.no_fast else ["ort-fp32", "ort-int8"]))
         if args.sides:
             sides = [x for x in sides if x in args.sides.split(",")]
         env = environment()
-        common = {"bench": "predict_classify", "model": "tiny" if args.smoke else (args.model or "all-MiniLM-L6-v2 + seeded head")}
+        common = {"bench": "predict_classify",
+                  "model": "tiny" if args.smoke else (args.model or "all-MiniLM-L6-v2 + seeded head")}
         runs: dict[str, list[dict]] = {}
         for i, side in enumerate(order(sides, args.repeats)):
             if side.startswith("bertkit"):
@@ -244,7 +256,8 @@ def main() -> None:
                 p = {"model": model, "corpora": corpora, "batch_size": bs}
                 res = run_child([__file__, "--child", "pipeline", "--params", json.dumps(p)])
             runs.setdefault(side, []).append(res)
-            emit({"kind": "run", **common, "side": side, "run": i, "load_s": res["load_s"], "threads": res["threads"], "peak_rss_mb": res["peak_rss_mb"],
+            emit({"kind": "run", **common, "side": side, "run": i, "load_s": res["load_s"], "threads": res["threads"],
+                  "peak_rss_mb": res["peak_rss_mb"],
                   "sentences_per_s": {k: v["sentences_per_s"] for k, v in res["corpora"].items()},
                   "seconds": {k: v["seconds"] for k, v in res["corpora"].items()}, **env})
         med: dict[str, dict[str, float]] = {}
@@ -260,10 +273,13 @@ def main() -> None:
                 emit({**fast_ratio(common, name, med, runs, pipes, sizes[name]),
                       **limit_share(flops[name], med, peak, runs["bertkit-fast"][0]["backend"], name),
                       "gate": {k: v for k, v in (gate or {}).items() if k in GATE_SHOWN}})
-            extra = {"bertkit_bf16_sentences_per_s": med["bertkit-bf16"][name],
-                     "bf16_label_agreement": round(sum(x == y for x, y in zip(runs["bertkit-bf16"][0]["corpora"][name]["labels"],
-                                                                             runs["bertkit"][0]["corpora"][name]["labels"])) / sizes[name], 4),
-                     "bf16_x_vs_best": round(med["bertkit-bf16"][name] / max(pipes.values()), 2)} if "bertkit-bf16" in med else {}
+            extra = {}
+            if "bertkit-bf16" in med:
+                extra = {"bertkit_bf16_sentences_per_s": med["bertkit-bf16"][name],
+                         "bf16_label_agreement": round(agreement(runs["bertkit-bf16"][0]["corpora"][name]["labels"],
+                                                                 runs["bertkit"][0]["corpora"][name]["labels"],
+                                                                 sizes[name]), 4),
+                         "bf16_x_vs_best": round(med["bertkit-bf16"][name] / max(pipes.values()), 2)}
             best = max(pipes, key=pipes.get)
             b = med["bertkit"][name]
             lab_b = runs["bertkit"][0]["corpora"][name]["labels"]
@@ -279,116 +295,6 @@ def main() -> None:
                   "label_agreement": round(agree, 4), **extra, "peak_rss_mb": {"bertkit": rss_b, best: rss_best},
                   "targets": {"5x_default": b >= 5 * pipes["pipeline-default"], "1.5x_best": b >= 1.5 * pipes[best],
                               "rss_not_above": rss_b <= rss_best}})
-
-
-def export_for_fast(model: str, tmp: Path, dev: str | None = None, limit: int | None = None) -> dict:
-    """The model copied into tmp with `bertkit export --onnx` beside it (what `--fast` loads, so its child does not
-    export) and, with `dev` (labelled data), `bertkit export --onnx --int8 --calibration dev` (the accuracy gate: an
-    accepted int8 graph is what `--fast` runs); the fp32 file for the ONNX Runtime peer, and its int8 file as ONNX
-    Runtime's docs make it (quant_pre_process, then quantize_dynamic with int8 weights, its defaults otherwise).
-    Setup, not timed; run as commands so that this parent stays small (a child's peak RSS starts from its parent's
-    at fork)."""
-    import shutil
-    import subprocess
-
-    copy = tmp / "model-for-fast"
-    if not copy.exists():
-        shutil.copytree(model, copy, ignore=shutil.ignore_patterns("onnx", "*.run"))
-    out: dict = {"model": str(copy), "ort-fp32": str(tmp / "peer.onnx"), "ort-int8": str(tmp / "peer.int8.onnx")}
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
-    for extra in ([], ["-o", out["ort-fp32"]]):
-        subprocess.run([sys.executable, "-m", "bertkit", "-q", "export", str(copy), "--onnx", "--overwrite", *extra], check=True,
-                       stdout=subprocess.DEVNULL, env=env)
-    if dev:
-        t0 = time.perf_counter()
-        r = subprocess.run([sys.executable, "-m", "bertkit", "-q", "export", str(copy), "--onnx", "--int8", "--overwrite",
-                            "--calibration", dev, *(["--limit", str(limit)] if limit else [])], capture_output=True, text=True, env=env)
-        gate = json.loads(r.stdout).get("gate") if r.returncode == 0 else {"error": r.stderr.strip().splitlines()[-1:]}
-        out["gate"] = {**gate, "export_and_gate_s": round(time.perf_counter() - t0, 1)}
-    single_file(Path(out["ort-fp32"]))
-    peer_int8(Path(out["ort-fp32"]), Path(out["ort-int8"]))
-    return out
-
-
-def peer_int8(fp32: Path, dest: Path) -> None:
-    """ONNX Runtime's int8 as its quantization docs set it up for a transformer on CPU."""
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-    from onnxruntime.quantization.shape_inference import quant_pre_process
-
-    pre = dest.with_name("peer.pre.onnx")
-    quant_pre_process(str(fp32), str(pre), skip_symbolic_shape=True)
-    quantize_dynamic(str(pre), str(dest), weight_type=QuantType.QInt8)
-
-
-def forward_flops(model: str, lengths: list[int]) -> float:
-    """Model FLOPs of one forward pass per text on its real tokens (no padding), the mean over the corpus: 2 x the
-    Linear layers' weights per token (Q, K, V, attention output, the two FFN matrices) plus 2 x 2 x T^2 x hidden per
-    layer for the attention scores and their use (softmax, LayerNorm, GELU and the head left out: < 2 %)."""
-    from transformers import AutoConfig
-
-    c = AutoConfig.from_pretrained(model)
-    h, f, layers = c.hidden_size, c.intermediate_size, c.num_hidden_layers
-    per_token = 2 * layers * (4 * h * h + 2 * h * f)
-    return sum(per_token * t + layers * 4 * t * t * h for t in lengths) / max(1, len(lengths))
-
-
-def read_peak(path: str | None) -> dict | None:
-    """The kind=peak record of a bench/peak.py result file (its --save-results JSON)."""
-    if not path:
-        return None
-    recs = json.loads(Path(path).read_text())["records"]
-    return next((r for r in recs if r.get("kind") == "peak"), None)
-
-
-def limit_share(flops: float, med: dict, peak: dict | None, backend: str, name: str) -> dict:
-    """Model FLOP/s that bertkit --fast and the other sides reach, and the share of this CPU's measured matmul peak in
-    the precision each runs (int8 sides: the int8 peak; the others: fp32)."""
-    out: dict = {"model_gflop_per_text": round(flops / 1e9, 4)}
-    for side, rates in med.items():
-        g = flops * rates[name] / 1e9
-        out.setdefault("achieved_gflops", {})[side] = round(g, 1)
-        if peak is not None:
-            prec = "int8" if (side == "ort-int8" or (side == "bertkit-fast" and "int8" in backend)) else "fp32"
-            out.setdefault("share_of_peak", {})[side] = {"precision": prec, "share": round(g / peak["gflops"][prec], 3)}
-    if peak is not None:
-        out["peak_gflops"] = peak["gflops"]
-    return out
-
-
-def single_file(graph: Path) -> None:
-    """The peer's ONNX file as optimum and torch.onnx.export write a model under 2 GB: one file, weights inside (bertkit
-    export puts them in an external data file, which ONNX Runtime memory-maps; the peer gets its documented layout)."""
-    import onnx
-
-    data = graph.with_name(graph.name + "_data")
-    onnx.save_model(onnx.load(str(graph)), str(graph))
-    data.unlink(missing_ok=True)
-
-
-def fast_ratio(common: dict, name: str, med: dict, runs: dict, pipes: dict, n: int) -> dict:
-    f = med["bertkit-fast"][name]
-    lab = runs["bertkit-fast"][0]["corpora"][name]["labels"]
-    agree = sum(x == y for x, y in zip(lab, runs["bertkit"][0]["corpora"][name]["labels"])) / max(1, n)
-    best = max(pipes, key=pipes.get)
-    rss = {s: median([r["peak_rss_mb"] for r in runs[s]]) for s in ("bertkit-fast", "ort-fp32", "ort-int8", best) if s in runs}
-    out = {"kind": "ratio-fast", **common, "corpus": name, "bertkit_fast_sentences_per_s": f,
-           "x_vs_pipeline_default": round(f / pipes.get("pipeline-default", float("nan")), 2), "x_vs_pipeline_best": round(f / pipes[best], 2),
-           "label_agreement_with_fp32": round(agree, 4), "peak_rss_mb": rss}
-    targets = {"6x_default": f >= 6 * pipes.get("pipeline-default", float("nan")), "3x_best": f >= 3 * pipes[best], "labels_99.5": agree >= 0.995}
-    backend = runs["bertkit-fast"][0]["backend"]
-    same = "ort-int8" if "int8" in backend else "ort-fp32"  # the peer of the same precision class (bf16 and fp32: float)
-    for peer in ("ort-fp32", "ort-int8"):
-        if peer in med:
-            lab_o = runs[peer][0]["corpora"][name]["labels"]
-            key = peer.replace("-", "_")
-            out.update({f"{key}_sentences_per_s": med[peer][name], f"x_vs_{key}": round(f / med[peer][name], 2),
-                        f"{key}_batch_size": runs[peer][0]["corpora"][name]["batch_size"],
-                        f"{key}_label_agreement_with_fp32": round(sum(x == y for x, y in zip(lab_o, runs["bertkit"][0]["corpora"][name]["labels"])) / max(1, n), 4)})
-    if same in med:
-        out["fast_backend"], out["same_precision_peer"] = backend, same
-        targets["1.2x_ort_same_precision"] = f >= 1.2 * med[same][name]
-        targets["rss_not_above_ort"] = rss["bertkit-fast"] <= median([r["peak_rss_mb"] for r in runs[same]])
-    return {**out, "targets": targets}
 
 
 if __name__ == "__main__":

@@ -11,8 +11,9 @@ fine-tunes the packaged all-MiniLM-L6-v2 once with `bertkit qa train` (--train-q
 
 Sides, each in a fresh child process, alternated (bertkit, loop, [tf4-pipeline]; with --repeats 2 then the
 reverse order). By default the first --limit 300 of the 1,190 questions (--limit 0: all):
-- bertkit: what `bertkit qa eval --model DIR --data F` runs (bertkit.qa.cli._load + bertkit.qa.evaluate.gold_for_file, QA.predict:
-  windows, sorted batches of 64, n-best post-processing; then the official scoring);
+- bertkit: what `bertkit qa eval --model DIR --data F` runs (bertkit.qa.cli._load +
+  bertkit.qa.evaluate.gold_for_file, QA.predict: windows, sorted batches of 64, n-best post-processing; then the
+  official scoring);
 - loop: per question, tokenize question + context (truncated to the model's max length), one forward pass
   of AutoModelForQuestionAnswering under torch.no_grad, argmax start and argmax end, the span's characters
   (or "" when they are not a valid context span); scored with the same official scorer;
@@ -87,7 +88,8 @@ def child_bertkit(p: dict) -> dict:
     t0 = time.perf_counter()
     d, gold = gold_for_file(p["data"], p["limit"], False)
     preds = qa.predict(d.examples)
-    res = pp.evaluate(gold, preds, allow_no_answer(qa.allow_no_answer, d.has_impossible, None, p["data"]), qa.null_threshold)
+    res = pp.evaluate(gold, preds, allow_no_answer(qa.allow_no_answer, d.has_impossible, None, p["data"]),
+                      qa.null_threshold)
     s = time.perf_counter() - t0
     n = len(d.examples)
     return {"load_s": round(load, 2), "seconds": round(s, 3), "questions": n, "questions_per_s": round(n / s, 2),
@@ -202,14 +204,16 @@ def qa_model(args, base: str, cache_root: Path) -> str:
     with tempfile.TemporaryDirectory(prefix="bertkit-bench-qa-") as tmp:
         f = train_questions_file(args.train, args.data, args.train_questions, Path(tmp) / "train.json")
         cmd = [sys.executable, "-m", "bertkit", "qa", "train", "--model", base, "--train", str(f), "-o", str(out),
-               "--overwrite", "--epochs", "1", "--lr", "3e-4", "--warmup-ratio", "0.1", "--batch-size", "16", "--seed", "42",
+               "--overwrite", "--epochs", "1", "--lr", "3e-4", "--warmup-ratio", "0.1", "--batch-size", "16", "--seed",
+               "42",
                "--max-length", "256", "--doc-stride", "96", "--threads", str(auto_threads(None)[0])]
         t0 = time.perf_counter()
         r = subprocess.run(cmd, cwd=str(REPO), capture_output=True, text=True,
                            env={**os.environ, "BERTKIT_NO_PROGRESS": "1", "PYTHONPATH": str(REPO)})
         if r.returncode != 0:
             raise RuntimeError(f"bertkit qa train failed:\n{r.stderr[-3000:]}")
-        emit({"kind": "setup", "bench": "qa", "what": "bertkit qa train (the model both sides use)", "seconds": round(time.perf_counter() - t0, 1),
+        emit({"kind": "setup", "bench": "qa", "what": "bertkit qa train (the model both sides use)",
+              "seconds": round(time.perf_counter() - t0, 1),
               "train_questions": args.train_questions, "model_dir": str(out)})
     return str(out)
 
@@ -233,7 +237,8 @@ def tf4_python(root: Path) -> str:
                                           capture_output=True).returncode == 0
     if not ok:
         subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True)
-        r = subprocess.run([str(py), "-m", "pip", "install", "-q", f"transformers=={TF4}"], capture_output=True, text=True)
+        r = subprocess.run([str(py), "-m", "pip", "install", "-q", f"transformers=={TF4}"], capture_output=True,
+                           text=True)
         if r.returncode != 0:
             raise RuntimeError(f"could not install transformers=={TF4} into {venv}:\n{r.stderr[-2000:]}")
     return str(py)
@@ -249,8 +254,10 @@ def main() -> None:
     ap.add_argument("--retrain", action="store_true", help="fine-tune the default model again")
     ap.add_argument("--limit", type=int, default=300, help="only the first N questions (0: all 1,190)")
     ap.add_argument("--batch-size", type=int, default=None, help="bertkit's --batch-size (default: its own, 64)")
-    ap.add_argument("--max-length", type=int, default=None, help="the loop's truncation length (default: the model's, from bertkit.json, else 384)")
-    ap.add_argument("--threads", type=int, default=None, help="OMP_NUM_THREADS for every side (default: unset, each side's own default)")
+    ap.add_argument("--max-length", type=int, default=None,
+                    help="the loop's truncation length (default: the model's, from bertkit.json, else 384)")
+    ap.add_argument("--threads", type=int, default=None,
+                    help="OMP_NUM_THREADS for every side (default: unset, each side's own default)")
     ap.add_argument("--repeats", type=int, default=1)
     ap.add_argument("--with-tf4-pipeline", action="store_true", help=f"add transformers {TF4}'s QA pipeline as a peer")
     ap.add_argument("--bertkit-bf16", action="store_true", help="also run `bertkit qa eval --bf16` (side bertkit-bf16)")
@@ -269,10 +276,11 @@ def main() -> None:
             args.limit, args.repeats = 12, 1
         else:
             model = args.model or qa_model(args, packaged_model(), cache_root)
-        sides = ["bertkit", "loop"] + (["bertkit-bf16"] if args.bertkit_bf16 else []) + (["tf4-pipeline"] if args.with_tf4_pipeline else [])
+        sides = (["bertkit", "loop"] + (["bertkit-bf16"] if args.bertkit_bf16 else [])
+                 + (["tf4-pipeline"] if args.with_tf4_pipeline else []))
         onnx = {}
         if not args.no_fast:
-            from predict_classify import export_for_fast
+            from fast_sides import export_for_fast
 
             onnx = export_for_fast(model, Path(tmp))
             model = onnx.pop("model")
@@ -286,34 +294,45 @@ def main() -> None:
         p = {"model": model, "data": args.data, "limit": limit, "batch_size": args.batch_size, "max_length": max_length}
         env = environment()
         cenv = {"OMP_NUM_THREADS": str(args.threads)} if args.threads else None
-        common = {"bench": "qa", "data": Path(args.data).name, "limit": limit, "max_length": max_length, "threads_option": args.threads, "model": "tiny" if args.smoke else (args.model or "all-MiniLM-L6-v2 fine-tuned by bench/qa.py")}
+        common = {"bench": "qa", "data": Path(args.data).name, "limit": limit, "max_length": max_length,
+                  "threads_option": args.threads,
+                  "model": "tiny" if args.smoke else (args.model or "all-MiniLM-L6-v2 fine-tuned by bench/qa.py")}
         runs: dict[str, list[dict]] = {}
         for i, side in enumerate(order(sides, args.repeats)):
             if side == "tf4-pipeline":
                 res = run_child([__file__, "--child", "tf4", "--params", json.dumps(p)], python=tf4_py, env=cenv)
             elif side in ("bertkit-bf16", "bertkit-fast"):
-                res = run_child([__file__, "--child", "bertkit", "--params", json.dumps({**p, side[8:]: True})], env=cenv)
+                res = run_child([__file__, "--child", "bertkit", "--params", json.dumps({**p, side[8:]: True})],
+                                env=cenv)
             elif side.startswith("ort-loop-"):
-                res = run_child([__file__, "--child", "loop", "--params", json.dumps({**p, "onnx": onnx[side.replace("loop-", "")]})], env=cenv)
+                res = run_child([__file__, "--child", "loop", "--params",
+                                 json.dumps({**p, "onnx": onnx[side.replace("loop-", "")]})], env=cenv)
             else:
                 res = run_child([__file__, "--child", side, "--params", json.dumps(p)], env=cenv)
             runs.setdefault(side, []).append(res)
             emit({"kind": "run", **common, "side": side, "run": i, **env, **res})
         summ = {}
         for side, rs in runs.items():
-            summ[side] = {k: median([r[k] for r in rs]) for k in ("questions_per_s", "seconds", "exact", "f1", "peak_rss_mb", "load_s")}
-            emit({"kind": "summary", **common, "side": side, "runs": len(rs), "questions": rs[0]["questions"], **summ[side]})
+            summ[side] = {k: median([r[k] for r in rs]) for k in ("questions_per_s", "seconds", "exact", "f1",
+                                                                  "peak_rss_mb", "load_s")}
+            emit({"kind": "summary", **common, "side": side, "runs": len(rs), "questions": rs[0]["questions"],
+                  **summ[side]})
         b = summ["bertkit"]
         if "bertkit-fast" in summ:
             f = summ["bertkit-fast"]
             for peer in ("loop", "ort-loop-fp32", "ort-loop-int8"):
                 q = summ[peer]
-                emit({"kind": "ratio-fast", **common, "peer": peer, "x": round(f["questions_per_s"] / q["questions_per_s"], 2),
-                      "exact_diff_vs_fp32": round(f["exact"] - b["exact"], 2), "f1_diff_vs_fp32": round(f["f1"] - b["f1"], 2),
-                      "exact_diff_vs_peer": round(f["exact"] - q["exact"], 2), "f1_diff_vs_peer": round(f["f1"] - q["f1"], 2),
+                emit({"kind": "ratio-fast", **common, "peer": peer,
+                      "x": round(f["questions_per_s"] / q["questions_per_s"], 2),
+                      "exact_diff_vs_fp32": round(f["exact"] - b["exact"], 2),
+                      "f1_diff_vs_fp32": round(f["f1"] - b["f1"], 2),
+                      "exact_diff_vs_peer": round(f["exact"] - q["exact"], 2),
+                      "f1_diff_vs_peer": round(f["f1"] - q["f1"], 2),
                       "peak_rss_mb": {"bertkit-fast": f["peak_rss_mb"], peer: q["peak_rss_mb"]},
-                      "targets": {"2.5x_loop": f["questions_per_s"] >= 2.5 * q["questions_per_s"] if peer == "loop" else None,
-                                  "em_f1_within_0.5_of_fp32": abs(f["exact"] - b["exact"]) <= 0.5 and abs(f["f1"] - b["f1"]) <= 0.5,
+                      "targets": {"2.5x_loop": (f["questions_per_s"] >= 2.5 * q["questions_per_s"]
+                                                if peer == "loop" else None),
+                                  "em_f1_within_0.5_of_fp32": (abs(f["exact"] - b["exact"]) <= 0.5
+                                                               and abs(f["f1"] - b["f1"]) <= 0.5),
                                   "rss_not_above": f["peak_rss_mb"] <= q["peak_rss_mb"]}})
         for peer in [s for s in summ if s != "bertkit" and not s.startswith(("bertkit", "ort-"))]:
             q = summ[peer]

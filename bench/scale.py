@@ -110,11 +110,13 @@ def child_trainer(p: dict) -> dict:
 
     marks: dict = {}
     t = time.perf_counter()
-    ds = datasets.load_dataset("csv", data_files=p["train"], delimiter="\t", quoting=3, split="train", cache_dir=p["cache_dir"])
+    ds = datasets.load_dataset("csv", data_files=p["train"], delimiter="\t", quoting=3, split="train",
+                               cache_dir=p["cache_dir"])
     marks["read_s"] = time.perf_counter() - t
     tok = AutoTokenizer.from_pretrained(p["model"])
     t = time.perf_counter()
-    ds = ds.map(lambda b: tok(b["sentence"], truncation=True, max_length=128), batched=True, remove_columns=["sentence"])
+    ds = ds.map(lambda b: tok(b["sentence"], truncation=True, max_length=128), batched=True,
+                remove_columns=["sentence"])
     marks["tokenize_s"] = time.perf_counter() - t
     model = AutoModelForSequenceClassification.from_pretrained(p["model"], num_labels=2)
 
@@ -200,10 +202,13 @@ def main() -> None:
             cache = work / f"cache-{rows}"
             base = {"model": model, "train": str(data), "steps": steps}
             for run in ("cold", "warm"):
-                r = run_child([*me, "--child", "bertkit", "--params", _json({**base, "cache_dir": str(cache), "num_proc": a.num_proc})])
-                emit({"kind": "train", "side": "bertkit", "cache": run, "rows": rows, "num_proc": a.num_proc, **_rates(r, rows)})
+                r = run_child([*me, "--child", "bertkit", "--params",
+                               _json({**base, "cache_dir": str(cache), "num_proc": a.num_proc})])
+                emit({"kind": "train", "side": "bertkit", "cache": run, "rows": rows, "num_proc": a.num_proc,
+                      **_rates(r, rows)})
             if not a.skip_trainer:
-                r = run_child([*me, "--child", "trainer", "--params", _json({**base, "cache_dir": str(work / f"hf-{rows}")})])
+                r = run_child([*me, "--child", "trainer", "--params",
+                               _json({**base, "cache_dir": str(work / f"hf-{rows}")})])
                 emit({"kind": "train", "side": "trainer", "cache": "cold", "rows": rows, **_rates(r, rows)})
             shutil.rmtree(cache, ignore_errors=True)
             shutil.rmtree(work / f"hf-{rows}", ignore_errors=True)
@@ -212,9 +217,10 @@ def main() -> None:
         if lines:
             model_dir = _predict_model(work)
             for n in lines:
-                r = run_child([*me, "--child", "predict", "--params", _json({"model_dir": model_dir, "lines": n,
-                                                                              "threads": a.predict_threads})])
-                emit({"kind": "predict", "model": "tiny random BERT (bertkit-trained)", "threads": a.predict_threads, **r})
+                params = _json({"model_dir": model_dir, "lines": n, "threads": a.predict_threads})
+                r = run_child([*me, "--child", "predict", "--params", params])
+                emit({"kind": "predict", "model": "tiny random BERT (bertkit-trained)", "threads": a.predict_threads,
+                      **r})
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -235,9 +241,11 @@ def _predict_model(work: Path) -> str:
 
     tiny = tiny_model(work / "tiny-predict")
     train = work / "p.tsv"
-    train.write_text("sentence\tlabel\n" + "".join(f"{'good film' if i % 2 else 'bad film'}\t{i % 2}\n" for i in range(64)))
+    rows = "".join(f"{'good film' if i % 2 else 'bad film'}\t{i % 2}\n" for i in range(64))
+    train.write_text("sentence\tlabel\n" + rows)
     out = work / "predict-model"
-    subprocess.run([sys.executable, "-m", "bertkit", "classify", "train", "--model", tiny, "--train", str(train), "-o", str(out),
+    subprocess.run([sys.executable, "-m", "bertkit", "classify", "train", "--model", tiny, "--train", str(train), "-o",
+                    str(out),
                     "--epochs", "1", "--no-cache"], check=True, capture_output=True)
     return str(out)
 

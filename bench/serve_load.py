@@ -104,7 +104,8 @@ def pct(xs: list[float], q: float) -> float:
     return xs[min(len(xs) - 1, int(round(q * (len(xs) - 1))))]
 
 
-async def load(url: str, texts: list[str], n: int, conc: int, timeout: float = 300, progress: Counter | None = None) -> dict:
+async def load(url: str, texts: list[str], n: int, conc: int, timeout: float = 300,
+               progress: Counter | None = None) -> dict:
     import httpx
 
     lat: list[float] = []
@@ -192,7 +193,8 @@ async def bad_clients(url: str, rounds: int) -> Counter:
     async with httpx.AsyncClient(timeout=60) as c:
         for i in range(rounds):
             try:
-                r = await c.post(url + "/v1/classify", content=b'{"texts": [', headers={"content-type": "application/json"})
+                r = await c.post(url + "/v1/classify", content=b'{"texts": [',
+                                 headers={"content-type": "application/json"})
                 out[f"malformed_{r.status_code}"] += 1
                 r = await c.post(url + "/v1/classify", json={"texts": ["x" * 30000]})
                 out[f"oversize_{r.status_code}"] += 1

@@ -19,7 +19,6 @@ Prints one JSON line per measurement on stdout:
 from __future__ import annotations
 
 import argparse
-import csv
 import os
 import platform
 import time
@@ -33,12 +32,10 @@ SIX = ["gpt2", "roberta-base", "bert-base-cased", "bert-base-multilingual-cased"
 
 
 def read_texts(path: Path) -> list[str]:
-    if path.suffix == ".tsv":
-        with open(path, encoding="utf-8", newline="") as f:
-            rows = list(csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE))
-        col = rows[0].index("sentence") if "sentence" in rows[0] else 0
-        return [r[col] for r in rows[1:]]
-    return path.read_text(encoding="utf-8").splitlines()
+    """A corpus as `bertkit tokenize --file` reads it (a table's text column, else text lines)."""
+    from bertkit.tokenization.corpus import read_file
+
+    return read_file(str(path)).texts
 
 
 def direct_call(be, texts: list[str]) -> tuple[int, float]:
@@ -77,8 +74,12 @@ def main() -> None:
            "TOKENIZERS_PARALLELISM": os.environ.get("TOKENIZERS_PARALLELISM", "(unset)")}
     for be in backends:
         n_direct, direct_s = best_of(args.repeat, lambda: direct_call(be, texts))
-        n_encode, encode_s = best_of(args.repeat, lambda: (
-            lambda t0, b: (sum(map(len, b.ids)), time.perf_counter() - t0))(time.perf_counter(), be.encode(texts, offsets=False)))
+        def encode_once(be=be) -> tuple[int, float]:
+            t0 = time.perf_counter()
+            b = be.encode(texts, offsets=False)
+            return sum(map(len, b.ids)), time.perf_counter() - t0
+
+        n_encode, encode_s = best_of(args.repeat, encode_once)
         t0 = time.perf_counter()
         res = measure([be], texts)
         compare_s = time.perf_counter() - t0

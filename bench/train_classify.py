@@ -1,21 +1,23 @@
 """Benchmark `bertkit classify train` against `transformers.Trainer` + `DataCollatorWithPadding` on SST-2.
 
-    nice -n 5 python bench/train_classify.py [--rows 2000] [--epochs 1] [--repeats 1] [--threads N] [--train F] [--dev F]
+    nice -n 5 python bench/train_classify.py [--rows 2000] [--epochs 1] [--repeats 1] [--threads N] [--train F]
+        [--dev F]
 
 Both sides: the packaged all-MiniLM-L6-v2, the first --rows rows of SST-2 train, the same seed (set before
 the classification head is initialised), batch size 32, lr 5e-5, linear schedule with 6% warmup, weight decay
 0.01, gradient clipping at 1.0, --max-length 128 (truncation). Precision: each side's default (bertkit: `auto`, bf16
-where the hardware computes it natively, else fp32; the Trainer: fp32); --fp32 or --bf16 sets it on every side. Threads: each side's
-default (bertkit: the free physical cores; torch/Trainer: every core) unless --threads N sets OMP_NUM_THREADS
-for both.
+where the hardware computes it natively, else fp32; the Trainer: fp32); --fp32 or --bf16 sets it on every side.
+Threads: each side's default (bertkit: the free physical cores; torch/Trainer: every core) unless --threads N sets
+OMP_NUM_THREADS for both.
 Dev accuracy on the whole SST-2 dev set (872 rows). Each run is a fresh child process, sides alternated
 (bertkit, trainer, trainer, bertkit, ...); peak RSS is that child's own ru_maxrss.
 
 Tokenization is excluded from the training figures of both sides (bertkit tokenizes once before the loop;
 for the Trainer it is done with `Dataset.map(batched=True)` before `Trainer.train`), and included in wall_s.
 
-Sides: bertkit (its defaults); trainer (the Trainer's defaults: fp32 unless --bf16); trainer-grouped (the Trainer at its best: its own
-length grouping, group_by_length=True (in transformers 5: train_sampling_strategy="group_by_length"), at the precision the bertkit side runs, `auto` resolved as bertkit does).
+Sides: bertkit (its defaults); trainer (the Trainer's defaults: fp32 unless --bf16); trainer-grouped (the Trainer at
+its best: its own length grouping, group_by_length=True (in transformers 5:
+train_sampling_strategy="group_by_length"), at the precision the bertkit side runs, `auto` resolved as bertkit does).
 
 One JSON line per run (kind=run), then one per side (kind=summary, medians) and one kind=ratio:
     train_samples_per_s   training samples / training seconds, evaluation excluded: bertkit's own
@@ -153,7 +155,8 @@ def main() -> None:
     ap.add_argument("--bf16", action="store_true", help="bf16 mixed precision on every side")
     ap.add_argument("--fp32", action="store_true", help="fp32 on every side (bertkit's default is auto)")
     ap.add_argument("--threads", type=int, default=None,
-                    help="OMP_NUM_THREADS for both sides (default: unset: bertkit picks the free cores, torch all cores)")
+                    help="OMP_NUM_THREADS for both sides (default: unset: bertkit picks the free "
+                         "cores, torch all cores)")
     ap.add_argument("--repeats", type=int, default=1, help="runs per side, alternated (A B, B A, ...)")
     ap.add_argument("--sides", default=",".join(SIDES))
     ap.add_argument("--bertkit-option", action="append", default=[], metavar="KEY=VALUE",
@@ -175,12 +178,14 @@ def main() -> None:
         texts, labels = read_tsv(args.train)
         texts, labels = texts[: args.rows], labels[: args.rows]
         train_file = Path(tmp) / "train.tsv"
-        train_file.write_text("sentence\tlabel\n" + "".join(f"{t}\t{y}\n" for t, y in zip(texts, labels)), encoding="utf-8")
+        train_file.write_text("sentence\tlabel\n" + "".join(f"{t}\t{y}\n" for t, y in zip(texts, labels)),
+                              encoding="utf-8")
         dev_file = args.dev
         if args.smoke:
             dx, dy = read_tsv(args.dev)
             dev_file = str(Path(tmp) / "dev.tsv")
-            Path(dev_file).write_text("sentence\tlabel\n" + "".join(f"{t}\t{y}\n" for t, y in zip(dx[:32], dy[:32])), encoding="utf-8")
+            Path(dev_file).write_text("sentence\tlabel\n" + "".join(f"{t}\t{y}\n" for t, y in zip(dx[:32], dy[:32])),
+                                      encoding="utf-8")
         extra = {}
         for kv in args.bertkit_option:
             k, v = kv.split("=", 1)
@@ -191,25 +196,31 @@ def main() -> None:
         params = {"model": model, "train": str(train_file), "dev": dev_file, "epochs": args.epochs,
                   "batch_size": args.batch_size, "eval_batch_size": args.eval_batch_size, "lr": args.lr,
                   "warmup_ratio": args.warmup_ratio, "weight_decay": args.weight_decay, "max_length": args.max_length,
-                  "seed": args.seed, "bf16": args.bf16, "extra": extra, "precision": "bf16" if args.bf16 else ("no" if args.fp32 else None)}
+                  "seed": args.seed, "bf16": args.bf16, "extra": extra,
+                  "precision": "bf16" if args.bf16 else ("no" if args.fp32 else None)}
         # trainer-grouped: the Trainer at its best, group_by_length=True at bertkit's precision (auto resolved here)
         from bertkit.classify.settings import ClassifyConfig
         from bertkit.engine.precision import resolve_mixed_precision
 
-        bertkit_precision = resolve_mixed_precision(extra.get("mixed_precision", params["precision"] or ClassifyConfig.mixed_precision))[0]
+        bertkit_precision = resolve_mixed_precision(extra.get("mixed_precision",
+                                                              params["precision"] or ClassifyConfig.mixed_precision))[0]
         params_grouped = {**params, "group_by_length": True, "trainer_bf16": bertkit_precision == "bf16"}
         common = {"bench": "train_classify", "model": Path(model).name if args.smoke else "all-MiniLM-L6-v2",
                   "rows": len(texts), "epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr,
-                  "max_length": args.max_length, "seed": args.seed, "bf16": args.bf16, "fp32": args.fp32, "bertkit_precision": bertkit_precision, "threads_option": args.threads, **({"bertkit_options": extra} if extra else {})}
+                  "max_length": args.max_length, "seed": args.seed, "bf16": args.bf16, "fp32": args.fp32,
+                  "bertkit_precision": bertkit_precision, "threads_option": args.threads,
+                  **({"bertkit_options": extra} if extra else {})}
         env = environment()
         runs: dict[str, list[dict]] = {}
         sides = [s for s in args.sides.split(",") if s]
         for i, side in enumerate(order(sides, args.repeats)):
-            res = run_child([__file__, "--child", side, "--params", json.dumps(params_grouped if side == "trainer-grouped" else params)],
+            res = run_child([__file__, "--child", side, "--params",
+                             json.dumps(params_grouped if side == "trainer-grouped" else params)],
                             env={"OMP_NUM_THREADS": str(args.threads)} if args.threads else None)
             runs.setdefault(side, []).append(res)
             emit({"kind": "run", **common, "side": side, "run": i, **env, **res,
-                  **({"group_by_length": True, "trainer_bf16": params_grouped["trainer_bf16"]} if side == "trainer-grouped" else {})})
+                  **({"group_by_length": True, "trainer_bf16": params_grouped["trainer_bf16"]}
+                     if side == "trainer-grouped" else {})})
         summ = {}
         for side, rs in runs.items():
             summ[side] = {k: round(median([r[k] for r in rs]), 4) for k in
@@ -222,14 +233,16 @@ def main() -> None:
             g = summ.get("trainer-grouped")
             grouped = {"x_vs_trainer_grouped": round(b["train_samples_per_s"] / g["train_samples_per_s"], 2),
                        "bertkit_precision": bertkit_precision,
-                       "dev_accuracy_diff_points_vs_grouped": round(100 * (b["dev_accuracy"] - g["dev_accuracy"]), 2)} if g else {}
+                       "dev_accuracy_diff_points_vs_grouped": round(100 * (b["dev_accuracy"] - g["dev_accuracy"]),
+                                                                    2)} if g else {}
             emit({"kind": "ratio", **common, **grouped,
                   "train_samples_per_s_x": round(b["train_samples_per_s"] / t["train_samples_per_s"], 2),
                   "wall_x": round(t["wall_s"] / b["wall_s"], 2),
                   "dev_accuracy_diff_points": round(100 * (b["dev_accuracy"] - t["dev_accuracy"]), 2),
                   "peak_rss_ratio": round(b["peak_rss_mb"] / t["peak_rss_mb"], 2),
                   "targets": {"train_3.5x": b["train_samples_per_s"] >= 3.5 * t["train_samples_per_s"],
-                              **({"same_precision_1.5x_grouped": b["train_samples_per_s"] >= 1.5 * g["train_samples_per_s"]} if g else {}),
+                              **({"same_precision_1.5x_grouped":
+                                  b["train_samples_per_s"] >= 1.5 * g["train_samples_per_s"]} if g else {}),
                               "accuracy_within_0.3": b["dev_accuracy"] >= t["dev_accuracy"] - 0.003,
                               "rss_not_above": b["peak_rss_mb"] <= t["peak_rss_mb"]}})
 

@@ -109,7 +109,8 @@ def child_trainer(p: dict) -> dict:
         e["labels"] = out
         return e
 
-    train_ds = Dataset.from_dict({"tokens": tr_w, "tags": tr_t}).map(enc, batched=True, remove_columns=["tokens", "tags"])
+    train_ds = Dataset.from_dict({"tokens": tr_w, "tags": tr_t}).map(enc, batched=True,
+                                                                     remove_columns=["tokens", "tags"])
     dev_ds = Dataset.from_dict({"tokens": dv_w, "tags": dv_t}).map(enc, batched=True, remove_columns=["tokens", "tags"])
     with tempfile.TemporaryDirectory(prefix="bertkit-bench-trainer-") as tmp:
         args = TrainingArguments(output_dir=tmp, per_device_train_batch_size=p["batch_size"],

@@ -48,7 +48,8 @@ class _LogProgress:
 
     def add_task(self, description, total=None, **fields):
         tid = len(self.tasks)
-        self.tasks[tid] = {"description": description, "total": total, "completed": 0, "start": self._time(), "last": self._time(), **fields}
+        self.tasks[tid] = {"description": description, "total": total, "completed": 0, "start": self._time(),
+                           "last": self._time(), **fields}
         return tid
 
     def update(self, tid, completed=None, **fields):
@@ -63,8 +64,10 @@ class _LogProgress:
             t["last"], t["_said_done"] = now, finished
             done, total = t["completed"], t["total"]
             eta = (now - t["start"]) / done * (total - done) if done and total else None
-            extra = " ".join(str(v) for k, v in t.items() if k not in ("description", "total", "completed", "start", "last", "_said_done") and v)
-            log(f"{t['description']}: {done}/{total or '?'} {extra}" + (f" eta {eta / 60:.1f} min" if eta is not None else ""))
+            extra = " ".join(str(v) for k, v in t.items() if k not in ("description", "total", "completed", "start",
+                                                                       "last", "_said_done") and v)
+            log(f"{t['description']}: {done}/{total or '?'} {extra}"
+                + (f" eta {eta / 60:.1f} min" if eta is not None else ""))
 
     def advance(self, tid, n=1):
         self.update(tid, completed=self.tasks[tid]["completed"] + n)

@@ -79,7 +79,8 @@ def report() -> dict:
         pkgs[name] = {"version": v, "tested": spec, "ok": ok if v is not None else False}
     import torch
 
-    device = "cuda" if torch.cuda.is_available() else ("mps" if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available() else "cpu")
+    mps = getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()
+    device = "cuda" if torch.cuda.is_available() else ("mps" if mps else "cpu")
     info = {
         "bertkit": __version__,
         "python": platform.python_version(),

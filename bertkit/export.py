@@ -4,11 +4,11 @@ The graph is traced with `torch.onnx.export` (the TorchScript exporter: the torc
 with dynamic batch and sequence axes; `--int8` then applies ONNX Runtime's dynamic quantization (int8 weights per
 output channel in the MatMul / Gemm nodes, activations quantized per batch) behind an accuracy gate (bertkit.int8gate:
 the task's metric on labelled data may drop by at most --max-drop, else layers stay in fp32 or int8 is refused; the
-decision goes into bertkit.json, and `--fast` runs the int8 graph only when it was accepted). The graph is written beside the model by default, in the
-layout other tools read (`DIR/onnx/model.onnx`, `DIR/onnx/model_quantized.onnx`), with its weights in ONNX's external
-data file beside it (`model.onnx_data`: ONNX Runtime maps it instead of copying it), and only after ONNX Runtime has
-run it on a padded probe batch and its outputs matched PyTorch's (fp32: 1e-4; int8 reports the difference).
-Needs the optional extra: pip install 'bertkit[onnx]'.
+decision goes into bertkit.json, and `--fast` runs the int8 graph only when it was accepted). The graph is written
+beside the model by default, in the layout other tools read (`DIR/onnx/model.onnx`, `DIR/onnx/model_quantized.onnx`),
+with its weights in ONNX's external data file beside it (`model.onnx_data`: ONNX Runtime maps it instead of copying
+it), and only after ONNX Runtime has run it on a padded probe batch and its outputs matched PyTorch's (fp32: 1e-4;
+int8 reports the difference). Needs the optional extra: pip install 'bertkit[onnx]'.
 """
 
 from __future__ import annotations
@@ -68,7 +68,8 @@ def export_onnx(model_dir: str, out: str | None = None, int8: bool = False, opse
         max_drop, data = check_max_drop(max_drop), gate_data(path, meta, data)
     tok = load_tokenizer(path, trust_remote_code)
     auto = getattr(transformers, spec.auto_class)
-    model = load_pretrained(auto, path, allow_pickle=allow_pickle, trust_remote_code=trust_remote_code, attn="eager").eval()
+    model = load_pretrained(auto, path, allow_pickle=allow_pickle, trust_remote_code=trust_remote_code,
+                            attn="eager").eval()
     names = input_names(tok, model)
     probe = probe_batch(tok, names)
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -88,7 +89,8 @@ def export_onnx(model_dir: str, out: str | None = None, int8: bool = False, opse
             with_external_data(traced, staged)
             diff, names = max_abs_diff(model, staged, probe, spec.outputs)
             if not int8 and diff > FP32_TOLERANCE:
-                raise BertkitError(f"{path}: the exported graph differs from PyTorch by {diff:.2e} (> {FP32_TOLERANCE:g}); "
+                raise BertkitError(f"{path}: the exported graph differs from PyTorch by {diff:.2e} (> "
+                                   f"{FP32_TOLERANCE:g}); "
                                    "nothing written. Please report this model type")
             publish(staged, dest)
     if decision is not None:

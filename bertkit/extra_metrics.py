@@ -32,7 +32,8 @@ def load_metric(spec: str):
     try:
         import evaluate
     except ImportError as e:
-        raise BertkitError(f"--extra-metric {spec}: needs the 'evaluate' package: pip install 'bertkit[evaluate]'") from e
+        raise BertkitError(f"--extra-metric {spec}: needs the 'evaluate' package: "
+                           "pip install 'bertkit[evaluate]'") from e
     p = Path(spec).expanduser()
     looks_local = p.suffix == ".py" or "/" in spec or spec.startswith(".")
     if looks_local and not p.exists():

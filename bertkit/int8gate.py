@@ -70,8 +70,8 @@ def gate_data(folder: str, meta: dict, data: str | None) -> str:
         return data
     dev = (meta.get("training_args") or {}).get("dev")
     if not dev:
-        raise BertkitError(f"{folder}: no dev data recorded in bertkit.json, so int8 cannot be checked; give a labelled "
-                           "file with --calibration FILE")
+        raise BertkitError(f"{folder}: no dev data recorded in bertkit.json, so int8 cannot be checked; "
+                           "give a labelled file with --calibration FILE")
     for cand in (Path(dev), Path(folder) / dev):
         if cand.is_file():
             return str(cand)

@@ -201,7 +201,8 @@ def load_config(name: str, *, allow_pickle=False, trust_remote_code=False):
 
 
 def set_threads(threads: int | None) -> int:
-    """torch CPU threads: `threads` if given, else OMP_NUM_THREADS, else the free physical cores (see engine.threads)."""
+    """torch CPU threads: `threads` if given, else OMP_NUM_THREADS, else the free physical cores (see
+    engine.threads)."""
     from bertkit.engine.threads import set_auto_threads
 
     return set_auto_threads(threads)[0]

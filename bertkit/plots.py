@@ -84,7 +84,8 @@ def confusion(matrix: Sequence[Sequence[int]], labels: Sequence[str], title: str
         ax.set_title(title, fontsize=10)
     if k <= 20:
         for (i, j), v in np.ndenumerate(cm):
-            ax.text(j, i, str(v), ha="center", va="center", fontsize=8, color="white" if v > 0.6 * cm.max() else "black")
+            ax.text(j, i, str(v), ha="center", va="center", fontsize=8,
+                    color="white" if v > 0.6 * cm.max() else "black")
     fig.colorbar(im, ax=ax, shrink=0.8)
     return fig
 

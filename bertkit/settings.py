@@ -118,7 +118,8 @@ def _bad(name: str, check: Check, value: Any) -> SettingError:
 def _check_str(name: str, check: Check, value: Any) -> str:
     if isinstance(value, (int, float)) and not isinstance(value, bool) and not check.choices:
         value = str(value)  # `text_col: 1` in a recipe
-    if not isinstance(value, str) or (check.choices and value not in check.choices) or (not check.choices and value == ""):
+    if (not isinstance(value, str) or (check.choices and value not in check.choices)
+            or (not check.choices and value == "")):
         raise _bad(name, check, value)
     return value
 

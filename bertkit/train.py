@@ -154,9 +154,10 @@ def run(plugin: TrainingPlugin) -> dict[str, Any] | None:
         callbacks.append(TrackerCallback(dict(vars(cfg))))
     engine = Engine(task, model, engine_settings(cfg), run_dir(out_dir), callbacks, project_name=out_dir.name)
     kind = str(engine.accelerator.distributed_type).split(".")[-1]
-    console.log(f"training {type(model).__name__} on {engine.accelerator.device} × {state.num_processes} process(es) ({kind}) "
-                f"({threads} threads each: {threads_why}), {cfg.epochs:g} epochs, batch {cfg.batch_size} per process, "
-                f"lr {cfg.lr:g}, mixed precision {cfg.mixed_precision} ({precision_why}), attention {cfg.attn} ({attn_why})")
+    console.log(f"training {type(model).__name__} on {engine.accelerator.device} × {state.num_processes} "
+                f"process(es) ({kind}) ({threads} threads each: {threads_why}), {cfg.epochs:g} epochs, "
+                f"batch {cfg.batch_size} per process, lr {cfg.lr:g}, mixed precision {cfg.mixed_precision} "
+                f"({precision_why}), attention {cfg.attn} ({attn_why})")
     result = engine.fit(train_feats, dev_feats, resume=resume)
     summary = None
     if engine.is_main:

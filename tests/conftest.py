@@ -70,7 +70,8 @@ def tiny_bert(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     if not SHARED.is_dir():
-        pytest.skip(f"real data not found at {SHARED} (the ../shared/data folder beside the checkout; set BERTKIT_SHARED_DATA)")
+        pytest.skip(f"real data not found at {SHARED} (the ../shared/data folder beside the checkout; set "
+                    "BERTKIT_SHARED_DATA)")
     return SHARED
 
 

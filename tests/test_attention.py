@@ -76,7 +76,8 @@ def test_grid_and_matrix_figures(att):
 def test_bar_lengths():
     from bertkit.attention.render_terminal import BAR_WIDTH, bar
 
-    assert bar(1.0) == "█" * BAR_WIDTH and bar(0.0) == " " * BAR_WIDTH and bar(0.5) == "█" * (BAR_WIDTH // 2) + " " * (BAR_WIDTH // 2)
+    assert bar(1.0) == "█" * BAR_WIDTH and bar(0.0) == " " * BAR_WIDTH
+    assert bar(0.5) == "█" * (BAR_WIDTH // 2) + " " * (BAR_WIDTH // 2)
     assert bar(1 / (8 * BAR_WIDTH)).rstrip() == "▏" and all(len(bar(w)) == BAR_WIDTH for w in np.linspace(0, 1, 33))
 
 
@@ -114,7 +115,8 @@ def test_cli_json_schema(tiny_bert):
 
 def test_html_page_is_self_contained_and_runs(tiny_bert, tmp_path):
     out = tmp_path / "a.html"
-    r = invoke(["attention", "show", "--model", str(tiny_bert), "--text", TEXT + " </script> <b>", "--token", "it", "-o", str(out)])
+    r = invoke(["attention", "show", "--model", str(tiny_bert), "--text", TEXT + " </script> <b>", "--token", "it",
+                "-o", str(out)])
     assert r.exit_code == 0, r.output
     assert r.stdout == ""  # --output without --format: the file only
     html = out.read_text()
@@ -158,7 +160,8 @@ def test_compare_two_models(tiny_bert, tuned, tmp_path):
     np.testing.assert_allclose(doc["compare"]["difference"], diff, atol=1e-6)
     assert np.asarray(doc["compare"]["weights"]).shape == a.weights.shape
     assert (tmp_path / "c.png").stat().st_size > 1000
-    r = invoke(["attention", "show", "--model", str(tiny_bert), "--compare", str(tuned), "--text", TEXT, "--token", "it",
+    r = invoke(["attention", "show", "--model", str(tiny_bert), "--compare", str(tuned), "--text", TEXT, "--token",
+                "it",
                 "--layer", "1", "-o", str(tmp_path / "c.html"), "--format", "table"])
     assert r.exit_code == 0, r.output
     assert "L1 H0 A" in r.stdout and "L1 H0 B" in r.stdout and "Δ" in r.stdout

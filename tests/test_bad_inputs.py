@@ -7,113 +7,16 @@ Most cases stop before a model loads; the model folders below are built, not tra
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
-from helpers import invoke, sentiment_rows
-
-CTX = "Jim Henson was a nice puppet maker who created the muppets in london"
-
-
-def _squad(qas: list[dict], key: str = "qas") -> dict:
-    return {"version": "v2.0", "data": [{"title": "t", "paragraphs": [{"context": CTX, key: qas}]}]}
+from bad_inputs_data import CTX, build_files
+from helpers import invoke
 
 
 @pytest.fixture(scope="module")
 def files(tmp_path_factory, tiny_bert) -> dict[str, str]:
-    d = tmp_path_factory.mktemp("bad")
-    rows = sentiment_rows(20)
-    (d / "good.tsv").write_text("sentence\tlabel\n" + "".join(f"{t}\t{y}\n" for t, y in rows))
-    (d / "good.csv").write_text("text,label\n" + "".join(f"{t},{y}\n" for t, y in rows))
-    (d / "semi.csv").write_text("label;text\n" + "".join(f"{y};{t}\n" for t, y in rows))
-    (d / "latin1.csv").write_bytes("text,label\ncafé crème,1\nthé,0\n".encode("latin-1"))
-    (d / "latin1.txt").write_bytes("café crème\nthé\n".encode("latin-1"))
-    (d / "binary.csv").write_bytes(bytes(range(256)) * 4)
-    (d / "empty.csv").write_text("")
-    (d / "header-only.csv").write_text("text,label\n")
-    (d / "nan-label.csv").write_text("text,label\ngood movie,1\nbad movie,NaN\nfine,0\n")
-    (d / "one-class.csv").write_text("text,label\ngood movie,1\nbad movie,1\nfine,1\n")
-    (d / "blank-text.csv").write_text('text,label\ngood movie,1\n"  ",0\nfine,0\n')
-    (d / "labels14.csv").write_text("".join(f"{i % 4 + 1},some title,{t}\n" for i, (t, _) in enumerate(rows)))
-    (d / "unknown-label.csv").write_text("text,label\ngood movie,1\nbad movie,7\n")
-    (d / "bad.jsonl").write_text('{"text": "good"}\n{"text": \n')
-    (d / "notext.jsonl").write_text('{"body": "good"}\n')
-    (d / "qa-bad.jsonl").write_text('{"question": "who?", "context": "jim henson"}\n{"question": \n')
-    (d / "qa-notext.jsonl").write_text('{"question": "who?"}\n')
-    (d / "bad.json").write_text('{"data": [')
-    (d / "squad-keys.json").write_text(json.dumps(_squad([{"id": "q1", "question": "who?", "answers": []}], key="questions")))
-    (d / "squad-mismatch.json").write_text(json.dumps(_squad([{"id": "q1", "question": "who?",
-                                                               "answers": [{"text": "Jim Henson", "answer_start": 5}]}])))
-    (d / "squad-v2.json").write_text(json.dumps(_squad([
-        {"id": "q1", "question": "who?", "answers": [{"text": "Jim Henson", "answer_start": 0}]},
-        {"id": "q2", "question": "why?", "answers": [], "is_impossible": True}])))
-    (d / "flat-nocontext.jsonl").write_text(json.dumps({"question": "who?", "answers": {"text": [], "answer_start": []}}) + "\n")
-    (d / "qa-recipe.yaml").write_text("task: qa\nepochs: 1\n")
-    (d / "unknown-key.yaml").write_text("epochs: 1\nlearning_rate: 0.1\n")
-    (d / "zero-batch.yaml").write_text("batch_size: 0\n")
-    (d / "not-yaml.yaml").write_text("epochs: [1\n")
-    (d / "list.yaml").write_text("- epochs\n")
-    (d / "a-file").write_text("x")
-    busy = d / "busy"
-    busy.mkdir()
-    (busy / "keep.txt").write_text("keep me")
-    (d / "folder").mkdir()
-    _ner_files(d)
-    return {"d": str(d), "tiny": str(tiny_bert), "clf": str(_classifier(d / "clf", tiny_bert)), "qa": str(_qa_model(d / "qam", tiny_bert)),
-            "ner": str(_ner_model(d / "nerm", tiny_bert))}
-
-
-def _ner_files(d: Path) -> None:
-    good = "Bob\tB-person\nlives\tO\nin\tO\nParis\tB-location\n\nhi\tO\nAnn\tB-person\n"
-    (d / "ner-good.conll").write_text(good)
-    (d / "ner-ragged.conll").write_text("Bob\tB-person\nlives\tO\textra\nin\tO\n")
-    (d / "ner-notags.conll").write_text("Bob\nlives\nin\nParis\n")
-    (d / "ner-tagcol.conll").write_text("".join(f"{w}\t{t}\tNN{i}\n" for i, (w, t) in enumerate(
-        [("Bob", "B-person"), ("lives", "O"), ("in", "O"), ("Paris", "B-location")])))
-    (d / "ner-unknown.conll").write_text("Bob\tB-person\nACME\tB-corporation\nin\tO\n")
-    (d / "ner-mixed.conll").write_text("Bob\tB-person\nlives\tVERB\nin\tO\n")
-    (d / "ner-empty.conll").write_text("")
-    (d / "ner-binary.conll").write_bytes(bytes(range(256)) * 4)
-    (d / "ner-emptytag.conll").write_text("Bob\tB-person\nlives\t\n")
-    (d / "ner-json-count.jsonl").write_text('{"tokens": ["Bob", "lives"], "tags": ["B-person", "O"]}\n'
-                                            '{"tokens": ["hi", "Ann"], "tags": ["O"]}\n')
-    (d / "ner-json-ids.jsonl").write_text('{"tokens": ["Bob", "lives"], "tags": [1, 0]}\n')
-
-
-def _ner_model(path: Path, tiny: Path) -> Path:
-    """A (random) token classifier folder as `ner train` writes it, built without training."""
-    from transformers import AutoTokenizer, BertConfig, BertForTokenClassification
-
-    labels = ["O", "B-location", "I-location", "B-person", "I-person"]
-    cfg = BertConfig.from_pretrained(tiny, num_labels=5, id2label=dict(enumerate(labels)),
-                                     label2id={n: i for i, n in enumerate(labels)})
-    BertForTokenClassification(cfg).save_pretrained(path)
-    AutoTokenizer.from_pretrained(tiny).save_pretrained(path)
-    (path / "bertkit.json").write_text(json.dumps({"task": "ner", "labels": labels, "scheme": "IOB2",
-                                                   "max_length": 32, "stride": 8}))
-    return path
-
-
-def _classifier(path: Path, tiny: Path) -> Path:
-    """A (random) binary classifier folder as `classify train` writes it, built without training."""
-    from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
-
-    cfg = BertConfig.from_pretrained(tiny, num_labels=2, id2label={0: "0", 1: "1"}, label2id={"0": 0, "1": 1})
-    BertForSequenceClassification(cfg).save_pretrained(path)
-    AutoTokenizer.from_pretrained(tiny).save_pretrained(path)
-    (path / "bertkit.json").write_text(json.dumps({"task": "classify", "problem_type": "binary", "labels": ["0", "1"],
-                                                   "threshold": 0.5, "text_col": "text", "label_col": "label"}))
-    return path
-
-
-def _qa_model(path: Path, tiny: Path) -> Path:
-    from transformers import AutoTokenizer, BertConfig, BertForQuestionAnswering
-
-    BertForQuestionAnswering(BertConfig.from_pretrained(tiny)).save_pretrained(path)
-    AutoTokenizer.from_pretrained(tiny).save_pretrained(path)
-    (path / "bertkit.json").write_text(json.dumps({"task": "qa", "version_2": True, "max_length": 64, "doc_stride": 16}))
-    return path
+    return build_files(tmp_path_factory.mktemp("bad"), tiny_bert)
 
 
 TRAIN = ["classify", "train", "-m", "{tiny}", "--train", "{d}/good.tsv", "-o", "{d}/out", "--epochs", "1"]
@@ -138,10 +41,13 @@ CASES = [
     ("train batch -4", TRAIN + ["--batch-size", "-4"], 2, ["--batch-size must be an integer of at least 1, not -4"]),
     ("train batch 0", TRAIN + ["--batch-size", "0"], 2, ["--batch-size", "lower it when memory runs out"]),
     ("train save-steps 0", TRAIN + ["--save-steps", "0"], 2, ["--save-steps must be an integer of at least 1, not 0"]),
-    ("train save-total-limit 0", TRAIN + ["--save-total-limit", "0"], 2, ["--save-total-limit must be an integer of at least 1"]),
+    ("train save-total-limit 0", TRAIN + ["--save-total-limit", "0"], 2,
+     ["--save-total-limit must be an integer of at least 1"]),
     ("train log-every 0", TRAIN + ["--log-every", "0"], 2, ["--log-every must be an integer of at least 1"]),
-    ("train report-to", TRAIN + ["--report-to", "neptune"], 2, ["--report-to must be one of tensorboard, wandb, mlflow, none"]),
-    ("train resume missing", TRAIN + ["--resume", "{d}/no-such-checkpoint"], 2, ["--resume", "not a checkpoint folder", "--resume auto"]),
+    ("train report-to", TRAIN + ["--report-to", "neptune"], 2,
+     ["--report-to must be one of tensorboard, wandb, mlflow, none"]),
+    ("train resume missing", TRAIN + ["--resume", "{d}/no-such-checkpoint"], 2,
+     ["--resume", "not a checkpoint folder", "--resume auto"]),
     ("train threads word", TRAIN + ["--threads", "many"], 2, ["--threads must be an integer of at least 1 or 'auto'"]),
     ("train num-proc 0", TRAIN + ["--num-proc", "0"], 2, ["--num-proc must be an integer of at least 1"]),
     ("train long-text", TRAIN + ["--long-text", "split"], 2, ["--long-text must be one of truncate, window"]),
@@ -158,7 +64,8 @@ CASES = [
     ("train weight-decay -1", TRAIN + ["--weight-decay", "-1"], 2, ["--weight-decay"]),
     ("train max-grad-norm -1", TRAIN + ["--max-grad-norm", "-1"], 2, ["--max-grad-norm", "0 turns clipping off"]),
     ("train seed -1", TRAIN + ["--seed", "-1"], 2, ["--seed must be an integer from 0"]),
-    ("train mixed precision", TRAIN + ["--mixed-precision", "fp8"], 2, ["--mixed-precision must be one of no, bf16, fp16"]),
+    ("train mixed precision", TRAIN + ["--mixed-precision", "fp8"], 2,
+     ["--mixed-precision must be one of no, bf16, fp16"]),
     ("train class weights", TRAIN + ["--class-weights", "sometimes"], 2, ["--class-weights must be one of auto, none"]),
     ("train problem type", TRAIN + ["--problem-type", "regression"], 2, ["--problem-type must be one of binary"]),
     ("train metric", TRAIN + ["--metric", "bleu"], 2, ["--metric must be one of accuracy"]),
@@ -170,10 +77,13 @@ CASES = [
     ("train no -o", ["classify", "train", "-m", "{tiny}", "--train", "{d}/good.tsv"], 1, ["--output-dir is required"]),
     # recipes
     ("recipe for qa", TRAIN + ["-c", "{d}/qa-recipe.yaml"], 2, ["qa-recipe.yaml", "is for `bertkit qa train`"]),
-    ("recipe unknown key", TRAIN + ["-c", "{d}/unknown-key.yaml"], 2, ["unknown-key.yaml: unknown key(s) learning_rate"]),
-    ("recipe bad value", TRAIN + ["-c", "{d}/zero-batch.yaml"], 2, ["zero-batch.yaml: batch_size must be an integer of at least 1"]),
+    ("recipe unknown key", TRAIN + ["-c", "{d}/unknown-key.yaml"], 2,
+     ["unknown-key.yaml: unknown key(s) learning_rate"]),
+    ("recipe bad value", TRAIN + ["-c", "{d}/zero-batch.yaml"], 2,
+     ["zero-batch.yaml: batch_size must be an integer of at least 1"]),
     ("recipe not yaml", TRAIN + ["-c", "{d}/not-yaml.yaml"], 2, ["not-yaml.yaml: not valid YAML"]),
-    ("recipe missing", TRAIN + ["-c", "{d}/nope.yaml"], 2, ["nope.yaml: config file not found", "bertkit recipes list"]),
+    ("recipe missing", TRAIN + ["-c", "{d}/nope.yaml"], 2,
+     ["nope.yaml: config file not found", "bertkit recipes list"]),
     ("recipe a list", TRAIN + ["-c", "{d}/list.yaml"], 2, ["list.yaml: expected a mapping"]),
     ("recipe a folder", TRAIN + ["-c", "{d}/folder"], 2, ["folder: is a folder"]),
     ("recipe show unknown", ["recipes", "show", "nope"], 2, ["no recipe 'nope'", "sst2-minilm"]),
@@ -202,84 +112,128 @@ CASES = [
     ("train model a file", _with(TRAIN, m="{d}/a-file"), 1, ["a-file: a model must be a folder"]),
     ("train model no config", _with(TRAIN, m="{d}/folder"), 1, ["no config.json in this folder"]),
     # classify eval
-    ("eval qa model", ["classify", "eval", "-m", "{qa}", "--data", "{d}/good.csv"], 1, ["a question-answering model", "bertkit qa ask"]),
-    ("eval bare encoder", ["classify", "eval", "-m", "{tiny}", "--data", "{d}/good.csv"], 1, ["no trained classification head", "classify train"]),
-    ("eval batch 0", ["classify", "eval", "-m", "{clf}", "--data", "{d}/good.csv", "--batch-size", "0"], 2, ["--batch-size"]),
+    ("eval qa model", ["classify", "eval", "-m", "{qa}", "--data", "{d}/good.csv"], 1,
+     ["a question-answering model", "bertkit qa ask"]),
+    ("eval bare encoder", ["classify", "eval", "-m", "{tiny}", "--data", "{d}/good.csv"], 1,
+     ["no trained classification head", "classify train"]),
+    ("eval batch 0", ["classify", "eval", "-m", "{clf}", "--data", "{d}/good.csv", "--batch-size", "0"], 2,
+     ["--batch-size"]),
     ("eval limit 0", ["classify", "eval", "-m", "{clf}", "--data", "{d}/good.csv", "--limit", "0"], 2, ["--limit"]),
-    ("eval threshold 2", ["classify", "eval", "-m", "{clf}", "--data", "{d}/good.csv", "--threshold", "2"], 2, ["--threshold must be a number from 0 to 1"]),
+    ("eval threshold 2", ["classify", "eval", "-m", "{clf}", "--data", "{d}/good.csv", "--threshold", "2"], 2,
+     ["--threshold must be a number from 0 to 1"]),
     ("eval no --data", ["classify", "eval", "-m", "{clf}"], 2, ["Missing option '--data'"]),
-    ("eval data missing", ["classify", "eval", "-m", "{clf}", "--data", "{d}/missing.csv"], 1, ["missing.csv: file not found"]),
-    ("eval unknown label", ["classify", "eval", "-m", "{clf}", "--data", "{d}/unknown-label.csv"], 1, ["row 2: unknown label '7'"]),
+    ("eval data missing", ["classify", "eval", "-m", "{clf}", "--data", "{d}/missing.csv"], 1,
+     ["missing.csv: file not found"]),
+    ("eval unknown label", ["classify", "eval", "-m", "{clf}", "--data", "{d}/unknown-label.csv"], 1,
+     ["row 2: unknown label '7'"]),
     ("eval semicolons", ["classify", "eval", "-m", "{clf}", "--data", "{d}/semi.csv"], 1, ["delimited by ';'"]),
     # classify predict
-    ("predict batch 0", ["classify", "predict", "-m", "{clf}", "{d}/good.csv", "--batch-size", "0"], 2, ["--batch-size must be an integer of at least 1, not 0"]),
+    ("predict batch 0", ["classify", "predict", "-m", "{clf}", "{d}/good.csv", "--batch-size", "0"], 2,
+     ["--batch-size must be an integer of at least 1, not 0"]),
     ("predict qa model", ["classify", "predict", "-m", "{qa}", "{d}/good.csv"], 1, ["a question-answering model"]),
-    ("predict bare encoder", ["classify", "predict", "-m", "{tiny}", "{d}/good.csv"], 1, ["no trained classification head"]),
-    ("predict latin-1 text", ["classify", "predict", "-m", "{clf}", "{d}/latin1.txt"], 1, ["latin1.txt: not UTF-8 text"]),
+    ("predict bare encoder", ["classify", "predict", "-m", "{tiny}", "{d}/good.csv"], 1,
+     ["no trained classification head"]),
+    ("predict latin-1 text", ["classify", "predict", "-m", "{clf}", "{d}/latin1.txt"], 1,
+     ["latin1.txt: not UTF-8 text"]),
     ("predict bad jsonl", ["classify", "predict", "-m", "{clf}", "{d}/bad.jsonl"], 1, ["bad.jsonl:2: not valid JSON"]),
-    ("predict no text field", ["classify", "predict", "-m", "{clf}", "{d}/notext.jsonl"], 1, ["no text field found", "--text-col"]),
-    ("predict missing file", ["classify", "predict", "-m", "{clf}", "{d}/missing.txt"], 1, ["missing.txt: file not found"]),
-    ("predict input format", ["classify", "predict", "-m", "{clf}", "{d}/good.csv", "--input-format", "xml"], 2, ["--input-format must be text, jsonl or csv"]),
+    ("predict no text field", ["classify", "predict", "-m", "{clf}", "{d}/notext.jsonl"], 1,
+     ["no text field found", "--text-col"]),
+    ("predict missing file", ["classify", "predict", "-m", "{clf}", "{d}/missing.txt"], 1,
+     ["missing.txt: file not found"]),
+    ("predict input format", ["classify", "predict", "-m", "{clf}", "{d}/good.csv", "--input-format", "xml"], 2,
+     ["--input-format must be text, jsonl or csv"]),
     # qa train
     ("qa doc-stride", _with(QA_TRAIN, doc_stride="400"), 2, ["--doc-stride 400 must be below --max-length 64"]),
     ("qa n-best 0", QA_TRAIN + ["--n-best", "0"], 2, ["--n-best must be an integer of at least 1"]),
     ("qa max-answer-length 0", QA_TRAIN + ["--max-answer-length", "0"], 2, ["--max-answer-length"]),
     ("qa batch -4", QA_TRAIN + ["--batch-size", "-4"], 2, ["--batch-size must be an integer of at least 1, not -4"]),
     ("qa recipe for classify", QA_TRAIN + ["-c", "sst2-minilm"], 2, ["is for `bertkit classify train`"]),
-    ("qa squad wrong keys", _with(QA_TRAIN, train="{d}/squad-keys.json"), 1, ["squad-keys.json", "no \"qas\" list", "keys: context, questions"]),
-    ("qa answer mismatch", _with(QA_TRAIN, train="{d}/squad-mismatch.json"), 1, ["question 'q1': answer_start 5 does not match", "--skip-bad-rows"]),
+    ("qa squad wrong keys", _with(QA_TRAIN, train="{d}/squad-keys.json"), 1,
+     ["squad-keys.json", "no \"qas\" list", "keys: context, questions"]),
+    ("qa answer mismatch", _with(QA_TRAIN, train="{d}/squad-mismatch.json"), 1,
+     ["question 'q1': answer_start 5 does not match", "--skip-bad-rows"]),
     ("qa malformed json", _with(QA_TRAIN, train="{d}/bad.json"), 1, ["bad.json: not valid JSON"]),
     ("qa flat no context", _with(QA_TRAIN, train="{d}/flat-nocontext.jsonl"), 1, ["no 'context' column"]),
     ("qa always-answer on v2 data", QA_TRAIN + ["--always-answer"], 2, ["unanswerable question"]),
     ("qa train file missing", _with(QA_TRAIN, train="{d}/missing.json"), 1, ["missing.json: file not found"]),
     # qa eval
     ("qa eval nothing to score", ["qa", "eval", "--data", "{d}/squad-v2.json"], 2, ["give --model", "--predictions"]),
-    ("qa eval na-probs alone", ["qa", "eval", "-m", "{qa}", "--data", "{d}/squad-v2.json", "--na-probs", "x.json"], 2, ["--na-probs goes with --predictions"]),
-    ("qa eval predictions missing", ["qa", "eval", "-p", "{d}/missing-preds.json", "--data", "{d}/squad-v2.json"], 1, ["missing-preds.json"]),
-    ("qa eval classifier", ["qa", "eval", "-m", "{clf}", "--data", "{d}/squad-v2.json"], 1, ["a classifier", "not a question-answering model"]),
+    ("qa eval na-probs alone", ["qa", "eval", "-m", "{qa}", "--data", "{d}/squad-v2.json", "--na-probs", "x.json"], 2,
+     ["--na-probs goes with --predictions"]),
+    ("qa eval predictions missing", ["qa", "eval", "-p", "{d}/missing-preds.json", "--data", "{d}/squad-v2.json"], 1,
+     ["missing-preds.json"]),
+    ("qa eval classifier", ["qa", "eval", "-m", "{clf}", "--data", "{d}/squad-v2.json"], 1,
+     ["a classifier", "not a question-answering model"]),
     ("qa eval limit 0", ["qa", "eval", "-m", "{qa}", "--data", "{d}/squad-v2.json", "--limit", "0"], 2, ["--limit"]),
     ("qa eval malformed", ["qa", "eval", "-m", "{qa}", "--data", "{d}/bad.json"], 1, ["bad.json: not valid JSON"]),
     # qa ask
-    ("ask classifier", ["qa", "ask", "-m", "{clf}", "-q", "who?", "--context", CTX], 1, ["a classifier", "not a question-answering model", "bertkit qa train"]),
-    ("ask top-k 0", ["qa", "ask", "-m", "{qa}", "-q", "who?", "--context", CTX, "--top-k", "0"], 2, ["--top-k must be an integer of at least 1"]),
-    ("ask batch 0", ["qa", "ask", "-m", "{qa}", "-q", "who?", "--context", CTX, "--batch-size", "0"], 2, ["--batch-size"]),
+    ("ask classifier", ["qa", "ask", "-m", "{clf}", "-q", "who?", "--context", CTX], 1,
+     ["a classifier", "not a question-answering model", "bertkit qa train"]),
+    ("ask top-k 0", ["qa", "ask", "-m", "{qa}", "-q", "who?", "--context", CTX, "--top-k", "0"], 2,
+     ["--top-k must be an integer of at least 1"]),
+    ("ask batch 0", ["qa", "ask", "-m", "{qa}", "-q", "who?", "--context", CTX, "--batch-size", "0"], 2,
+     ["--batch-size"]),
     ("ask no context", ["qa", "ask", "-m", "{qa}", "-q", "who?"], 2, ["--context TEXT or --context-file FILE"]),
-    ("ask context file missing", ["qa", "ask", "-m", "{qa}", "-q", "who?", "--context-file", "{d}/missing.txt"], 2, ["missing.txt: context file not found"]),
-    ("ask context file latin-1", ["qa", "ask", "-m", "{qa}", "-q", "who?", "--context-file", "{d}/latin1.txt"], 1, ["latin1.txt: not UTF-8 text"]),
-    ("ask input missing", ["qa", "ask", "-m", "{qa}", "--input", "{d}/missing.jsonl"], 2, ["missing.jsonl: file not found"]),
-    ("ask input bad jsonl", ["qa", "ask", "-m", "{qa}", "--input", "{d}/qa-bad.jsonl"], 1, ["qa-bad.jsonl:2: not valid JSON"]),
-    ("ask input no context", ["qa", "ask", "-m", "{qa}", "--input", "{d}/qa-notext.jsonl"], 1, ["qa-notext.jsonl:1: needs a non-empty 'context'"]),
-    ("ask model missing", ["qa", "ask", "-m", "{d}/no-model", "-q", "who?", "--context", CTX], 1, ["no-model: model folder not found"]),
+    ("ask context file missing", ["qa", "ask", "-m", "{qa}", "-q", "who?", "--context-file", "{d}/missing.txt"], 2,
+     ["missing.txt: context file not found"]),
+    ("ask context file latin-1", ["qa", "ask", "-m", "{qa}", "-q", "who?", "--context-file", "{d}/latin1.txt"], 1,
+     ["latin1.txt: not UTF-8 text"]),
+    ("ask input missing", ["qa", "ask", "-m", "{qa}", "--input", "{d}/missing.jsonl"], 2,
+     ["missing.jsonl: file not found"]),
+    ("ask input bad jsonl", ["qa", "ask", "-m", "{qa}", "--input", "{d}/qa-bad.jsonl"], 1,
+     ["qa-bad.jsonl:2: not valid JSON"]),
+    ("ask input no context", ["qa", "ask", "-m", "{qa}", "--input", "{d}/qa-notext.jsonl"], 1,
+     ["qa-notext.jsonl:1: needs a non-empty 'context'"]),
+    ("ask model missing", ["qa", "ask", "-m", "{d}/no-model", "-q", "who?", "--context", CTX], 1,
+     ["no-model: model folder not found"]),
     # tokenize
     ("tokenize no tokenizer", ["tokenize", "compare", "hello"], 1, ["give at least one tokenizer"]),
     ("tokenize missing spec", ["tokenize", "encode", "-t", "{d}/no-such-vocab.txt"], 1, ["no such file or folder"]),
-    ("tokenize file missing", ["tokenize", "compare", "-t", "{tiny}", "--file", "{d}/missing.txt"], 1, ["--file", "missing.txt: no such file"]),
-    ("tokenize limit 0", ["tokenize", "compare", "-t", "{tiny}", "--file", "{d}/latin1.txt", "--limit", "0"], 2, ["--limit"]),
-    ("tokenize latin-1", ["tokenize", "compare", "-t", "{tiny}", "--file", "{d}/latin1.txt"], 1, ["latin1.txt: not UTF-8"]),
-    ("tokenize text col", ["tokenize", "compare", "-t", "{tiny}", "--file", "{d}/good.csv", "--text-col", "body"], 1, ["--text-col body"]),
+    ("tokenize file missing", ["tokenize", "compare", "-t", "{tiny}", "--file", "{d}/missing.txt"], 1,
+     ["--file", "missing.txt: no such file"]),
+    ("tokenize limit 0", ["tokenize", "compare", "-t", "{tiny}", "--file", "{d}/latin1.txt", "--limit", "0"], 2,
+     ["--limit"]),
+    ("tokenize latin-1", ["tokenize", "compare", "-t", "{tiny}", "--file", "{d}/latin1.txt"], 1,
+     ["latin1.txt: not UTF-8"]),
+    ("tokenize text col", ["tokenize", "compare", "-t", "{tiny}", "--file", "{d}/good.csv", "--text-col", "body"], 1,
+     ["--text-col body"]),
     # ner train
     ("ner ragged columns", NER_TRAIN, 1, ["ner-ragged.conll:2: 3 columns where earlier lines have 2"]),
-    ("ner no tags", _with(NER_TRAIN, train="{d}/ner-notags.conll"), 1, ["ner-notags.conll:1: one column", "token<TAB>tag"]),
+    ("ner no tags", _with(NER_TRAIN, train="{d}/ner-notags.conll"), 1,
+     ["ner-notags.conll:1: one column", "token<TAB>tag"]),
     ("ner tag column not last", _with(NER_TRAIN, train="{d}/ner-tagcol.conll"), 1, ["ner-tagcol.conll", "--tag-col 1"]),
-    ("ner span mixed with plain", _with(NER_TRAIN, train="{d}/ner-mixed.conll"), 1, ["ner-mixed.conll", "mixed with plain tags", "VERB"]),
+    ("ner span mixed with plain", _with(NER_TRAIN, train="{d}/ner-mixed.conll"), 1,
+     ["ner-mixed.conll", "mixed with plain tags", "VERB"]),
     ("ner empty file", _with(NER_TRAIN, train="{d}/ner-empty.conll"), 1, ["ner-empty.conll: the file is empty"]),
     ("ner binary file", _with(NER_TRAIN, train="{d}/ner-binary.conll"), 1, ["ner-binary.conll: a binary file"]),
     ("ner empty tag", _with(NER_TRAIN, train="{d}/ner-emptytag.conll"), 1, ["ner-emptytag.conll:2", "empty tag"]),
-    ("ner json token/tag counts", _with(NER_TRAIN, train="{d}/ner-json-count.jsonl"), 1, ["ner-json-count.jsonl:2: 2 tokens but 1 tags"]),
-    ("ner json ids without names", _with(NER_TRAIN, train="{d}/ner-json-ids.jsonl"), 1, ["ner-json-ids.jsonl:1", "--label-names"]),
-    ("ner dev unknown tag", _with(NER_TRAIN, train="{d}/ner-good.conll") + ["--dev", "{d}/ner-unknown.conll"], 1, ["ner-unknown.conll: tags the model does not know", "B-corporation"]),
-    ("ner stride too big", _with(NER_TRAIN, train="{d}/ner-good.conll") + ["--stride", "40"], 2, ["--stride 40 must be below --max-length 32"]),
-    ("ner scheme choice", _with(NER_TRAIN, train="{d}/ner-good.conll") + ["--scheme", "BIO"], 2, ["--scheme must be one of"]),
+    ("ner json token/tag counts", _with(NER_TRAIN, train="{d}/ner-json-count.jsonl"), 1,
+     ["ner-json-count.jsonl:2: 2 tokens but 1 tags"]),
+    ("ner json ids without names", _with(NER_TRAIN, train="{d}/ner-json-ids.jsonl"), 1,
+     ["ner-json-ids.jsonl:1", "--label-names"]),
+    ("ner dev unknown tag", _with(NER_TRAIN, train="{d}/ner-good.conll") + ["--dev", "{d}/ner-unknown.conll"], 1,
+     ["ner-unknown.conll: tags the model does not know", "B-corporation"]),
+    ("ner stride too big", _with(NER_TRAIN, train="{d}/ner-good.conll") + ["--stride", "40"], 2,
+     ["--stride 40 must be below --max-length 32"]),
+    ("ner scheme choice", _with(NER_TRAIN, train="{d}/ner-good.conll") + ["--scheme", "BIO"], 2,
+     ["--scheme must be one of"]),
     ("ner train missing", _with(NER_TRAIN, train="{d}/missing.conll"), 1, ["missing.conll: file not found"]),
     # ner eval / predict
-    ("ner eval unknown tag", ["ner", "eval", "-m", "{ner}", "--data", "{d}/ner-unknown.conll"], 1, ["tags the model does not know", "'B-corporation' (sentence at line 1)"]),
+    ("ner eval unknown tag", ["ner", "eval", "-m", "{ner}", "--data", "{d}/ner-unknown.conll"], 1,
+     ["tags the model does not know", "'B-corporation' (sentence at line 1)"]),
     ("ner eval no tags", ["ner", "eval", "-m", "{ner}", "--data", "{d}/ner-notags.conll"], 1, ["one column"]),
-    ("ner eval classifier", ["ner", "eval", "-m", "{clf}", "--data", "{d}/ner-good.conll"], 1, ["a classifier", "not a token classifier"]),
-    ("ner eval bare encoder", ["ner", "eval", "-m", "{tiny}", "--data", "{d}/ner-good.conll"], 1, ["no trained token classification head"]),
-    ("ner predict binary", ["ner", "predict", "-m", "{ner}", "{d}/ner-binary.conll"], 1, ["ner-binary.conll: a binary file"]),
-    ("ner predict format", ["ner", "predict", "-m", "{ner}", "{d}/latin1.txt", "--format", "xml"], 2, ["--format must be one of"]),
-    ("ner predict conll from text", ["ner", "predict", "-m", "{ner}", "{d}/good.csv", "--format", "conll"], 2, ["--format conll needs pre-split input"]),
-    ("ner predict aggregate", ["ner", "predict", "-m", "{ner}", "{d}/ner-good.conll", "--aggregate", "mean"], 2, ["--aggregate must be one of first, average, max"]),
+    ("ner eval classifier", ["ner", "eval", "-m", "{clf}", "--data", "{d}/ner-good.conll"], 1,
+     ["a classifier", "not a token classifier"]),
+    ("ner eval bare encoder", ["ner", "eval", "-m", "{tiny}", "--data", "{d}/ner-good.conll"], 1,
+     ["no trained token classification head"]),
+    ("ner predict binary", ["ner", "predict", "-m", "{ner}", "{d}/ner-binary.conll"], 1,
+     ["ner-binary.conll: a binary file"]),
+    ("ner predict format", ["ner", "predict", "-m", "{ner}", "{d}/latin1.txt", "--format", "xml"], 2,
+     ["--format must be one of"]),
+    ("ner predict conll from text", ["ner", "predict", "-m", "{ner}", "{d}/good.csv", "--format", "conll"], 2,
+     ["--format conll needs pre-split input"]),
+    ("ner predict aggregate", ["ner", "predict", "-m", "{ner}", "{d}/ner-good.conll", "--aggregate", "mean"], 2,
+     ["--aggregate must be one of first, average, max"]),
     ("ner predict bad jsonl", ["ner", "predict", "-m", "{ner}", "{d}/bad.jsonl"], 1, ["bad.jsonl:2: not valid JSON"]),
     # env and the root
     ("env format", ["env", "--format", "xml"], 2, ["'xml' is not one of", "bertkit env --help"]),
@@ -306,5 +260,6 @@ def test_there_are_enough_cases_over_every_command():
     commands = {tuple(a for a in c[1][:2] if not a.startswith("-")) for c in CASES}
     assert len(CASES) >= 60
     for cmd in [("classify", "train"), ("classify", "eval"), ("classify", "predict"), ("qa", "train"), ("qa", "eval"),
-                ("qa", "ask"), ("ner", "train"), ("ner", "eval"), ("ner", "predict"), ("tokenize", "compare"), ("tokenize", "encode"), ("env", "--format")[:1]]:
+                ("qa", "ask"), ("ner", "train"), ("ner", "eval"), ("ner", "predict"), ("tokenize", "compare"),
+                ("tokenize", "encode"), ("env", "--format")[:1]]:
         assert cmd in commands or cmd[:1] in {c[:1] for c in commands}, cmd

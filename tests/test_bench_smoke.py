@@ -34,7 +34,8 @@ def test_train_classify_smoke(shared_data):
         assert 0.0 <= r["dev_accuracy"] <= 1.0
     (ratio,) = [ln for ln in lines if ln["kind"] == "ratio"]
     assert ratio["train_samples_per_s_x"] > 0 and ratio["x_vs_trainer_grouped"] > 0
-    assert set(ratio["targets"]) == {"train_3.5x", "same_precision_1.5x_grouped", "accuracy_within_0.3", "rss_not_above"}
+    assert set(ratio["targets"]) == {"train_3.5x", "same_precision_1.5x_grouped", "accuracy_within_0.3",
+                                     "rss_not_above"}
 
 
 def test_train_ner_smoke(shared_data):
@@ -70,7 +71,8 @@ def test_predict_classify_smoke(shared_data):
     for r in fast.values():
         int8 = "int8" in r["fast_backend"]
         assert int8 == gate["accepted"] and r["gate"]["accepted"] == gate["accepted"]
-        assert r["label_agreement_with_fp32"] >= (0.9 if int8 else 1.0) and r["ort_fp32_label_agreement_with_fp32"] == 1.0
+        assert r["label_agreement_with_fp32"] >= (0.9 if int8 else 1.0)
+        assert r["ort_fp32_label_agreement_with_fp32"] == 1.0
         assert r["x_vs_ort_fp32"] > 0 and "1.2x_ort_same_precision" in r["targets"]
         assert r["model_gflop_per_text"] > 0 and r["achieved_gflops"]["bertkit-fast"] > 0
 
@@ -84,7 +86,8 @@ def test_qa_smoke(shared_data):
     assert ratio["peer"] == "loop" and ratio["x"] > 0
     fast = {ln["peer"]: ln for ln in lines if ln["kind"] == "ratio-fast"}
     assert set(fast) == {"loop", "ort-loop-fp32", "ort-loop-int8"}
-    assert fast["loop"]["exact_diff_vs_fp32"] == 0 and fast["loop"]["f1_diff_vs_fp32"] == 0  # ONNX Runtime fp32: same answers
+    # ONNX Runtime fp32: the same answers
+    assert fast["loop"]["exact_diff_vs_fp32"] == 0 and fast["loop"]["f1_diff_vs_fp32"] == 0
 
 
 needs_ort = pytest.mark.skipif(__import__("importlib").util.find_spec("onnxruntime") is None,
@@ -114,5 +117,6 @@ def test_peak_smoke():
 @pytest.mark.parametrize("script", ["train_classify.py", "train_ner.py", "predict_ner.py", "predict_classify.py",
                                     "qa.py", "gpu.py", "fast_backends.py", "peak.py", "compile_train.py"])
 def test_help_documents_the_command(script):
-    r = subprocess.run([sys.executable, str(REPO / "bench" / script), "--help"], capture_output=True, text=True, timeout=60)
+    r = subprocess.run([sys.executable, str(REPO / "bench" / script), "--help"], capture_output=True, text=True,
+                       timeout=60)
     assert r.returncode == 0 and f"python bench/{script}" in r.stdout

@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 from helpers import invoke, jsonl, sentiment_rows
 
-FAST = ["--epochs", "2", "--batch-size", "8", "--lr", "3e-3", "--seed", "1", "--mixed-precision", "no"]  # fp32 on every CPU: numbers are compared
+# fp32 on every CPU: numbers are compared
+FAST = ["--epochs", "2", "--batch-size", "8", "--lr", "3e-3", "--seed", "1", "--mixed-precision", "no"]
 
 
 def write_sentiment_tsv(path: Path, n: int, seed: int = 0) -> Path:
@@ -25,7 +26,8 @@ def binary_model(tiny_bert, tmp_path_factory):
     train = write_sentiment_tsv(d / "train.tsv", 160, seed=0)
     dev = write_sentiment_tsv(d / "dev.tsv", 60, seed=1)
     out = d / "model"
-    r = invoke(["classify", "train", "--model", str(tiny_bert), "--train", str(train), "--dev", str(dev), "-o", str(out),
+    r = invoke(["classify", "train", "--model", str(tiny_bert), "--train", str(train), "--dev", str(dev), "-o",
+                str(out),
                 "--label-names", "negative,positive", *FAST, "--epochs", "4"])
     assert r.exit_code == 0, r.output
     return out, dev, json.loads(r.stdout)
@@ -33,7 +35,8 @@ def binary_model(tiny_bert, tmp_path_factory):
 
 def test_binary_train_writes_hf_folder(binary_model):
     out, _, summary = binary_model
-    assert {"config.json", "model.safetensors", "tokenizer.json", "bertkit.json", "metrics.json"} <= {p.name for p in out.iterdir()}
+    files = {p.name for p in out.iterdir()}
+    assert {"config.json", "model.safetensors", "tokenizer.json", "bertkit.json", "metrics.json"} <= files
     cfg = json.loads((out / "config.json").read_text())
     assert cfg["id2label"] == {"0": "negative", "1": "positive"}
     assert cfg["problem_type"] == "single_label_classification"
@@ -41,7 +44,8 @@ def test_binary_train_writes_hf_folder(binary_model):
     assert meta["problem_type"] == "binary" and meta["labels"] == ["negative", "positive"]
     assert meta["threshold"] == 0.5 and len(meta["tuned_thresholds"]) == 1
     metrics = json.loads((out / "metrics.json").read_text())
-    assert len(metrics["history"]) == 4 and metrics["best"]["accuracy"] == max(h["accuracy"] for h in metrics["history"])
+    assert len(metrics["history"]) == 4
+    assert metrics["best"]["accuracy"] == max(h["accuracy"] for h in metrics["history"])
     assert summary["accuracy"] >= 0.9, summary  # the toy task is separable by one keyword
     assert not list(out.parent.glob(".model.partial-*"))
 
@@ -120,7 +124,8 @@ def test_eval_metrics_json_and_table(binary_model):
     r = invoke(["classify", "eval", "--model", str(out), "--data", str(dev)])
     assert r.exit_code == 0
     m = json.loads(r.stdout)
-    for k in ("accuracy", "f1_macro", "f1_micro", "f1_weighted", "precision_macro", "recall_macro", "roc_auc", "per_class", "confusion_matrix"):
+    for k in ("accuracy", "f1_macro", "f1_micro", "f1_weighted", "precision_macro", "recall_macro", "roc_auc",
+              "per_class", "confusion_matrix"):
         assert k in m
     assert m["accuracy"] == pytest.approx(summary["accuracy"], abs=1e-9)  # folded threshold reproduces the tuned one
     assert np.array(m["confusion_matrix"]["matrix"]).sum() == 60
@@ -133,11 +138,13 @@ def test_multiclass_string_labels_csv(tiny_bert, tmp_path):
     labels = ["pos" if y else ("neg" if i % 3 else "neutral") for i, (_, y) in enumerate(rows)]
     df = pd.DataFrame({"text": [t for t, _ in rows], "category": labels})
     df.to_csv(tmp_path / "train.csv", index=False)
-    r = invoke(["classify", "train", "--model", str(tiny_bert), "--train", str(tmp_path / "train.csv"), "--dev", str(tmp_path / "train.csv"),
+    r = invoke(["classify", "train", "--model", str(tiny_bert), "--train", str(tmp_path / "train.csv"), "--dev",
+                str(tmp_path / "train.csv"),
                 "-o", str(tmp_path / "m"), *FAST, "--epochs", "1"])
     assert r.exit_code == 0, r.output
     meta = json.loads((tmp_path / "m" / "bertkit.json").read_text())
-    assert meta["problem_type"] == "multiclass" and meta["labels"] == ["neg", "neutral", "pos"] and meta["label_col"] == "category"
+    assert meta["problem_type"] == "multiclass" and meta["labels"] == ["neg", "neutral", "pos"]
+    assert meta["label_col"] == "category"
     r = invoke(["classify", "predict", "--model", str(tmp_path / "m"), "--all-scores"], input="good fun\n")
     rec = jsonl(r.stdout)[0]
     assert rec["label"] in meta["labels"] and rec["score"] == pytest.approx(max(rec["scores"].values()), abs=1e-6)
@@ -147,11 +154,13 @@ def test_multilabel_headerless_tsv_and_jsonl_lists(tiny_bert, tmp_path):
     rows = sentiment_rows(80, 3)
     tsv = tmp_path / "ml.tsv"  # GoEmotions layout: text, "id,id", comment id; no header
     tsv.write_text("".join(f"{t}\t{'0,2' if y else '1'}\tc{i}\n" for i, (t, y) in enumerate(rows)))
-    r = invoke(["classify", "train", "--model", str(tiny_bert), "--train", str(tsv), "--dev", str(tsv), "-o", str(tmp_path / "m"),
+    r = invoke(["classify", "train", "--model", str(tiny_bert), "--train", str(tsv), "--dev", str(tsv), "-o",
+                str(tmp_path / "m"),
                 "--label-names", "a,b,c", *FAST, "--epochs", "1"])
     assert r.exit_code == 0, r.output
     meta = json.loads((tmp_path / "m" / "bertkit.json").read_text())
-    assert meta["problem_type"] == "multilabel" and meta["labels"] == ["a", "b", "c"] and len(meta["tuned_thresholds"]) == 3
+    assert meta["problem_type"] == "multilabel" and meta["labels"] == ["a", "b", "c"]
+    assert len(meta["tuned_thresholds"]) == 3
     cfg = json.loads((tmp_path / "m" / "config.json").read_text())
     assert cfg["problem_type"] == "multi_label_classification"
     metrics = json.loads((tmp_path / "m" / "metrics.json").read_text())
@@ -162,7 +171,8 @@ def test_multilabel_headerless_tsv_and_jsonl_lists(tiny_bert, tmp_path):
     # the same data as JSONL with label lists
     jl = tmp_path / "ml.jsonl"
     jl.write_text("".join(json.dumps({"text": t, "labels": ["a", "c"] if y else ["b"]}) + "\n" for t, y in rows))
-    r = invoke(["classify", "train", "--model", str(tiny_bert), "--train", str(jl), "-o", str(tmp_path / "m2"), *FAST, "--epochs", "1"])
+    r = invoke(["classify", "train", "--model", str(tiny_bert), "--train", str(jl), "-o", str(tmp_path / "m2"), *FAST,
+                "--epochs", "1"])
     assert r.exit_code == 0, r.output
     assert json.loads((tmp_path / "m2" / "bertkit.json").read_text())["problem_type"] == "multilabel"
     r = invoke(["classify", "eval", "--model", str(tmp_path / "m2"), "--data", str(jl)])
@@ -172,8 +182,10 @@ def test_multilabel_headerless_tsv_and_jsonl_lists(tiny_bert, tmp_path):
 
 def test_parquet_and_pairs(tiny_bert, tmp_path):
     rows = sentiment_rows(40, 4)
-    pd.DataFrame({"sentence1": [t for t, _ in rows], "sentence2": ["the movie"] * 40, "label": [y for _, y in rows]}).to_parquet(tmp_path / "p.parquet")
-    r = invoke(["classify", "train", "--model", str(tiny_bert), "--train", str(tmp_path / "p.parquet"), "-o", str(tmp_path / "m"),
+    pd.DataFrame({"sentence1": [t for t, _ in rows], "sentence2": ["the movie"] * 40,
+                  "label": [y for _, y in rows]}).to_parquet(tmp_path / "p.parquet")
+    r = invoke(["classify", "train", "--model", str(tiny_bert), "--train", str(tmp_path / "p.parquet"), "-o",
+                str(tmp_path / "m"),
                 "--text-pair-col", "sentence2", *FAST, "--epochs", "1"])
     assert r.exit_code == 0, r.output
     meta = json.loads((tmp_path / "m" / "bertkit.json").read_text())
@@ -185,7 +197,8 @@ def test_same_seed_same_model(tiny_bert, tmp_path):
 
     train = write_sentiment_tsv(tmp_path / "t.tsv", 40)
     for name in ("a", "b"):
-        r = invoke(["classify", "train", "--model", str(tiny_bert), "--train", str(train), "-o", str(tmp_path / name), *FAST, "--epochs", "1"])
+        r = invoke(["classify", "train", "--model", str(tiny_bert), "--train", str(train), "-o", str(tmp_path / name),
+                    *FAST, "--epochs", "1"])
         assert r.exit_code == 0
     a, b = load_file(tmp_path / "a" / "model.safetensors"), load_file(tmp_path / "b" / "model.safetensors")
     assert all(np.array_equal(a[k], b[k]) for k in a)
@@ -194,7 +207,8 @@ def test_same_seed_same_model(tiny_bert, tmp_path):
 def test_recipe_overrides_and_cli_wins(tiny_bert, tmp_path):
     train = write_sentiment_tsv(tmp_path / "t.tsv", 40)
     (tmp_path / "r.yaml").write_text(f"task: classify\ntrain: {train}\nepochs: 1\nbatch_size: 4\nmax_length: 16\n")
-    r = invoke(["classify", "train", "--model", str(tiny_bert), "-c", str(tmp_path / "r.yaml"), "-o", str(tmp_path / "m"), "--batch-size", "8"])
+    r = invoke(["classify", "train", "--model", str(tiny_bert), "-c", str(tmp_path / "r.yaml"), "-o",
+                str(tmp_path / "m"), "--batch-size", "8"])
     assert r.exit_code == 0, r.output
     args = json.loads((tmp_path / "m" / "bertkit.json").read_text())["training_args"]
     assert args["batch_size"] == 8 and args["max_length"] == 16 and args["epochs"] == 1
@@ -214,7 +228,8 @@ def test_recipe_overrides_and_cli_wins(tiny_bert, tmp_path):
 )
 def test_train_errors_are_one_line(tiny_bert, tmp_path, extra, code, needle):
     train = write_sentiment_tsv(tmp_path / "t.tsv", 20)
-    args = ["classify", "train", "--model", str(tiny_bert), "--train", str(train), "-o", str(tmp_path / "m"), "--epochs", "1", *extra]
+    args = ["classify", "train", "--model", str(tiny_bert), "--train", str(train), "-o", str(tmp_path / "m"),
+            "--epochs", "1", *extra]
     r = invoke(args)
     assert r.exit_code == code
     errors = [ln for ln in r.stderr.splitlines() if ln.startswith("bertkit: error:")]
@@ -225,7 +240,8 @@ def test_train_errors_are_one_line(tiny_bert, tmp_path, extra, code, needle):
 def test_unknown_recipe_key_and_nonempty_output(tiny_bert, tmp_path):
     train = write_sentiment_tsv(tmp_path / "t.tsv", 20)
     (tmp_path / "r.yaml").write_text("epochs: 1\nlearning_rate: 0.1\n")
-    r = invoke(["classify", "train", "--model", str(tiny_bert), "--train", str(train), "-o", str(tmp_path / "m"), "-c", str(tmp_path / "r.yaml")])
+    r = invoke(["classify", "train", "--model", str(tiny_bert), "--train", str(train), "-o", str(tmp_path / "m"), "-c",
+                str(tmp_path / "r.yaml")])
     assert r.exit_code == 2 and "unknown key(s) learning_rate" in r.stderr
     (tmp_path / "busy").mkdir()
     (tmp_path / "busy" / "x").write_text("keep me")
@@ -250,7 +266,8 @@ def test_crash_while_saving_leaves_no_output(tiny_bert, tmp_path, monkeypatch, o
         out.mkdir()
         (out / "old.txt").write_text("the previous model")
     monkeypatch.setattr(PreTrainedModel, "save_pretrained", save_half)
-    args = ["classify", "train", "--model", str(tiny_bert), "--train", str(train), "-o", str(out), *FAST, "--epochs", "1"]
+    args = ["classify", "train", "--model", str(tiny_bert), "--train", str(train), "-o", str(out), *FAST, "--epochs",
+            "1"]
     r = invoke(args + (["--overwrite"] if overwrite else []))
     assert r.exit_code == 1 and "simulated crash while saving" in r.stderr and "--debug" in r.stderr
     if overwrite:
@@ -267,7 +284,8 @@ def test_output_folder_follows_the_umask(tiny_bert, tmp_path):
     train = write_sentiment_tsv(tmp_path / "t.tsv", 20)
     old = os.umask(0o022)
     try:
-        r = invoke(["classify", "train", "--model", str(tiny_bert), "--train", str(train), "-o", str(tmp_path / "m"), *FAST, "--epochs", "1"])
+        r = invoke(["classify", "train", "--model", str(tiny_bert), "--train", str(train), "-o", str(tmp_path / "m"),
+                    *FAST, "--epochs", "1"])
     finally:
         os.umask(old)
     assert r.exit_code == 0, r.stderr
@@ -279,7 +297,8 @@ def test_output_folder_follows_the_umask(tiny_bert, tmp_path):
 def test_eval_steps_patience_bf16_and_class_weights(tiny_bert, tmp_path):
     """--eval-steps evaluates mid-epoch, --patience stops early, bf16 autocast and class weights run on CPU."""
     train = write_sentiment_tsv(tmp_path / "t.tsv", 64)
-    r = invoke(["classify", "train", "--model", str(tiny_bert), "--train", str(train), "--dev", str(train), "-o", str(tmp_path / "m"),
+    r = invoke(["classify", "train", "--model", str(tiny_bert), "--train", str(train), "--dev", str(train), "-o",
+                str(tmp_path / "m"),
                 "--epochs", "20", "--batch-size", "8", "--lr", "1e-7", "--eval-steps", "2", "--patience", "2",
                 "--mixed-precision", "bf16", "--class-weights", "auto"])
     assert r.exit_code == 0, r.output
@@ -305,7 +324,8 @@ def test_eval_steps_patience_bf16_and_class_weights(tiny_bert, tmp_path):
 
 def test_final_loss_reported_without_dev(tiny_bert, tmp_path):
     train = write_sentiment_tsv(tmp_path / "t.tsv", 32)
-    r = invoke(["classify", "train", "--model", str(tiny_bert), "--train", str(train), "-o", str(tmp_path / "m"), *FAST])
+    r = invoke(["classify", "train", "--model", str(tiny_bert), "--train", str(train), "-o", str(tmp_path / "m"),
+                *FAST])
     assert r.exit_code == 0, r.output
     summary = json.loads(r.stdout)
     assert summary["final_loss"] is not None and summary["final_loss"] > 0 and summary["epochs"] == 2.0

@@ -83,7 +83,8 @@ def test_folding_threshold_into_bias_keeps_decisions(z, t):
 def test_finalize_head_binary_and_multilabel_folding():
     from transformers import BertConfig, BertForSequenceClassification
 
-    cfg = BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=20, num_labels=1)
+    cfg = BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=20,
+                     num_labels=1)
     torch.manual_seed(0)
     m = BertForSequenceClassification(cfg).eval()
     x = {"input_ids": torch.randint(5, 50, (6, 7))}
@@ -106,7 +107,8 @@ def test_finalize_head_binary_and_multilabel_folding():
     assert m.config.problem_type == "multi_label_classification"
 
 
-@given(lengths=st.lists(st.integers(1, 200), min_size=1, max_size=300), bs=st.integers(1, 33), seed=st.integers(0, 5), epoch=st.integers(0, 3))
+@given(lengths=st.lists(st.integers(1, 200), min_size=1, max_size=300), bs=st.integers(1, 33), seed=st.integers(0, 5),
+       epoch=st.integers(0, 3))
 @settings(max_examples=60)
 def test_bucket_batches_partition_every_row_once(lengths, bs, seed, epoch):
     lengths = np.asarray(lengths)
@@ -142,7 +144,8 @@ def test_buckets_reduce_padding():
     assert padded(bucket_batches(lengths, 32, 0, 0)) < 0.6 * padded(rand)
 
 
-@given(lengths=st.lists(st.integers(1, 100), min_size=1, max_size=200), bs=st.integers(1, 40), budget=st.integers(100, 2000))
+@given(lengths=st.lists(st.integers(1, 100), min_size=1, max_size=200), bs=st.integers(1, 40),
+       budget=st.integers(100, 2000))
 def test_sorted_batches_with_token_budget(lengths, bs, budget):
     lengths = np.asarray(lengths)
     batches = sorted_batches(lengths, bs, max_tokens=budget)
@@ -152,7 +155,8 @@ def test_sorted_batches_with_token_budget(lengths, bs, budget):
 
 
 def test_pad_collate_pads_and_masks():
-    rows = [{"input_ids": [1, 2, 3], "token_type_ids": [0, 0, 1], "labels": 1}, {"input_ids": [4], "token_type_ids": [0], "labels": 0}]
+    rows = [{"input_ids": [1, 2, 3], "token_type_ids": [0, 0, 1], "labels": 1},
+            {"input_ids": [4], "token_type_ids": [0], "labels": 0}]
     b = pad_collate(rows, {"input_ids": 9, "token_type_ids": 0})
     assert b["input_ids"].tolist() == [[1, 2, 3], [4, 9, 9]]
     assert b["attention_mask"].tolist() == [[1, 1, 1], [1, 0, 0]]
@@ -196,7 +200,8 @@ def test_probabilities_and_ties():
 
 
 def test_detect_columns_headerless_goemotions_like():
-    df = pd.DataFrame({"col0": ["some long text here", "another long text"], "col1": ["1,2", "3"], "col2": ["id1", "id2"]})
+    df = pd.DataFrame({"col0": ["some long text here", "another long text"], "col1": ["1,2", "3"],
+                       "col2": ["id1", "id2"]})
     assert detect_columns(df, "f") == ("col0", None, "col1")
     with pytest.raises(BertkitError, match="no column 'x'"):
         detect_columns(df, "f", label_col="x")
@@ -258,4 +263,5 @@ def test_config_checks_every_field_and_names_the_option():
                        ({"report_to": "x"}, "--report-to must be one of tensorboard, wandb, mlflow, none")]:
         with pytest.raises(BertkitError, match=re.escape(needle)):
             ClassifyConfig(**kw)
-    assert ClassifyConfig(threads="auto").threads == "auto" and ClassifyConfig(threads="3").threads == 3  # auto: the load-aware opt-in
+    # auto: the load-aware opt-in
+    assert ClassifyConfig(threads="auto").threads == "auto" and ClassifyConfig(threads="3").threads == 3

@@ -24,7 +24,7 @@ def test_every_recipe_loads_validates_and_explains_itself(name):
     body = recipes.text(name)
     header = [ln for ln in body.splitlines() if ln.startswith("#")]
     assert header and body.startswith("#")
-    assert any("Data" in ln for ln in header) and any("Command:" in ln for ln in header) and any("Override:" in ln for ln in header)
+    assert all(any(word in ln for ln in header) for word in ("Data", "Command:", "Override:"))
     task = recipes.summary(name)["task"]
     cls = registry()[task].settings()
     cfg = build_config(cls, name, {})  # by name, as `-c NAME` uses it: every key known and in range
@@ -115,8 +115,10 @@ def agnews_like(tmp_path_factory, tiny_bert):
         rows.append(f'{label},"title {i % 3}","{t}"')
     (d / "train.csv").write_text("\n".join(rows) + "\n")
     out = d / "model"
-    r = invoke(["classify", "train", "-m", str(tiny_bert), "--train", str(d / "train.csv"), "--dev", str(d / "train.csv"),
-                "-o", str(out), "--text-col", "1,2", "--label-col", "0", "--label-names", "1=World,2=Sports,3=Business,4=Sci",
+    r = invoke(["classify", "train", "-m", str(tiny_bert), "--train", str(d / "train.csv"), "--dev",
+                str(d / "train.csv"),
+                "-o", str(out), "--text-col", "1,2", "--label-col", "0", "--label-names",
+                "1=World,2=Sports,3=Business,4=Sci",
                 "--epochs", "1", "--batch-size", "8", "--threads", "1"])
     assert r.exit_code == 0, r.stderr[-800:]
     return d, out
@@ -126,7 +128,8 @@ def test_headerless_labelled_csv(agnews_like):
     d, out = agnews_like
     meta = json.loads((out / "bertkit.json").read_text())
     assert meta["labels"] == ["World", "Sports", "Business", "Sci"]  # four classes, no phantom class 0
-    assert json.loads((out / "config.json").read_text())["id2label"] == {"0": "World", "1": "Sports", "2": "Business", "3": "Sci"}
+    assert json.loads((out / "config.json").read_text())["id2label"] == {"0": "World", "1": "Sports", "2": "Business",
+                                                                         "3": "Sci"}
     r = invoke(["classify", "eval", "-m", str(out), "--data", str(d / "train.csv")])
     assert r.exit_code == 0, r.stderr[-600:]
     res = json.loads(r.stdout)
@@ -152,9 +155,11 @@ def test_metrics_say_which_classes_they_leave_out():
 def test_predict_reuses_the_pair_columns_and_warns_on_single_texts(tiny_bert, tmp_path):
     rows = sentiment_rows(24, 4)
     f = tmp_path / "pairs.csv"
-    f.write_text("premise,hypothesis,label\n" + "".join(f"{t},{t2},{y}\n" for (t, y), (t2, _) in zip(rows, reversed(rows))))
+    f.write_text("premise,hypothesis,label\n" + "".join(f"{t},{t2},{y}\n" for (t, y),
+                                                        (t2, _) in zip(rows, reversed(rows))))
     out = tmp_path / "m"
-    r = invoke(["classify", "train", "-m", str(tiny_bert), "--train", str(f), "-o", str(out), "--epochs", "1", "--threads", "1"])
+    r = invoke(["classify", "train", "-m", str(tiny_bert), "--train", str(f), "-o", str(out), "--epochs", "1",
+                "--threads", "1"])
     assert r.exit_code == 0, r.stderr[-600:]
     assert json.loads((out / "bertkit.json").read_text())["text_pair_col"] == "hypothesis"
     from bertkit.classify.predict import Classifier

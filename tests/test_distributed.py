@@ -20,7 +20,8 @@ HERE = Path(__file__).resolve().parent
 # fp32 (not the default `auto`, bf16 on CPUs that have it): 1 process and 2 agree to float32 rounding
 SAME = ["--seed", "3", "--lr", "5e-3", "--epochs", "3", "--eval-batch-size", "8", "--threads", "1", "--log-every", "2",
         "--eval-steps", "4", "--mixed-precision", "no"]
-QA_SAME = ["--seed", "3", "--lr", "1e-3", "--epochs", "2", "--eval-batch-size", "4", "--threads", "1", "--log-every", "1",
+QA_SAME = ["--seed", "3", "--lr", "1e-3", "--epochs", "2", "--eval-batch-size", "4", "--threads", "1", "--log-every",
+           "1",
            "--max-length", "32", "--doc-stride", "8", "--mixed-precision", "no"]
 WEIGHT_TOL = 1e-6  # measured: 1.2e-7 (float32 sums in another order), see test output
 
@@ -76,7 +77,8 @@ def assert_same_run(one: Path, two: Path, metric_keys: tuple[str, ...], lr_steps
     diffs = weight_diffs(one, two)
     loose = SHIFT_INVARIANT if lr_steps is not None else ()
     diff = max(v for k, v in diffs.items() if k not in loose)
-    print(f"max |weight difference| 1 process vs 2 processes: {diff:.3g}" + "".join(f"; {k} {diffs[k]:.3g}" for k in loose))
+    print(f"max |weight difference| 1 process vs 2 processes: {diff:.3g}"
+          + "".join(f"; {k} {diffs[k]:.3g}" for k in loose))
     assert diff <= WEIGHT_TOL
     assert all(diffs[k] <= lr_steps for k in loose)
     m1, m2 = (json.loads((p / "metrics.json").read_text()) for p in (one, two))
@@ -134,7 +136,8 @@ def test_classify_two_processes_train_like_one(setup):
 def test_two_machines_on_loopback(setup):
     d, model, one = setup
     out, port = d / "nodes", free_port()
-    cmds = [launch(cls_args(model, d, out, 8), "--num_processes", "2", "--num_machines", "2", "--machine_rank", str(rank),
+    cmds = [launch(cls_args(model, d, out, 8), "--num_processes", "2", "--num_machines", "2", "--machine_rank",
+                   str(rank),
                    "--main_process_ip", "127.0.0.1", "--main_process_port", str(port)) for rank in (0, 1)]
     procs = [subprocess.Popen(c, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env()) for c in cmds]
     outs = [p.communicate(timeout=400) for p in procs]

@@ -56,7 +56,8 @@ def engine(task, **kw) -> Engine:
     return Engine(task, torch.nn.Linear(4, 1), engine_settings(cfg))  # the engine takes its own settings
 
 
-@pytest.mark.parametrize("n,bs,accum,epochs", [(50, 8, 1, 1.0), (50, 8, 3, 2.0), (50, 8, 4, 0.5), (7, 8, 2, 3.0), (64, 8, 8, 1.25)])
+@pytest.mark.parametrize("n,bs,accum,epochs",
+                         [(50, 8, 1, 1.0), (50, 8, 3, 2.0), (50, 8, 4, 0.5), (7, 8, 2, 3.0), (64, 8, 8, 1.25)])
 def test_steps_with_accumulation_and_fractional_epochs(n, bs, accum, epochs):
     per_epoch = math.ceil(n / bs)
     total = max(1, math.ceil(epochs * per_epoch))

@@ -11,7 +11,8 @@ import pytest
 import torch
 from helpers import invoke
 
-pytest.importorskip("onnxruntime", reason="onnxruntime not installed: pip install 'bertkit[onnx]' (the test extra has it)")
+pytest.importorskip("onnxruntime",
+                    reason="onnxruntime not installed: pip install 'bertkit[onnx]' (the test extra has it)")
 pytest.importorskip("onnx", reason="onnx not installed: pip install 'bertkit[onnx]' (the test extra has it)")
 
 
@@ -86,7 +87,8 @@ def test_classifier_fp32_agrees_with_pytorch(tiny_clf):
     data = tiny_clf / "onnx" / "model.onnx_data"
     assert summary["weights"] == str(data) and data.stat().st_size > (tiny_clf / "onnx" / "model.onnx").stat().st_size
     assert data.stat().st_mode & 0o777 == 0o666 & ~_umask()
-    assert sorted(p.name for p in (tiny_clf / "onnx").iterdir()) == ["model.onnx", "model.onnx_data"]  # no temporary left
+    assert sorted(p.name for p in (tiny_clf / "onnx").iterdir()) == ["model.onnx",
+                                                                     "model.onnx_data"]  # no temporary left
     assert summary["max_abs_diff_vs_pytorch"] <= 1e-4
     assert _compare(tiny_clf, summary["onnx"], AutoModelForSequenceClassification, ["logits"]) <= 1e-4
 
@@ -109,8 +111,10 @@ def test_int8_is_smaller_and_close(tiny_clf, tmp_path):
     fp32, int8 = tmp_path / "a.onnx", tmp_path / "b.onnx"
     assert invoke(["export", str(tiny_clf), "--onnx", "-o", str(fp32)]).exit_code == 0
     data = tmp_path / "dev.tsv"  # the accuracy gate's data (this folder records none); --max-drop 1: any drop
-    data.write_text("sentence\tlabel\n" + "".join(f"{t}\tLABEL_{i % 3}\n" for i, t in enumerate(["good", "bad", "fun", "dull"])))
-    r = invoke(["export", str(tiny_clf), "--onnx", "--int8", "-o", str(int8), "--calibration", str(data), "--max-drop", "1"])
+    rows = "".join(f"{t}\tLABEL_{i % 3}\n" for i, t in enumerate(["good", "bad", "fun", "dull"]))
+    data.write_text("sentence\tlabel\n" + rows)
+    r = invoke(["export", str(tiny_clf), "--onnx", "--int8", "-o", str(int8), "--calibration", str(data), "--max-drop",
+                "1"])
     assert r.exit_code == 0, r.output
     assert json.loads(r.stdout)["precision"] == "int8 (dynamic, gated)"
     sizes = [f.stat().st_size + data_file(f).stat().st_size for f in (fp32, int8)]

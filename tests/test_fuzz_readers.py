@@ -84,13 +84,15 @@ qa_item = st.fixed_dictionaries({}, optional={
     "id": st.one_of(st.text(max_size=4), st.integers()),
     "question": st.one_of(st.text(max_size=10), st.none(), st.integers()),
     "answers": st.one_of(json_values, st.lists(st.fixed_dictionaries({}, optional={
-        "text": st.one_of(st.text(max_size=6), st.none()), "answer_start": st.one_of(st.integers(-3, 40), st.text(max_size=3), st.floats())}), max_size=3)),
+        "text": st.one_of(st.text(max_size=6), st.none()),
+        "answer_start": st.one_of(st.integers(-3, 40), st.text(max_size=3), st.floats())}), max_size=3)),
     "is_impossible": st.one_of(st.booleans(), st.none(), st.text(max_size=2)),
 })
 squad = st.fixed_dictionaries({"data": st.lists(st.one_of(
     json_values,
     st.fixed_dictionaries({"paragraphs": st.lists(st.one_of(json_values, st.fixed_dictionaries({}, optional={
-        "context": st.one_of(st.text(max_size=40), st.none()), "qas": st.one_of(json_values, st.lists(qa_item, max_size=3))})),
+        "context": st.one_of(st.text(max_size=40), st.none()),
+        "qas": st.one_of(json_values, st.lists(qa_item, max_size=3))})),
         max_size=3)})), max_size=3)})
 
 
@@ -133,7 +135,8 @@ labels = st.one_of(st.integers(-3, 12), st.text(alphabet="abc ,;=", max_size=5),
 
 
 @FUZZ
-@given(raw=st.lists(labels, min_size=1, max_size=12), ptype=st.sampled_from([None, "binary", "multiclass", "multilabel"]),
+@given(raw=st.lists(labels, min_size=1, max_size=12),
+       ptype=st.sampled_from([None, "binary", "multiclass", "multilabel"]),
        names=st.one_of(st.none(), st.text(alphabet="ab,=1 ", max_size=10)))
 def test_label_parsing_is_right_or_a_clean_error(raw, ptype, names):
     series = pd.Series(raw, dtype=object)
@@ -148,6 +151,7 @@ def test_label_parsing_is_right_or_a_clean_error(raw, ptype, names):
         assert set(y.tolist()) <= set(range(space.num_labels))
 
 
-@pytest.mark.parametrize("spec, want", [("neg,pos", ["neg", "pos"]), ("1=World, 2=Sports", {"1": "World", "2": "Sports"})])
+@pytest.mark.parametrize("spec, want",
+                         [("neg,pos", ["neg", "pos"]), ("1=World, 2=Sports", {"1": "World", "2": "Sports"})])
 def test_label_names_forms(spec, want):
     assert read_label_names(spec) == want

@@ -195,5 +195,6 @@ def test_relative_drop_directions():
     from bertkit.int8gate import Score, relative_drop
 
     assert relative_drop(Score("accuracy", 0.9, True, []), Score("accuracy", 0.891, True, [])) == pytest.approx(0.01)
-    assert relative_drop(Score("hamming_loss", 0.1, False, []), Score("hamming_loss", 0.11, False, [])) == pytest.approx(0.1)
+    assert relative_drop(Score("hamming_loss", 0.1, False, []),
+                         Score("hamming_loss", 0.11, False, [])) == pytest.approx(0.1)
     assert relative_drop(Score("f1", 0.0, True, []), Score("f1", 0.0, True, [])) == 0.0

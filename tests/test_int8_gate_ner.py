@@ -107,6 +107,7 @@ def test_calibration_tags_the_model_does_not_know_are_a_one_line_error(model, tm
     assert "'B-org' (sentence at line 4)" in last and "Traceback" not in r.output
     assert "int8_gate" not in (model / "bertkit.json").read_text()
     assert not (model / "onnx" / "model_quantized.onnx").exists()
-    ok = invoke(["export", str(model), "--onnx", "--int8", "--calibration", str(bad), "--limit", "1", "--max-drop", "1"])
+    ok = invoke(["export", str(model), "--onnx", "--int8", "--calibration", str(bad), "--limit", "1", "--max-drop",
+                 "1"])
     assert ok.exit_code == 0, ok.output  # --limit counts sentences: the first one's tags are all known
     assert _gate(model)["data"] == str(bad) and _gate(model)["accepted"]

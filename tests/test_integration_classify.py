@@ -17,7 +17,8 @@ def test_minilm_sst2_slice_learns_and_pipeline_agrees(shared_data, minilm, tmp_p
     sst = shared_data / "glue" / "SST-2"
     out = tmp_path / "sst2"
     r = invoke(["classify", "train", "--train", str(sst / "train.tsv"), "--dev", str(sst / "dev.tsv"), "--limit", "640",
-                "--dev-limit", "300", "--epochs", "1", "--batch-size", "32", "--lr", "2e-4", "--label-names", "negative,positive",
+                "--dev-limit", "300", "--epochs", "1", "--batch-size", "32", "--lr", "2e-4", "--label-names",
+                "negative,positive",
                 "-o", str(out)])
     assert r.exit_code == 0, r.stderr
     summary = json.loads(r.stdout)

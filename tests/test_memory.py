@@ -15,10 +15,12 @@ def test_threshold_set_once_and_user_setting_wins():
     import os
 
     env = {k: v for k, v in os.environ.items() if k != "MALLOC_MMAP_THRESHOLD_"}
-    out = subprocess.run([sys.executable, "-c", CODE], capture_output=True, text=True, env=env, check=True).stdout.split()
+    out = subprocess.run([sys.executable, "-c", CODE], capture_output=True, text=True, env=env,
+                         check=True).stdout.split()
     assert out == ["True", "False"]  # set the first time (glibc), not again
     env["MALLOC_MMAP_THRESHOLD_"] = "131072"
-    out = subprocess.run([sys.executable, "-c", CODE], capture_output=True, text=True, env=env, check=True).stdout.split()
+    out = subprocess.run([sys.executable, "-c", CODE], capture_output=True, text=True, env=env,
+                         check=True).stdout.split()
     assert out == ["False", "False"]  # the user's setting is left alone
 
 

@@ -81,7 +81,8 @@ def assert_same_windows(arrow_feats, mem) -> None:
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
-@pytest.mark.parametrize("max_length,stride,side", [(32, 8, "right"), (48, 16, "right"), (40, 12, "left"), (384, 128, "right")])
+@pytest.mark.parametrize("max_length,stride,side",
+                         [(32, 8, "right"), (48, 16, "right"), (40, 12, "left"), (384, 128, "right")])
 def test_synthetic_windows_equal_build_features(tok, tmp_path, monkeypatch, max_length, stride, side):
     monkeypatch.setattr("bertkit.qa.prepare.BATCH_QUESTIONS", 7)  # several map batches: global example_idx
     t = copy.deepcopy(tok)
@@ -97,7 +98,8 @@ def test_doc_stride_windows_label_the_answer_where_it_is_whole(tok, tmp_path):
     words = ["night"] * 150 + ["berlin", "river"] + ["day"] * 80
     ctx = " ".join(words)
     ex = QAExample("q", "which city ?", ctx, {"text": ["berlin river"], "answer_start": [ctx.index("berlin")]}, False)
-    feats = training_windows([ex], write_squad(tmp_path / "train.json", [ex]), tok, cfg(tmp_path, max_length=40, doc_stride=16))
+    feats = training_windows([ex], write_squad(tmp_path / "train.json", [ex]), tok,
+                             cfg(tmp_path, max_length=40, doc_stride=16))
     sep = tok.sep_token_id
     berlin, river = tok.convert_tokens_to_ids(["berlin", "river"])
     holding = 0
@@ -166,7 +168,8 @@ def test_num_proc_2_gives_the_same_windows(tok, tmp_path):
     exs = synthetic(60, seed=3)
     spec = write_squad(tmp_path / "train.json", exs)
     one = training_windows(exs, spec, tok, cfg(tmp_path, cache_dir=str(tmp_path / "c1"), max_length=32, doc_stride=8))
-    two = training_windows(exs, spec, tok, cfg(tmp_path, cache_dir=str(tmp_path / "c2"), max_length=32, doc_stride=8, num_proc=2))
+    two = training_windows(exs, spec, tok,
+                           cfg(tmp_path, cache_dir=str(tmp_path / "c2"), max_length=32, doc_stride=8, num_proc=2))
     assert len(two.dataset.cache_files) == 2  # really two shards
     for name in ROWS:
         if name in one.columns:

@@ -11,9 +11,12 @@ from typer.testing import CliRunner
 from bertkit.cli.main import app
 
 CONTEXTS = [
-    ("jim henson was a nice puppet .", [("who was jim henson ?", "a nice puppet"), ("what was jim henson ?", "nice puppet")]),
-    ("paris is the capital of france .", [("what is the capital of france ?", "paris"), ("who was born in london ?", None)]),
-    ("the moon was born at night . berlin is a city in germany .", [("which city is in germany ?", "berlin"), ("when was the moon born ?", "at night")]),
+    ("jim henson was a nice puppet .",
+     [("who was jim henson ?", "a nice puppet"), ("what was jim henson ?", "nice puppet")]),
+    ("paris is the capital of france .",
+     [("what is the capital of france ?", "paris"), ("who was born in london ?", None)]),
+    ("the moon was born at night . berlin is a city in germany .",
+     [("which city is in germany ?", "berlin"), ("when was the moon born ?", "at night")]),
 ]
 
 
@@ -49,14 +52,16 @@ def squad_file(tmp_path_factory) -> Path:
     return p
 
 
-TRAIN_ARGS = ["--max-length", "32", "--doc-stride", "8", "--epochs", "2", "--batch-size", "4", "--lr", "1e-3", "--threads", "1",
+TRAIN_ARGS = ["--max-length", "32", "--doc-stride", "8", "--epochs", "2", "--batch-size", "4", "--lr", "1e-3",
+              "--threads", "1",
               "--mixed-precision", "no"]  # fp32 on every CPU: numbers are compared
 
 
 @pytest.fixture(scope="module")
 def trained(tiny_bert, squad_file, tmp_path_factory, runner) -> Path:
     out = tmp_path_factory.mktemp("qa-model") / "model"
-    r = runner.invoke(app, ["qa", "train", "--model", str(tiny_bert), "--train", str(squad_file), "--dev", str(squad_file),
+    r = runner.invoke(app,
+                      ["qa", "train", "--model", str(tiny_bert), "--train", str(squad_file), "--dev", str(squad_file),
                             "-o", str(out), *TRAIN_ARGS])
     assert r.exit_code == 0, r.output
     summary = json.loads(r.stdout)
@@ -91,14 +96,16 @@ def test_a_folder_of_bertkit_0_1_with_version_2_still_loads(trained, tmp_path, r
     meta["version_2"] = meta.pop("allow_no_answer")
     (old / "bertkit.json").write_text(json.dumps(meta))
     assert QA(str(old)).allow_no_answer is True
-    r = runner.invoke(app, ["qa", "ask", "-m", str(old), "-q", "who ?", "--context", "jim henson", "--null-threshold", "-1e9"])
+    r = runner.invoke(app, ["qa", "ask", "-m", str(old), "-q", "who ?", "--context", "jim henson", "--null-threshold",
+                            "-1e9"])
     assert r.exit_code == 0, r.output
     assert json.loads(r.stdout.splitlines()[0])["answer"] == ""  # may answer "no answer", as trained
 
 
 def test_train_is_reproducible(tiny_bert, squad_file, tmp_path, runner, trained):
     out = tmp_path / "again"
-    r = runner.invoke(app, ["qa", "train", "--model", str(tiny_bert), "--train", str(squad_file), "--dev", str(squad_file),
+    r = runner.invoke(app,
+                      ["qa", "train", "--model", str(tiny_bert), "--train", str(squad_file), "--dev", str(squad_file),
                             "-o", str(out), *TRAIN_ARGS])
     assert r.exit_code == 0, r.output
     a = json.loads((trained / "metrics.json").read_text())["history"]
@@ -115,7 +122,8 @@ def test_train_v1_flat_jsonl(tiny_bert, tmp_path, runner):
     f = tmp_path / "train.jsonl"
     f.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
     out = tmp_path / "m"
-    r = runner.invoke(app, ["qa", "train", "--model", str(tiny_bert), "--train", str(f), "--dev", str(f), "-o", str(out),
+    r = runner.invoke(app,
+                      ["qa", "train", "--model", str(tiny_bert), "--train", str(f), "--dev", str(f), "-o", str(out),
                             *TRAIN_ARGS, "--epochs", "1"])
     assert r.exit_code == 0, r.output
     assert json.loads(r.stdout)["allow_no_answer"] is False
@@ -139,14 +147,16 @@ def test_bad_answer_start_is_an_error_or_a_counted_skip(tiny_bert, tmp_path, run
 
 
 def test_bad_stride_is_an_error(tiny_bert, squad_file, tmp_path, runner):
-    r = runner.invoke(app, ["qa", "train", "--model", str(tiny_bert), "--train", str(squad_file), "-o", str(tmp_path / "m"),
+    r = runner.invoke(app,
+                      ["qa", "train", "--model", str(tiny_bert), "--train", str(squad_file), "-o", str(tmp_path / "m"),
                             "--max-length", "16", "--doc-stride", "8"])
     assert r.exit_code == 1
     assert "--doc-stride 8 does not fit" in r.stderr and "--max-length 16" in r.stderr
 
 
 def test_always_answer_with_unanswerable_is_an_error(tiny_bert, squad_file, tmp_path, runner):
-    r = runner.invoke(app, ["qa", "train", "--model", str(tiny_bert), "--train", str(squad_file), "-o", str(tmp_path / "m"),
+    r = runner.invoke(app,
+                      ["qa", "train", "--model", str(tiny_bert), "--train", str(squad_file), "-o", str(tmp_path / "m"),
                             "--always-answer", *TRAIN_ARGS])
     assert r.exit_code == 2 and "unanswerable" in r.stderr
 
@@ -173,7 +183,8 @@ def test_eval_writes_official_files_and_scores_agree(trained, squad_file, tmp_pa
     r2 = runner.invoke(app, ["qa", "eval", "--predictions", str(out / "predictions.json"), "--data", str(squad_file)])
     assert r2.exit_code == 0, r2.output
     assert json.loads(r2.stdout) == squad_evaluate(json.loads(squad_file.read_text()), preds)
-    r3 = runner.invoke(app, ["qa", "eval", "-p", str(out / "predictions.json"), "--na-probs", str(out / "na_probs.json"),
+    r3 = runner.invoke(app,
+                       ["qa", "eval", "-p", str(out / "predictions.json"), "--na-probs", str(out / "na_probs.json"),
                              "--na-prob-thresh", str(thr), "--data", str(squad_file)])
     assert json.loads(r3.stdout) == res
 
@@ -225,11 +236,13 @@ def test_ask_single_and_top_k(trained, runner):
     for alt in rec["alternatives"]:
         assert ctx[alt["start"] : alt["end"]] == alt["answer"] and alt["score"] <= rec["score"] + 1e-9
     # a v2 model says "no answer" when the null wins
-    r = runner.invoke(app, ["qa", "ask", "--model", str(trained), "-q", "who ?", "--context", ctx, "--null-threshold", "-1e9"])
+    r = runner.invoke(app, ["qa", "ask", "--model", str(trained), "-q", "who ?", "--context", ctx, "--null-threshold",
+                            "-1e9"])
     rec = json.loads(r.stdout)
     assert rec["no_answer"] is True and rec["answer"] == "" and rec["start"] is None
     # --always-answer: the same question at the same threshold gets its best span
-    r = runner.invoke(app, ["qa", "ask", "--model", str(trained), "-q", "who ?", "--context", ctx, "--null-threshold", "-1e9",
+    r = runner.invoke(app, ["qa", "ask", "--model", str(trained), "-q", "who ?", "--context", ctx, "--null-threshold",
+                            "-1e9",
                             "--always-answer"])
     rec = json.loads(r.stdout)
     assert rec["no_answer"] is False and rec["answer"] and ctx[rec["start"] : rec["end"]] == rec["answer"]
@@ -239,7 +252,8 @@ def test_ask_long_context_file(trained, tmp_path, runner):
     ctx = " ".join(["the moon was born at night ."] * 600) + " jim henson was a nice puppet ."
     f = tmp_path / "ctx.txt"
     f.write_text(ctx)
-    r = runner.invoke(app, ["qa", "ask", "--model", str(trained), "-q", "who was jim henson ?", "--context-file", str(f),
+    r = runner.invoke(app,
+                      ["qa", "ask", "--model", str(trained), "-q", "who was jim henson ?", "--context-file", str(f),
                             "--null-threshold", "1e9"])
     assert r.exit_code == 0, r.output
     rec = json.loads(r.stdout)
@@ -247,7 +261,8 @@ def test_ask_long_context_file(trained, tmp_path, runner):
 
 
 def test_ask_batch_stdin_keeps_order_and_fields(trained, runner):
-    rows = [{"id": i, "question": q, "context": ctx, "tag": f"t{i}"} for i, (ctx, qs) in enumerate(CONTEXTS * 3) for q, _ in qs[:1]]
+    rows = [{"id": i, "question": q, "context": ctx, "tag": f"t{i}"}
+            for i, (ctx, qs) in enumerate(CONTEXTS * 3) for q, _ in qs[:1]]
     rows[4]["context"] = " ".join(["night day"] * 300)  # a long one in the middle
     stdin = "\n".join(json.dumps(r) for r in rows) + "\n"
     r = runner.invoke(app, ["qa", "ask", "--model", str(trained)], input=stdin)

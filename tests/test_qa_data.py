@@ -20,8 +20,11 @@ def _squad(qas, version="v2.0"):
 def test_squad_v2_json(tmp_path):
     f = tmp_path / "d.json"
     f.write_text(json.dumps(_squad([
-        {"id": "a", "question": "  What is the capital?", "answers": [{"text": "Paris", "answer_start": 0}, {"text": "Paris", "answer_start": 0}], "is_impossible": False},
-        {"id": "b", "question": "Who?", "answers": [], "is_impossible": True, "plausible_answers": [{"text": "France", "answer_start": 24}]},
+        {"id": "a", "question": "  What is the capital?",
+         "answers": [{"text": "Paris", "answer_start": 0}, {"text": "Paris", "answer_start": 0}],
+         "is_impossible": False},
+        {"id": "b", "question": "Who?", "answers": [], "is_impossible": True,
+         "plausible_answers": [{"text": "France", "answer_start": 24}]},
     ])))
     d = load_qa(str(f))
     assert [e.id for e in d.examples] == ["a", "b"] and d.has_impossible
@@ -35,13 +38,15 @@ def test_squad_v2_json(tmp_path):
 
 def test_squad_v1_json_is_not_v2(tmp_path):
     f = tmp_path / "d.json"
-    f.write_text(json.dumps(_squad([{"id": "a", "question": "q?", "answers": [{"text": "France", "answer_start": 24}]}], "1.1")))
+    f.write_text(json.dumps(_squad([{"id": "a", "question": "q?", "answers": [{"text": "France", "answer_start": 24}]}],
+                                   "1.1")))
     assert not load_qa(str(f)).has_impossible
 
 
 def test_flat_jsonl_csv_and_answer_shapes(tmp_path):
     rows = [
-        {"id": "x1", "question": "capital?", "context": CTX, "answers": {"text": ["Paris"], "answer_start": [0]}, "extra": 1},
+        {"id": "x1", "question": "capital?", "context": CTX, "answers": {"text": ["Paris"], "answer_start": [0]},
+         "extra": 1},
         {"id": "x2", "question": "none?", "context": CTX, "answers": {"text": [], "answer_start": []}, "extra": 2},
     ]
     j = tmp_path / "d.jsonl"
@@ -51,7 +56,8 @@ def test_flat_jsonl_csv_and_answer_shapes(tmp_path):
     c = tmp_path / "d.csv"
     pd.DataFrame([{**r, "answers": json.dumps(r["answers"])} for r in rows]).to_csv(c, index=False)
     d2 = load_qa(str(c))
-    assert [(e.id, e.answers, e.is_impossible) for e in d2.examples] == [(e.id, e.answers, e.is_impossible) for e in d.examples]
+    assert [(e.id, e.answers, e.is_impossible) for e in d2.examples] == [(e.id, e.answers,
+                                                                          e.is_impossible) for e in d.examples]
     assert parse_answers([{"text": "Paris", "answer_start": 0}]) == {"text": ["Paris"], "answer_start": [0]}
 
 

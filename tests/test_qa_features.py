@@ -99,7 +99,8 @@ def test_label_window_edges():
     assert label_window(offs, None, None, cls=0) == (0, 0)
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(max_examples=150, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(
     data=st.data(),
     n_words=st.integers(1, 120),
@@ -111,8 +112,9 @@ def test_answer_span_round_trip(tok, data, n_words, q_words, max_length, stride_
     """For random contexts, questions, strides and answer positions: a window's label is either [CLS]
     (the answer is not wholly inside it) or token offsets that point back at exactly the answer characters;
     and at least one window holds the answer whenever it fits in a window."""
-    words = data.draw(st.lists(st.sampled_from(WORDS + PUNCT + ["Jim", "HENSON", "Paris", "2024", "x1"]), min_size=n_words, max_size=n_words))
-    seps = [data.draw(st.sampled_from(["", " ", "  ", "\n", " "])) if i else data.draw(st.sampled_from(["", " "])) for i in range(n_words)]
+    words = data.draw(st.lists(st.sampled_from(WORDS + PUNCT + ["Jim", "HENSON", "Paris", "2024", "x1"]),
+                               min_size=n_words, max_size=n_words))
+    seps = [data.draw(st.sampled_from(["", " ", "  ", "\n", " "] if i else ["", " "])) for i in range(n_words)]
     seps = [s if (i == 0 or s or words[i] in PUNCT) else " " for i, s in enumerate(seps)]
     ctx, spans = _context(words, seps)
     a = data.draw(st.integers(0, n_words - 1))

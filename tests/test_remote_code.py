@@ -52,7 +52,8 @@ def _data(tmp: Path) -> dict[str, Path]:
     squad = tmp / "s.json"
     ctx = "jim henson created the muppets"
     squad.write_text(json.dumps({"version": "1.1", "data": [{"title": "t", "paragraphs": [{"context": ctx, "qas": [
-        {"id": "q1", "question": "who created the muppets", "answers": [{"text": "jim henson", "answer_start": 0}]}]}]}]}))
+        {"id": "q1", "question": "who created the muppets",
+         "answers": [{"text": "jim henson", "answer_start": 0}]}]}]}]}))
     txt = tmp / "in.txt"
     txt.write_text("hello world\n")
     return {"csv": csv, "squad": squad, "txt": txt}
@@ -60,7 +61,8 @@ def _data(tmp: Path) -> dict[str, Path]:
 
 def _commands(m: str, f: dict[str, Path], out: Path) -> dict[str, list[str]]:
     return {
-        "classify train": ["classify", "train", "-m", m, "--train", str(f["csv"]), "-o", str(out / "c"), "--epochs", "1"],
+        "classify train": ["classify", "train", "-m", m, "--train", str(f["csv"]), "-o", str(out / "c"), "--epochs",
+                           "1"],
         "classify eval": ["classify", "eval", "-m", m, "--data", str(f["csv"])],
         "classify predict": ["classify", "predict", "-m", m, str(f["txt"])],
         "qa train": ["qa", "train", "-m", m, "--train", str(f["squad"]), "-o", str(out / "q"), "--epochs", "1"],
@@ -91,7 +93,8 @@ def test_no_custom_code_without_the_flag(command, remote_code_dir, tmp_path):
 
         model = tmp_path / "trained"
         shutil.copytree(remote_code_dir, model)
-        (model / "bertkit.json").write_text(json.dumps({"task": "classify", "problem_type": "binary", "labels": ["0", "1"],
+        (model / "bertkit.json").write_text(json.dumps({"task": "classify", "problem_type": "binary",
+                                                        "labels": ["0", "1"],
                                                          "text_col": "text", "label_col": "label"}))
     args = _commands(str(model), _data(tmp_path), tmp_path)[command]
     r = _run(args, marker)

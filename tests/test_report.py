@@ -31,7 +31,8 @@ def work(tmp_path_factory) -> Path:
 def clf(tiny_bert, work) -> Path:
     train, dev = _tsv(work / "train.tsv", sentiment_rows(24, 0)), _tsv(work / "dev.tsv", sentiment_rows(12, 1))
     out = work / "clf"
-    r = invoke(["classify", "train", "--model", str(tiny_bert), "--train", str(train), "--dev", str(dev), "-o", str(out),
+    r = invoke(["classify", "train", "--model", str(tiny_bert), "--train", str(train), "--dev", str(dev), "-o",
+                str(out),
                 "--label-names", "negative,positive", *FAST])
     assert r.exit_code == 0, r.output
     return out
@@ -60,7 +61,8 @@ def test_classify_report(clf, work):
     html = out.read_text()
     page = parse_self_contained(html)
     text = _text(page)
-    for h in ("Settings", "Data", "Training", "Dev metrics", "Confusion matrix", "Threshold tuning on dev", "Worst mistakes"):
+    for h in ("Settings", "Data", "Training", "Dev metrics", "Confusion matrix", "Threshold tuning on dev",
+              "Worst mistakes"):
         assert h in page.text, h
     assert len(re.findall(r'src="data:image/png;base64,', html)) == 2  # training curves, confusion matrix
     assert "dev rows 12" in text and "train rows 24" in text and "negative 6 50.0%" in text
@@ -142,7 +144,8 @@ class EqualIds(evaluate.Metric):
             features=datasets.Features({"predictions": datasets.Value("int64"), "references": datasets.Value("int64")}))
 
     def _compute(self, predictions, references):
-        return {"equal": sum(int(p == r) for p, r in zip(predictions, references)) / len(predictions), "n": len(predictions)}
+        return {"equal": sum(int(p == r) for p, r in zip(predictions, references)) / len(predictions),
+                "n": len(predictions)}
 '''
 
 SAME_TEXT = '''

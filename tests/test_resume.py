@@ -15,7 +15,8 @@ from helpers import write_sentiment_csv
 HERE = Path(__file__).resolve().parent
 CLASSIFY = ["--epochs", "2", "--batch-size", "8", "--lr", "3e-3", "--seed", "1", "--save-steps", "4", "--threads", "1",
             "--log-every", "2"]
-QA = ["--epochs", "2", "--batch-size", "4", "--lr", "1e-3", "--max-length", "32", "--doc-stride", "8", "--save-steps", "3",
+QA = ["--epochs", "2", "--batch-size", "4", "--lr", "1e-3", "--max-length", "32", "--doc-stride", "8", "--save-steps",
+      "3",
       "--threads", "1", "--log-every", "1"]
 
 
@@ -133,7 +134,8 @@ def test_nan_loss_stops_with_the_step_and_keeps_the_last_good_checkpoint(tiny_be
     assert ckpts[-1] == "checkpoint-000006"  # none written after the loss went bad
     import math
 
-    assert all(math.isfinite(v.float().abs().max().item()) for v in weights(tmp_path / "run.run" / "checkpoint-000006").values())
+    saved = weights(tmp_path / "run.run" / "checkpoint-000006")
+    assert all(math.isfinite(v.float().abs().max().item()) for v in saved.values())
 
 
 def test_stale_partial_folders_are_removed_by_the_next_run(tiny_bert, cls_data, tmp_path):
@@ -165,7 +167,8 @@ def squad(tmp_path_factory) -> Path:
 
 def test_qa_kill_9_then_resume_is_bit_identical(tiny_bert, squad, tmp_path):
     def args(out, *extra):
-        return ["qa", "train", "-m", str(tiny_bert), "--train", str(squad), "--dev", str(squad), "-o", str(out), *QA, *extra]
+        return ["qa", "train", "-m", str(tiny_bert), "--train", str(squad), "--dev", str(squad), "-o", str(out), *QA,
+                *extra]
 
     ref = run(args(tmp_path / "ref"))
     assert ref.returncode == 0, ref.stderr[-2000:]

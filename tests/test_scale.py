@@ -123,7 +123,8 @@ def test_arrow_features_equal_list_features(tmp_path, tok, max_length):
 
 
 def test_arrow_features_pairs_and_multilabel(tmp_path, tok):
-    rows = [(t, t[::-1], "a,b" if i % 3 == 0 else ("b" if i % 3 == 1 else "c")) for i, (t, _) in enumerate(long_rows(20))]
+    rows = [(t, t[::-1], "a,b" if i % 3 == 0 else ("b" if i % 3 == 1 else "c"))
+            for i, (t, _) in enumerate(long_rows(20))]
     p = write_tsv(tmp_path / "t.tsv", rows, header="sentence1\tsentence2\tlabel")
     split, feats = prepared(p, tok, tmp_path / "c", max_length=16)
     assert split.cols.pair == "sentence2" and split.space.problem_type == "multilabel"
@@ -136,7 +137,8 @@ def test_arrow_features_pairs_and_multilabel(tmp_path, tok):
 
 def test_arrow_windows_equal_list_windows(tmp_path, tok):
     rows = long_rows(40)
-    split, feats = prepared(write_tsv(tmp_path / "t.tsv", rows), tok, tmp_path / "c", max_length=16, long_text="window", stride=4)
+    split, feats = prepared(write_tsv(tmp_path / "t.tsv", rows), tok, tmp_path / "c", max_length=16, long_text="window",
+                            stride=4)
     old, n_split = featurize_windows(tok, [t for t, _ in rows], None, 16, 4, np.array([y for _, y in rows]))
     same_rows(feats, old)
     assert n_split > 0 and len(feats) > len(rows) and sorted(set(feats.columns["row"])) == list(range(len(rows)))
@@ -194,7 +196,8 @@ def test_num_proc_2_gives_identical_features(tmp_path, tok):
 
 def test_cli_second_run_reuses_the_cache(tmp_path, tiny_bert):
     train = write_tsv(tmp_path / "t.tsv", sentiment_rows(40))
-    args = ["classify", "train", "--model", str(tiny_bert), "--train", str(train), "--epochs", "0.1", "--batch-size", "8",
+    args = ["classify", "train", "--model", str(tiny_bert), "--train", str(train), "--epochs", "0.1", "--batch-size",
+            "8",
             "--cache-dir", str(tmp_path / "cache"), "--no-tune-thresholds"]
     r1 = invoke([*args, "-o", str(tmp_path / "m1")])
     assert r1.exit_code == 0, r1.output
@@ -254,7 +257,8 @@ def window_model(tiny_bert, tmp_path_factory):
     train = write_tsv(d / "train.tsv", long_rows(60, seed=0))
     dev = write_tsv(d / "dev.tsv", long_rows(20, seed=1))
     out = d / "model"
-    r = invoke(["classify", "train", "--model", str(tiny_bert), "--train", str(train), "--dev", str(dev), "-o", str(out),
+    r = invoke(["classify", "train", "--model", str(tiny_bert), "--train", str(train), "--dev", str(dev), "-o",
+                str(out),
                 "--epochs", "1", "--batch-size", "8", "--max-length", "16", "--long-text", "window", "--stride", "4",
                 "--aggregate", "max"])
     assert r.exit_code == 0, r.output
@@ -275,8 +279,10 @@ def test_predict_with_windows_uses_the_saved_settings(window_model, tmp_path):
     probs = clf.predict_proba(texts)
     feats, _ = featurize_windows(clf.tokenizer, texts, None, 16, 4)
     with torch.no_grad():  # one window at a time, no padding
-        logits = torch.cat([clf.task.logits(clf.model, clf.task.collate(feats.rows([i]))) for i in range(len(feats))]).numpy()
-    margin = np.array([max(logits[j, 1] - logits[j, 0] for j in np.flatnonzero(np.array(feats.columns["row"]) == r)) for r in range(9)])
+        logits = torch.cat([clf.task.logits(clf.model, clf.task.collate(feats.rows([i])))
+                            for i in range(len(feats))]).numpy()
+    rows = np.array(feats.columns["row"])
+    margin = np.array([max(logits[j, 1] - logits[j, 0] for j in np.flatnonzero(rows == r)) for r in range(9)])
     assert np.allclose(probs[:, 1], 1 / (1 + np.exp(-margin)), atol=1e-5)
     src = tmp_path / "in.txt"
     src.write_text("\n".join(texts) + "\n")

@@ -69,7 +69,8 @@ def test_an_exception_fails_only_its_batch_with_a_request_id(app_server):
     assert bad.status_code == 500
     assert bad.json()["request_id"] == bad.headers["x-request-id"]
     good = httpx.post(url + "/v1/echo", json={"texts": ["ok", "fine"]})
-    assert good.status_code == 200 and good.json() == {"model": "echo", "predictions": [{"text": "OK"}, {"text": "FINE"}]}
+    assert good.status_code == 200 and good.json() == {"model": "echo",
+                                                       "predictions": [{"text": "OK"}, {"text": "FINE"}]}
     assert 'bertkit_errors_total{route="/v1/echo",status="500"} 1.0' in httpx.get(url + "/metrics").text
 
 

@@ -59,7 +59,8 @@ def test_health_metrics_docs(server):
 def test_classify_equals_the_cli(server, models, tmp_path):
     inp = tmp_path / "in.txt"
     inp.write_text("\n".join(TEXTS) + "\n")
-    for opts, body in (([], {}), (["--all-scores"], {"all_scores": True}), (["--threshold", "0.3"], {"threshold": 0.3})):
+    for opts, body in (([], {}), (["--all-scores"], {"all_scores": True}),
+                       (["--threshold", "0.3"], {"threshold": 0.3})):
         cli = invoke(["classify", "predict", "-m", str(models["classify"]), str(inp), *opts])
         assert cli.exit_code == 0, cli.output
         r = post(server, "/v1/classify", {"texts": TEXTS, **body})
@@ -117,7 +118,8 @@ def test_invalid_bodies_are_422_naming_the_field(server, body, field):
 
 
 def test_invalid_json_and_qa_fields(server):
-    r = httpx.post(server.url + "/v1/classify", content=b'{"texts": [', headers={**AUTH, "content-type": "application/json"})
+    r = httpx.post(server.url + "/v1/classify", content=b'{"texts": [',
+                   headers={**AUTH, "content-type": "application/json"})
     assert r.status_code == 422 and r.json()["field"] == "body" and "JSON" in r.json()["error"]
     r = post(server, "/v1/qa", {"questions": [{"question": "q"}]})
     assert r.status_code == 422 and r.json()["field"] == "questions.0.context"

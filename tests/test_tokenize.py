@@ -173,7 +173,8 @@ def test_corpus_json_schema(vocab_dir, corpus_file):
     assert r.exit_code == 0, r.output
     doc = json.loads(r.stdout)
     assert doc["schema"] == "bertkit.tokenize.compare/1" and doc["mode"] == "corpus"
-    assert set(doc) == {"schema", "mode", "source", "with_special", "max_length", "baseline", "corpus", "tokenizers", "best"}
+    assert set(doc) == {"schema", "mode", "source", "with_special", "max_length", "baseline", "corpus", "tokenizers",
+                        "best"}
     assert doc["corpus"]["rows"] == 4 and doc["baseline"] == "cs"
     for row in doc["tokenizers"]:
         assert set(row) == set(FIELDS) | set(JSON_ONLY)

@@ -92,7 +92,8 @@ HELLO = {
 
 # Raw files without a post-processor (a SentencePiece .model, a vocab.json + merges.txt pair) add no special
 # tokens, so their reference is the one above without them. The albert-base-v2 folder holds only spiece.model.
-RAW = [("t5-small/spiece.model", [8774, 296]), ("albert-base-v2", [10975, 126]), ("albert-base-v2/spiece.model", [10975, 126]),
+RAW = [("t5-small/spiece.model", [8774, 296]), ("albert-base-v2", [10975, 126]),
+       ("albert-base-v2/spiece.model", [10975, 126]),
        ("roberta-base/vocab.json,{d}/roberta-base/merges.txt", [31414, 232])]
 
 

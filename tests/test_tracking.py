@@ -33,11 +33,13 @@ def scalars(run_dir: Path) -> dict[str, list[tuple[int, float]]]:
 def test_tensorboard_gets_loss_lr_grad_norm_speed_and_dev_metrics(tiny_bert, csvs, tmp_path):
     pytest.importorskip("tensorboard", reason="the tensorboard extra: pip install 'bertkit[tensorboard]'")
     out = tmp_path / "m"
-    r = invoke(["classify", "train", "-m", str(tiny_bert), "--train", str(csvs[0]), "--dev", str(csvs[1]), "-o", str(out),
+    r = invoke(["classify", "train", "-m", str(tiny_bert), "--train", str(csvs[0]), "--dev", str(csvs[1]), "-o",
+                str(out),
                 *FAST, "--report-to", "tensorboard"])
     assert r.exit_code == 0, r.output
     tags = scalars(tmp_path / "m.run")
-    for tag in ("train/loss", "train/lr", "train/grad_norm", "train/samples_per_second", "eval/accuracy", "eval/train_loss"):
+    for tag in ("train/loss", "train/lr", "train/grad_norm", "train/samples_per_second", "eval/accuracy",
+                "eval/train_loss"):
         assert tag in tags, sorted(tags)
     history = json.loads((out / "metrics.json").read_text())
     assert [s for s, _ in tags["eval/accuracy"]] == [rec["step"] for rec in history["history"]]
@@ -50,7 +52,8 @@ def test_a_missing_tracker_package_is_one_clear_error_before_anything_loads(trac
     import importlib.util
 
     real = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name in ("wandb", "mlflow", "tensorboard", "tensorboardX") else real(name, *a))
+    trackers = ("wandb", "mlflow", "tensorboard", "tensorboardX")
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name in trackers else real(name, *a))
     r = invoke(["classify", "train", "--train", str(tmp_path / "does-not-exist.csv"), "-o", str(tmp_path / "m"),
                 "--report-to", tracker])
     assert r.exit_code == 1
@@ -60,7 +63,8 @@ def test_a_missing_tracker_package_is_one_clear_error_before_anything_loads(trac
 
 
 def test_unknown_tracker_is_a_usage_error(tmp_path):
-    r = invoke(["classify", "train", "--train", str(tmp_path / "x.csv"), "-o", str(tmp_path / "m"), "--report-to", "neptune"])
+    r = invoke(["classify", "train", "--train", str(tmp_path / "x.csv"), "-o", str(tmp_path / "m"), "--report-to",
+                "neptune"])
     assert r.exit_code == 2 and "--report-to" in r.stderr.strip().splitlines()[-1]
 
 
@@ -68,7 +72,8 @@ def test_every_output_folder_has_training_curves_and_a_confusion_matrix(tiny_ber
     import matplotlib.image as mpimg
 
     out = tmp_path / "m"
-    r = invoke(["classify", "train", "-m", str(tiny_bert), "--train", str(csvs[0]), "--dev", str(csvs[1]), "-o", str(out), *FAST])
+    r = invoke(["classify", "train", "-m", str(tiny_bert), "--train", str(csvs[0]), "--dev", str(csvs[1]), "-o",
+                str(out), *FAST])
     assert r.exit_code == 0, r.output
     for name in ("training_curves.png", "confusion_matrix.png"):
         img = mpimg.imread(out / name)

@@ -14,7 +14,8 @@ import numpy as np
 from bertkit.attention.weights import Attention, difference
 
 CSS = """
-body{font:14px/1.4 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:1.5rem auto;max-width:1400px;color:#1b1f24;padding:0 1rem}
+body{font:14px/1.4 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:1.5rem auto;max-width:1400px;
+  color:#1b1f24;padding:0 1rem}
 h1{font-size:1.25rem;margin:.2rem 0} h2{font-size:1.05rem;margin:1.5rem 0 .5rem}
 .meta{color:#57606a} label{margin-right:1rem} select{font:inherit}
 .views{display:flex;gap:2rem;flex-wrap:wrap;align-items:flex-start}
@@ -25,7 +26,8 @@ canvas{display:block}
 .grid span{font-size:11px;color:#57606a;text-align:center}
 table.diff{border-collapse:collapse;font-variant-numeric:tabular-nums;font-size:12px}
 table.diff td,table.diff th{padding:.15rem .35rem;text-align:right;border:1px solid #eaeef2}
-.legend span{display:inline-block;padding:0 .4rem;margin-right:.2rem;border-radius:3px;color:#fff;font-size:12px;cursor:pointer}
+.legend span{display:inline-block;padding:0 .4rem;margin-right:.2rem;border-radius:3px;color:#fff;font-size:12px;
+  cursor:pointer}
 .legend span.off{opacity:.25}
 """
 
@@ -56,7 +58,8 @@ function headView(canvas, W) {
         const a = W[st.layer][hi][i][j];
         if (a < 0.01) continue;
         ctx.globalAlpha = Math.min(1, a * (st.hover === null ? 0.5 : 1) * (heads.length > 1 ? 0.9 : 1));
-        ctx.beginPath(); ctx.moveTo(TXT, PAD + i * ROW + ROW / 2); ctx.lineTo(TXT + GAP, PAD + j * ROW + ROW / 2); ctx.stroke();
+        ctx.beginPath(); ctx.moveTo(TXT, PAD + i * ROW + ROW / 2);
+        ctx.lineTo(TXT + GAP, PAD + j * ROW + ROW / 2); ctx.stroke();
       }
     }
   }
@@ -93,7 +96,8 @@ function modelView(div, W, m) {
     const s = document.createElement('span'); s.textContent = 'layer ' + l; div.appendChild(s);
     D.heads.forEach((h, hi) => {
       const c = document.createElement('canvas'); thumb(c, W, li, hi);
-      c.title = 'layer ' + l + ', head ' + h + (D.difference ? ' (difference ' + D.difference[li][hi].toFixed(3) + ')' : '');
+      c.title = 'layer ' + l + ', head ' + h
+        + (D.difference ? ' (difference ' + D.difference[li][hi].toFixed(3) + ')' : '');
       if (li === st.layer && st.heads.size === 1 && st.heads.has(hi)) c.className = 'on';
       c.onclick = () => { st.layer = li; st.heads = new Set([hi]); layerSel.value = li; headSel.value = hi; draw(); };
       div.appendChild(c);
@@ -105,7 +109,10 @@ function legend() {
   D.heads.forEach((h, hi) => {
     const s = document.createElement('span'); s.textContent = h; s.style.background = color(h);
     if (!st.heads.has(hi)) s.className = 'off';
-    s.onclick = () => { if (st.heads.has(hi) && st.heads.size > 1) st.heads.delete(hi); else st.heads.add(hi); headSel.value = st.heads.size === D.heads.length ? 'all' : headSel.value; draw(); };
+    s.onclick = () => {
+      if (st.heads.has(hi) && st.heads.size > 1) st.heads.delete(hi); else st.heads.add(hi);
+      headSel.value = st.heads.size === D.heads.length ? 'all' : headSel.value; draw();
+    };
     el.appendChild(s);
   });
 }
@@ -115,15 +122,24 @@ function draw() {
     modelView(document.getElementById('model-' + k), m.weights, k);
   });
   legend();
-  document.getElementById('focus').textContent = st.hover === null ? 'all tokens (hover one)' : T[st.hover] + ' (token ' + st.hover + ')';
+  document.getElementById('focus').textContent =
+    st.hover === null ? 'all tokens (hover one)' : T[st.hover] + ' (token ' + st.hover + ')';
 }
 layerSel.onchange = () => { st.layer = +layerSel.value; draw(); };
-headSel.onchange = () => { st.heads = headSel.value === 'all' ? new Set(D.heads.map((_, i) => i)) : new Set([+headSel.value]); draw(); };
+headSel.onchange = () => {
+  st.heads = headSel.value === 'all' ? new Set(D.heads.map((_, i) => i)) : new Set([+headSel.value]); draw();
+};
 D.models.forEach((m, k) => {
   const c = document.getElementById('head-' + k);
-  c.addEventListener('mousemove', ev => { if (st.lock) return; const i = hoverAt(c, ev); if (i !== undefined && i !== st.hover) { st.hover = i; draw(); } });
+  c.addEventListener('mousemove', ev => {
+    if (st.lock) return;
+    const i = hoverAt(c, ev); if (i !== undefined && i !== st.hover) { st.hover = i; draw(); }
+  });
   c.addEventListener('mouseleave', () => { if (!st.lock) { st.hover = null; draw(); } });
-  c.addEventListener('click', ev => { const i = hoverAt(c, ev); if (i === undefined) return; st.lock = !(st.lock && st.hover === i); st.hover = i; draw(); });
+  c.addEventListener('click', ev => {
+    const i = hoverAt(c, ev); if (i === undefined) return;
+    st.lock = !(st.lock && st.hover === i); st.hover = i; draw();
+  });
 });
 draw();
 """

@@ -102,7 +102,8 @@ def _grid_figure(atts: list[Attention], token, diff: np.ndarray | None = None):
     subs = fig.subfigures(1 if panels <= 2 else 2, min(panels, 2), squeeze=False).ravel()
     what = f"; row of {atts[0].tokens[ti]!r} (token {ti}) outlined" if ti is not None else ""
     for sub, a, tag in zip(subs, atts, ("A: ", "B: ") if diff is not None else ("",)):
-        _grid(sub, a, ti, f"{tag}{a.model}: attention per layer and head (rows: tokens, columns: what they attend to){what}")
+        _grid(sub, a, ti, f"{tag}{a.model}: attention per layer and head (rows: tokens, columns: what "
+                          f"they attend to){what}")
     if diff is not None:
         _diff_panel(subs[2], atts, diff)
         if len(subs) > 3:

@@ -27,7 +27,8 @@ def _head_table(att: Attention, li: int, hi: int, ranked, title: str, diff: floa
     from rich.table import Table
     from rich.text import Text
 
-    t = Table(title=title, title_justify="left", box=None, show_header=False, pad_edge=False, padding=(0, 1), collapse_padding=True)
+    t = Table(title=title, title_justify="left", box=None, show_header=False, pad_edge=False, padding=(0, 1),
+              collapse_padding=True)
     t.add_column(justify="right", no_wrap=True, width=8)
     t.add_column(no_wrap=True, width=BAR_WIDTH)
     t.add_column(justify="right", no_wrap=True)

@@ -94,7 +94,8 @@ def find_token(tokens: list[str], token: str | int) -> int:
     if isinstance(token, int) or (isinstance(token, str) and token.lstrip("-").isdigit()):
         i = int(token)
         if not -len(tokens) <= i < len(tokens):
-            raise UsageError(f"--token {token}: out of range; the input has {len(tokens)} tokens (0..{len(tokens) - 1})")
+            raise UsageError(f"--token {token}: out of range; the input has {len(tokens)} tokens "
+                             f"(0..{len(tokens) - 1})")
         return i % len(tokens)
     want = str(token).strip().lower()
     hits = [i for i, t in enumerate(tokens) if t.lower() == want or strip_marker(t).lower() == want]
@@ -133,7 +134,8 @@ def load(model: str | None, *, allow_pickle: bool = False, trust_remote_code: bo
         console.log(f"{model}: a bertkit {meta['task']} model; showing its fine-tuned encoder")
     tok = load_tokenizer(path, trust_remote_code)
     try:
-        m = load_pretrained(AutoModel, path, allow_pickle=allow_pickle, trust_remote_code=trust_remote_code, attn="eager")
+        m = load_pretrained(AutoModel, path, allow_pickle=allow_pickle, trust_remote_code=trust_remote_code,
+                            attn="eager")
     except BertkitError as e:
         if "eager" in str(e).lower() or "attn" in str(e).lower():
             raise BertkitError(f"{model}: this model cannot run the eager attention implementation, so it cannot "

@@ -19,7 +19,8 @@ PairCol = o.option(ClassifyConfig, "text_pair_col")
 LabelCol = o.option(ClassifyConfig, "label_col")
 Header = o.option(ClassifyConfig, "header")
 Threshold = o.option(ClassifyUse, "threshold")
-ModelDir = Annotated[str, typer.Option("--model", "-m", help="A model folder trained by bertkit (or any HF classifier).")]
+ModelDir = Annotated[str, typer.Option(
+    "--model", "-m", help="A model folder trained by bertkit (or any HF classifier).")]
 
 o.train_command(app, SPEC, "Fine-tune a sequence classifier and save a Hugging Face model folder.")
 
@@ -27,10 +28,12 @@ o.train_command(app, SPEC, "Fine-tune a sequence classifier and save a Hugging F
 @app.command("eval", cls=BertkitCommand)
 def eval_cmd(
     model: ModelDir,
-    data: Annotated[str, typer.Option("--data", "-d", help="Labelled data: CSV/TSV/JSON/JSONL/Parquet or NAME[:CONFIG]\\[#SPLIT].")],
+    data: Annotated[str, typer.Option(
+        "--data", "-d", help="Labelled data: CSV/TSV/JSON/JSONL/Parquet or NAME[:CONFIG]\\[#SPLIT].")],
     text_col: TextCol = None, text_pair_col: PairCol = None, label_col: LabelCol = None, header: Header = None,
     threshold: Threshold = None,
-    limit: Annotated[Optional[int], typer.Option("--limit", help="Score only the first N rows.")] = None, batch_size: o.BatchSizePredict = None, fast: o.Fast = None, fmt: o.FormatOpt = Format.json,
+    limit: Annotated[Optional[int], typer.Option("--limit", help="Score only the first N rows.")] = None,
+    batch_size: o.BatchSizePredict = None, fast: o.Fast = None, fmt: o.FormatOpt = Format.json,
     allow_pickle: o.AllowPickle = None, trust_remote_code: o.TrustRemoteCode = None, extra_metric: o.ExtraMetric = None,
 ) -> None:
     """Score a model on labelled data: metrics as JSON on stdout (--format table for people)."""
@@ -39,7 +42,8 @@ def eval_cmd(
 
     res = evaluate_file(model, data, text_col=text_col, pair_col=text_pair_col, label_col=label_col, header=header,
                         threshold=threshold, limit=limit, batch_size=batch_size, fast=bool(fast),
-                        allow_pickle=bool(allow_pickle), trust_remote_code=bool(trust_remote_code), extra_metrics=extra_metric)
+                        allow_pickle=bool(allow_pickle), trust_remote_code=bool(trust_remote_code),
+                        extra_metrics=extra_metric)
     write_metrics(res, fmt, title=f"classify eval: {data}")
 
 
@@ -47,9 +51,14 @@ def eval_cmd(
 def predict_cmd(
     model: ModelDir,
     input: Annotated[str, typer.Argument(help="Plain text lines, JSONL (a text field) or CSV; '-' for stdin.")] = "-",
-    input_format: Annotated[Optional[str], typer.Option("--input-format", help="text | jsonl | csv. \\[default: from the suffix, or sniffed on stdin]")] = None,
-    text_col: Annotated[Optional[str], typer.Option("--text-col", help="Field holding the text in JSONL/CSV: a name, a position (0, 1, ...) or names joined by commas. \\[default: the model's training column when present, else text, sentence, ...]")] = None,
-    text_pair_col: Annotated[Optional[str], typer.Option("--text-pair-col", help="Field holding the second text of a pair. \\[default: the model's training pair column when present]")] = None,
+    input_format: Annotated[Optional[str], typer.Option(
+        "--input-format", help="text | jsonl | csv. \\[default: from the suffix, or sniffed on stdin]")] = None,
+    text_col: Annotated[Optional[str], typer.Option(
+        "--text-col", help="Field holding the text in JSONL/CSV: a name, a position (0, 1, ...) or names joined by "
+        "commas. \\[default: the model's training column when present, else text, sentence, ...]")] = None,
+    text_pair_col: Annotated[Optional[str], typer.Option(
+        "--text-pair-col", help="Field holding the second text of a pair. \\[default: the model's training pair column "
+        "when present]")] = None,
     threshold: Threshold = None,
     all_scores: Annotated[bool, typer.Option("--all-scores", help="Add the probability of every label.")] = False,
     batch_size: o.BatchSizePredict = None, bf16: o.Bf16 = None, fast: o.Fast = None, fmt: o.FormatOpt = Format.jsonl,

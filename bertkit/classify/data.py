@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
-from bertkit.defaults import LABEL_COLUMNS, PAIR_COLUMNS, TEXT_COLUMNS, TEXT_JOIN_SEPARATOR
+from bertkit.data.columns import column_list, find_column, resolve_column
+from bertkit.defaults import LABEL_COLUMNS, PAIR_COLUMNS, TEXT_COLUMNS
 from bertkit.errors import BertkitError, UsageError
 
 if TYPE_CHECKING:  # pandas is imported by whoever reads tables; `classify predict` never needs it
@@ -45,54 +46,6 @@ class LabelSpace:
         return 1 if self.problem_type == "binary" else len(self.names)
 
 
-def _columns(df: pd.DataFrame) -> str:
-    return ", ".join(map(str, df.columns))
-
-
-def resolve_column(df: pd.DataFrame, given: str, option: str, src: str) -> str:
-    """A column by name, by position (`1`: the second column; headerless files name theirs col0, col1, ...),
-    or several joined (`title,body`: a new column of their texts joined by TEXT_JOIN_SEPARATOR)."""
-    if given in df.columns:
-        return given
-    if given.strip().isdigit():
-        i = int(given)
-        if i < len(df.columns):
-            return str(df.columns[i])
-        raise BertkitError(f"{src}: {option} {given}: there are only {len(df.columns)} columns ({_columns(df)}); positions count from 0")
-    parts = [x.strip() for x in given.split(",")] if "," in given else []
-    if len(parts) > 1 and all(parts):
-        cols = [resolve_column(df, x, option, src) for x in parts]
-        df[given] = df[cols].fillna("").astype(str).apply(lambda r: TEXT_JOIN_SEPARATOR.join(x.strip() for x in r if x.strip()), axis=1)
-        return given
-    raise BertkitError(f"{src}: no column {given!r} ({option}); columns are: {_columns(df)}. "
-                       "Give a name, a position (0, 1, ...) or names joined by commas (title,body)")
-
-
-def row_text(rec: dict, col: str) -> Any:
-    """The text of `col` in one record (streaming predict): by name, position or joined; None when absent."""
-    if col in rec:
-        return rec[col]
-    if col.strip().isdigit():
-        i, keys = int(col), list(rec)
-        return rec.get(f"col{i}", rec[keys[i]] if i < len(keys) else None)
-    parts = [x.strip() for x in col.split(",")] if "," in col else []
-    vals = [row_text(rec, p) for p in parts if p]
-    if len(vals) < 2 or any(v is None for v in vals):
-        return None
-    texts = ["" if isinstance(v, float) and v != v else str(v).strip() for v in vals]
-    return TEXT_JOIN_SEPARATOR.join(t for t in texts if t)
-
-
-def _find(df: pd.DataFrame, given: str | None, candidates: Sequence[str], option: str, src: str) -> str | None:
-    if given:
-        return resolve_column(df, given, option, src)
-    lower = {str(c).lower(): c for c in df.columns}
-    for c in candidates:
-        if c in lower:
-            return lower[c]
-    return None
-
-
 def _is_number(x: Any) -> bool:
     try:
         float(x)
@@ -101,24 +54,27 @@ def _is_number(x: Any) -> bool:
         return False
 
 
-def detect_columns(df: pd.DataFrame, src: str, text_col=None, pair_col=None, label_col=None, need_label=True) -> tuple[str, str | None, str | None]:
+def detect_columns(df: pd.DataFrame, src: str, text_col=None, pair_col=None, label_col=None,
+                   need_label=True) -> tuple[str, str | None, str | None]:
     """(text, pair, label) column names; headerless files fall back to shape-based guesses."""
     if df.empty:
         raise BertkitError(f"{src}: no rows")
-    text = _find(df, text_col, TEXT_COLUMNS, "--text-col", src)
-    pair = _find(df, pair_col, PAIR_COLUMNS, "--text-pair-col", src) if (pair_col or text) else None
-    label = _find(df, label_col, LABEL_COLUMNS, "--label-col", src)
+    text = find_column(df, text_col, TEXT_COLUMNS, "--text-col", src)
+    pair = find_column(df, pair_col, PAIR_COLUMNS, "--text-pair-col", src) if (pair_col or text) else None
+    label = find_column(df, label_col, LABEL_COLUMNS, "--label-col", src)
     sample = df.head(2000)
     if text is None:  # the column with the longest non-numeric strings
         scores = {c: sample[c].astype(str).str.len().mean() for c in df.columns
                   if c not in (label, pair) and not sample[c].map(_is_number).all()}
         if not scores:
-            raise BertkitError(f"{src}: could not find a text column; name it with --text-col (columns: {_columns(df)})")
+            raise BertkitError(f"{src}: could not find a text column; name it with --text-col (columns: "
+                               f"{column_list(df.columns)})")
         text = max(scores, key=scores.get)
     if label is None and need_label:  # the remaining column with the fewest distinct values
         rest = [c for c in df.columns if c not in (text, pair) and "," not in str(c)]
         if not rest:
-            raise BertkitError(f"{src}: could not find a label column; name it with --label-col (columns: {_columns(df)})")
+            raise BertkitError(f"{src}: could not find a label column; name it with --label-col (columns: "
+                               f"{column_list(df.columns)})")
         varied = [c for c in rest if sample[c].astype(str).nunique() > 1] or rest  # a constant column labels nothing
         label = min(varied, key=lambda c: sample[c].astype(str).nunique())
     return text, pair, label
@@ -181,7 +137,8 @@ def read_label_names(spec: str | None) -> list[str] | dict[str, str] | None:
     if any(eq for _, eq, _ in pairs):
         bad = [x for x, (k, eq, v) in zip(items, pairs) if not (eq and k.strip() and v.strip())]
         if bad:
-            raise BertkitError(f"--label-names: {bad[0]!r} is not LABEL=NAME; give every entry as LABEL=NAME (1=World,2=Sports) or none")
+            raise BertkitError(f"--label-names: {bad[0]!r} is not LABEL=NAME; give every entry as LABEL=NAME "
+                               "(1=World,2=Sports) or none")
         mapping = {_canon(k): v.strip() for k, _, v in pairs}
         names = list(mapping.values())
         if len(mapping) != len(pairs):
@@ -201,26 +158,30 @@ def _observed(raw: pd.Series, src: str, ptype: str | None, sep: str) -> list[str
         if ptype == "multilabel":
             values.update(_split(v, sep))
         elif isinstance(v, (list, tuple, np.ndarray)):
-            raise BertkitError(f"{src}: row {row + 1}: a list label for a single-label problem; use --problem-type multilabel")
+            raise BertkitError(f"{src}: row {row + 1}: a list label for a single-label problem; use "
+                               "--problem-type multilabel")
         else:
             values.add(_canon(v))
     return _int_sorted(values)
 
 
-def _names_for(values: list[str], label_names: list[str] | dict[str, str] | None, src: str) -> tuple[list[str], list[str]]:
+def _names_for(values: list[str], label_names: list[str] | dict[str, str] | None,
+               src: str) -> tuple[list[str], list[str]]:
     """(names, values) by id: the labels as observed unless --label-names names them."""
     if label_names is None:
         return list(values), list(values)
     if isinstance(label_names, dict):
         missing = [v for v in values if v not in label_names]
         if missing:
-            raise BertkitError(f"{src}: label(s) {', '.join(missing[:5])} have no name in --label-names; add them (LABEL=NAME)")
+            raise BertkitError(f"{src}: label(s) {', '.join(missing[:5])} have no name in --label-names; "
+                               "add them (LABEL=NAME)")
         return list(label_names.values()), list(label_names)
     names = list(label_names)
     if _int_like(values) and not set(values) <= set(names):
         ints = sorted(int(v) for v in values)
         if ints[0] < 0 or ints[-1] >= len(names):
-            raise BertkitError(f"{src}: labels are {', '.join(values[:6])}{'...' if len(values) > 6 else ''} but --label-names "
+            raise BertkitError(f"{src}: labels are "
+                               f"{', '.join(values[:6])}{'...' if len(values) > 6 else ''} but --label-names "
                                f"gives {len(names)} names for ids 0..{len(names) - 1}; name each label instead, e.g. "
                                f"--label-names {','.join(f'{v}={n}' for v, n in zip(values, names))}")
         return names, [str(i) for i in range(len(names))]
@@ -244,7 +205,8 @@ def infer_label_space(raw: pd.Series, src: str, problem_type: str | None, sep: s
     if not values:
         raise BertkitError(f"{src}: no labels found")
     if len(values) < 2 and ptype != "multilabel":
-        raise BertkitError(f"{src}: every row has the label {values[0]!r}; classification needs at least two classes in the training data")
+        raise BertkitError(f"{src}: every row has the label {values[0]!r}; classification needs at least two classes "
+                           "in the training data")
     names, ids = _names_for(values, label_names, src)
     if len(names) < 2:
         raise BertkitError(f"{src}: only one label ({names[0]!r}); classification needs at least two")
@@ -288,7 +250,8 @@ def encode_labels(raw: pd.Series, space: LabelSpace, src: str, sep: str) -> np.n
             return index[s]
         if positional and s.lstrip("-").isdigit() and 0 <= int(s) < space.num_labels:
             return int(s)
-        raise BertkitError(f"{src}: row {row + 1}: unknown label {s!r}; known labels: {', '.join((space.values or space.names)[:20])}")
+        raise BertkitError(f"{src}: row {row + 1}: unknown label {s!r}; known labels: "
+                           f"{', '.join((space.values or space.names)[:20])}")
 
     if space.problem_type == "multilabel":
         y = np.zeros((len(raw), space.num_labels), dtype=np.float32)
@@ -305,5 +268,6 @@ def texts(df: pd.DataFrame, col: str, src: str) -> list[str]:
     s = df[col]
     empty = s.isna() | (s.astype(str).str.strip() == "")
     if empty.any():
-        raise BertkitError(f"{src}: row {int(np.argmax(empty.values)) + 1}: empty text in column {col!r}; remove the row or fill it")
+        raise BertkitError(f"{src}: row {int(np.argmax(empty.values)) + 1}: empty text in column {col!r}; "
+                           "remove the row or fill it")
     return s.astype(str).tolist()

@@ -8,8 +8,9 @@ from typing import Any
 
 import numpy as np
 
-from bertkit.classify.data import detect_columns, encode_labels, row_text, texts
+from bertkit.classify.data import detect_columns, encode_labels, texts
 from bertkit.classify.task import evaluate_probs
+from bertkit.data.columns import row_text
 from bertkit.errors import BertkitError
 
 
@@ -34,15 +35,18 @@ def evaluate_file(model_dir: str, data: str, text_col=None, pair_col=None, label
     from bertkit.defaults import TrainConfig, check_options
     from bertkit.extra_metrics import load_all
 
-    check_options(TrainConfig, limit=limit, **({"batch_size": batch_size} if batch_size is not None else {}))  # None: the default
+    check_options(TrainConfig, limit=limit,
+                  **({"batch_size": batch_size} if batch_size is not None else {}))  # None: the default
     load_all(extra_metrics)
-    clf = Classifier(model_dir, batch_size=batch_size, threshold=threshold, allow_pickle=allow_pickle, trust_remote_code=trust_remote_code,
+    clf = Classifier(model_dir, batch_size=batch_size, threshold=threshold, allow_pickle=allow_pickle,
+                     trust_remote_code=trust_remote_code,
                      fast=fast)
     run = evaluate_classifier(clf, model_dir, data, text_col, pair_col, label_col, header, limit)
     if extra_metrics:
         from bertkit.classify.task import decide
 
-        run.metrics["extra_metrics"] = classify_extra(extra_metrics, run.y, decide(clf.space, run.probs, clf.thresholds))
+        run.metrics["extra_metrics"] = classify_extra(extra_metrics, run.y,
+                                                      decide(clf.space, run.probs, clf.thresholds))
     return run.metrics
 
 
@@ -70,7 +74,8 @@ def evaluate_classifier(clf, model_dir: str, data: str, text_col=None, pair_col=
     t0 = time.perf_counter()
     probs = clf.predict_proba(texts(df, t, data), texts(df, p, data) if p else None)
     secs = time.perf_counter() - t0
-    res = {"model": model_dir, "data": data, "problem_type": clf.space.problem_type, **evaluate_probs(clf.space, y, probs, clf.thresholds)}
+    res = {"model": model_dir, "data": data, "problem_type": clf.space.problem_type,
+           **evaluate_probs(clf.space, y, probs, clf.thresholds)}
     res["thresholds"] = clf.thresholds
     res["seconds"] = round(secs, 3)
     res["examples_per_second"] = round(len(df) / secs, 1) if secs else None

@@ -36,7 +36,8 @@ def final_linear(model: nn.Module, out_features: int) -> tuple[nn.Module, str, n
         if isinstance(mod, nn.Linear) and mod.out_features == out_features:
             found = name
     if found is None:
-        raise BertkitError(f"could not find the classification layer ({out_features} outputs) in {type(model).__name__}")
+        raise BertkitError(f"could not find the classification layer ({out_features} outputs) in "
+                           f"{type(model).__name__}")
     parent_name, _, attr = found.rpartition(".")
     parent = model.get_submodule(parent_name) if parent_name else model
     return parent, attr, getattr(parent, attr)
@@ -56,7 +57,8 @@ def to_probabilities(logits: np.ndarray, problem_type: str) -> np.ndarray:
 
 
 @torch.no_grad()
-def finalize_head(model: nn.Module, problem_type: str, names: Sequence[str], thresholds: Sequence[float] | None) -> None:
+def finalize_head(model: nn.Module, problem_type: str, names: Sequence[str],
+                  thresholds: Sequence[float] | None) -> None:
     """Turn the trained head into the saved form (see module doc) and write labels into the config."""
     cfg = model.config
     if problem_type == "binary":

@@ -14,5 +14,6 @@ def classify_extra(specs: Sequence[str] | None, y: np.ndarray, pred: np.ndarray)
     out: dict[str, dict] = {}
     for spec in specs or ():
         m = load_metric(spec)
-        out[metric_name(spec, m)] = compute(spec, m, predictions=np.asarray(pred).tolist(), references=np.asarray(y).tolist())
+        out[metric_name(spec, m)] = compute(spec, m, predictions=np.asarray(pred).tolist(),
+                                            references=np.asarray(y).tolist())
     return out

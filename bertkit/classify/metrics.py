@@ -31,9 +31,11 @@ DEFAULT_METRIC = {"binary": "accuracy", "multiclass": "accuracy", "multilabel": 
 
 def check_metric(problem_type: str, metric: str | None) -> str:
     metric = metric or DEFAULT_METRIC[problem_type]
-    allowed = {"binary": BINARY_METRICS, "multiclass": MULTICLASS_METRICS, "multilabel": MULTILABEL_METRICS}[problem_type]
+    allowed = {"binary": BINARY_METRICS, "multiclass": MULTICLASS_METRICS,
+               "multilabel": MULTILABEL_METRICS}[problem_type]
     if metric not in allowed:
-        raise BertkitError(f"--metric {metric!r} is not available for {problem_type}; choose one of: {', '.join(allowed)}")
+        raise BertkitError(f"--metric {metric!r} is not available for {problem_type}; choose one of: "
+                           f"{', '.join(allowed)}")
     return metric
 
 
@@ -49,7 +51,8 @@ def present_labels(y: np.ndarray, pred: np.ndarray, k: int) -> tuple[list[int], 
     return [i for i in range(k) if i in seen], [i for i in range(k) if i not in seen]
 
 
-def single_label_metrics(y: np.ndarray, pred: np.ndarray, names: Sequence[str], pos_scores: np.ndarray | None = None, detail: bool = True) -> dict:
+def single_label_metrics(y: np.ndarray, pred: np.ndarray, names: Sequence[str], pos_scores: np.ndarray | None = None,
+                         detail: bool = True) -> dict:
     labels, absent = present_labels(y, pred, len(names))
     out: dict = {"accuracy": float(skm.accuracy_score(y, pred))}
     if absent:  # said, not silent: the averages below leave these classes out
@@ -65,7 +68,8 @@ def single_label_metrics(y: np.ndarray, pred: np.ndarray, names: Sequence[str], 
     if detail:
         out["per_class"] = _report(y, pred, names, labels)
         every = list(range(len(names)))
-        out["confusion_matrix"] = {"labels": list(names), "matrix": skm.confusion_matrix(y, pred, labels=every).tolist()}
+        out["confusion_matrix"] = {"labels": list(names),
+                                   "matrix": skm.confusion_matrix(y, pred, labels=every).tolist()}
     out["n"] = int(len(y))
     return out
 
@@ -84,7 +88,8 @@ def multilabel_metrics(y: np.ndarray, pred: np.ndarray, names: Sequence[str], de
     if detail:
         out["per_class"] = _report(y, pred, names, None)
         cms = skm.multilabel_confusion_matrix(y, pred).reshape(len(names), 4)
-        out["per_label_confusion"] = {"labels": list(names), "columns": ["tn", "fp", "fn", "tp"], "matrix": cms.tolist()}
+        out["per_label_confusion"] = {"labels": list(names), "columns": ["tn", "fp", "fn", "tp"],
+                                      "matrix": cms.tolist()}
     out["n"] = int(len(y))
     return out
 

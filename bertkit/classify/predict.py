@@ -9,10 +9,11 @@ from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
 
-from bertkit.classify.data import LabelSpace, row_text, values_from_metadata
+from bertkit.classify.data import LabelSpace, values_from_metadata
 from bertkit.classify.head import to_probabilities
 from bertkit.classify.settings import ClassifyConfig, ClassifyUse
 from bertkit.classify.task import ClassificationTask, decide, featurize
+from bertkit.data.columns import find_field, row_text
 from bertkit.defaults import PREDICT_BATCH_SIZE, PREDICT_CHUNK_ROWS, TEXT_COLUMNS
 from bertkit.errors import BertkitError, UsageError
 from bertkit.modeling import model_max_length
@@ -23,12 +24,14 @@ from bertkit.settings import check_options
 class Classifier(Predictor):
     """A fine-tuned classifier: `Classifier("out/sst2")(["great film", "dull"])` → [{"label", "score"}, ...]."""
 
-    def __init__(self, model_dir: str, batch_size: int | None = None, threshold: float | None = None, device: str | None = None,
+    def __init__(self, model_dir: str, batch_size: int | None = None, threshold: float | None = None,
+                 device: str | None = None,
                  max_length: int | None = None, allow_pickle: bool = False, trust_remote_code: bool = False,
                  bf16: bool = False, fast: bool = False, threads: int | str | None = None):
         from bertkit.classify.spec import SPEC
 
-        opts = check_options(ClassifyUse, ClassifyConfig, batch_size=PREDICT_BATCH_SIZE if batch_size is None else batch_size,
+        opts = check_options(ClassifyUse, ClassifyConfig,
+                             batch_size=PREDICT_BATCH_SIZE if batch_size is None else batch_size,
                              threshold=threshold, threads=threads)
         # fast: the backend measured fastest with labels within 0.5 % of fp32 (bertkit.engine.backends.fast_choice)
         self._load_model(SPEC, model_dir, device=device, threads=opts["threads"], allow_pickle=allow_pickle,
@@ -79,7 +82,8 @@ class Classifier(Predictor):
         logits = np.stack(out["logits"])
         if self.long_text == "window":
             return self._aggregated(logits, feats.columns["row"])
-        return to_probabilities(logits, self.space.problem_type if self.space.problem_type != "binary" else "multiclass")
+        return to_probabilities(logits,
+                                self.space.problem_type if self.space.problem_type != "binary" else "multiclass")
 
     def _aggregated(self, logits: np.ndarray, rows: list[int]) -> np.ndarray:
         """A row's window logits combined as in training (binary: the margin, logit 1 - logit 0)."""
@@ -92,7 +96,8 @@ class Classifier(Predictor):
         agg = aggregate_logits(logits, rows, self.aggregate)[1]
         return to_probabilities(agg, self.space.problem_type if self.space.problem_type != "binary" else "multiclass")
 
-    def format(self, probs: np.ndarray, all_scores: bool = False, thresholds: list[float] | None = None) -> list[dict[str, Any]]:
+    def format(self, probs: np.ndarray, all_scores: bool = False,
+               thresholds: list[float] | None = None) -> list[dict[str, Any]]:
         """The JSON object of each row; `thresholds` replaces the model's (binary / multi-label)."""
         names = self.space.names
         pred = decide(self.space, probs, self.thresholds if thresholds is None else thresholds)
@@ -100,7 +105,8 @@ class Classifier(Predictor):
         for p, d in zip(probs, pred):
             if self.space.problem_type == "multilabel":
                 on = [names[j] for j in np.flatnonzero(d)]
-                rec: dict[str, Any] = {"labels": on, "label_scores": {n: round(float(p[names.index(n)]), 6) for n in on}}
+                rec: dict[str, Any] = {"labels": on,
+                                       "label_scores": {n: round(float(p[names.index(n)]), 6) for n in on}}
             else:
                 rec = {"label": names[int(d)], "score": round(float(p[int(d)]), 6)}
             if all_scores:
@@ -130,12 +136,12 @@ def read_inputs(path: str, input_format: str | None) -> tuple[str, Iterator[str 
         p = Path(path)
         if not p.is_file():
             raise BertkitError(f"{path}: file not found")
-        fmt = input_format or {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl", ".csv": "csv", ".tsv": "csv"}.get(p.suffix.lower(), "text")
-        if fmt == "csv":
-            from bertkit.data.io import read_table
+        fmt = input_format or {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl", ".csv": "csv",
+                               ".tsv": "csv"}.get(p.suffix.lower(), "text")
+        if fmt == "csv":  # the one table reader, in chunks: output starts before the input ends
+            from bertkit.data.stream import iter_frames
 
-            df = read_table(path)
-            return "csv", iter(df.to_dict("records"))
+            return "csv", (rec for df in iter_frames(path) for rec in df.to_dict("records"))
         stream = open(p, encoding="utf-8")
         input_format = fmt
     from bertkit.data.io import decoded_lines
@@ -168,13 +174,16 @@ def _chain(head: list[str], rest: Iterable[str]) -> Iterator[str]:
     yield from rest
 
 
-def _columns_for(clf: Classifier, first: dict, text_col: str | None, pair_col: str | None, src: str) -> tuple[str, str | None]:
-    """The text (and pair) field: as given, else the model's saved columns when the input has them, else the usual names."""
+def _columns_for(clf: Classifier, first: dict, text_col: str | None, pair_col: str | None,
+                 src: str) -> tuple[str, str | None]:
+    """The text (and pair) field: as given, else the model's saved columns when the input has them, else the usual
+    names."""
     saved_text, saved_pair = clf.meta.get("text_col"), clf.meta.get("text_pair_col")
-    col = text_col or next((c for c in (saved_text, *TEXT_COLUMNS) if c and row_text(first, c) is not None), None)
+    col = find_field(first, text_col, (saved_text, *TEXT_COLUMNS))
     if col is None:
         raise BertkitError(f"{src}: no text field found in {sorted(first)}; name it with --text-col")
-    if pair_col is None and saved_pair and row_text(first, saved_pair) is not None and (text_col is None or text_col == saved_text):
+    saved_pair_here = saved_pair and row_text(first, saved_pair) is not None
+    if pair_col is None and saved_pair_here and (text_col is None or text_col == saved_text):
         pair_col = saved_pair
     return col, pair_col
 
@@ -184,12 +193,14 @@ def _warn_single(clf: Classifier, src: str, pair_col: str | None) -> None:
     if saved_pair and pair_col is None:
         from bertkit import console
 
-        console.warn(f"{src}: this model was trained on text pairs ({clf.meta.get('text_col')!r} + {saved_pair!r}) but the "
-                     f"input gives single texts, so its scores are less reliable; give the second text with --text-pair-col")
+        console.warn(f"{src}: this model was trained on text pairs ({clf.meta.get('text_col')!r} + "
+                     f"{saved_pair!r}) but the input gives single texts, so its scores are less reliable; "
+                     "give the second text with --text-pair-col")
 
 
 def predict_stream(clf: Classifier, path: str, input_format: str | None = None, text_col: str | None = None,
-                   pair_col: str | None = None, all_scores: bool = False, chunk: int = PREDICT_CHUNK_ROWS) -> Iterator[dict]:
+                   pair_col: str | None = None, all_scores: bool = False,
+                   chunk: int = PREDICT_CHUNK_ROWS) -> Iterator[dict]:
     """Read, predict and yield in chunks: output starts before the input ends, memory stays flat."""
     fmt, rows = read_inputs(path, input_format)
     src = "stdin" if path == "-" else path
@@ -210,7 +221,8 @@ def predict_stream(clf: Classifier, path: str, input_format: str | None = None, 
             for i, r in enumerate(batch):
                 t = row_text(r, col)
                 if t is None or str(t).strip() == "" or (isinstance(t, float) and t != t):
-                    raise BertkitError(f"{src}: row {n + i + 1}: no text in field {col!r}; fill it in or remove the row")
+                    raise BertkitError(f"{src}: row {n + i + 1}: no text in field {col!r}; "
+                                       "fill it in or remove the row")
                 texts.append(str(t))
                 if pair_col is not None:
                     pt = row_text(r, pair_col)

@@ -50,7 +50,8 @@ def _check_texts(df: pd.DataFrame, col: str, spec: str) -> list[str]:
     s = df[col]
     empty = s.isna() | (s.astype(str).str.strip() == "")
     if empty.any():
-        raise BertkitError(f"{spec}: row {int(df.index[int(np.argmax(empty.values))]) + 1}: empty text in column {col!r}; "
+        raise BertkitError(f"{spec}: row {int(df.index[int(np.argmax(empty.values))]) + 1}: empty "
+                           f"text in column {col!r}; "
                            "remove the row or fill it")
     return s.astype(str).tolist()
 
@@ -79,19 +80,24 @@ def source_features(pair: bool):
     return datasets.Features(f)
 
 
-def read_split(spec: str, cfg, cols: Columns | None, space: LabelSpace | None, limit: int | None, default_split: str) -> Split:
+def read_split(spec: str, cfg, cols: Columns | None, space: LabelSpace | None, limit: int | None,
+               default_split: str) -> Split:
     """Stage 1 (see the module docstring). `cols`/`space` given (dev data): checked against them."""
     root = None if cfg.no_cache else arrow.cache_root(cfg.cache_dir)
     key = {"content": content_hash(spec), "limit": limit, "header": cfg.header, "default_split": default_split,
-           "columns": [cfg.text_col, cfg.text_pair_col, cfg.label_col] if cols is None else [cols.text, cols.pair, cols.label],
-           "labels": [cfg.problem_type, cfg.label_sep, read_label_names(cfg.label_names)] if space is None else [space.problem_type, space.names]}
+           "columns": ([cfg.text_col, cfg.text_pair_col, cfg.label_col] if cols is None
+                       else [cols.text, cols.pair, cols.label]),
+           "labels": ([cfg.problem_type, cfg.label_sep, read_label_names(cfg.label_names)] if space is None
+                      else [space.problem_type, space.names])}
     entry = arrow.Entry(root, "data", key)
 
     def reuse(info: dict[str, Any]) -> Split:
         console.log(f"cache: reused the rows of {spec} from {entry.final}")
-        return Split(spec, entry, Columns(*info["columns"]), LabelSpace(info["problem_type"], info["names"]), info["rows"])
+        return Split(spec, entry, Columns(*info["columns"]), LabelSpace(info["problem_type"], info["names"]),
+                     info["rows"])
 
-    return arrow.cached(entry, lambda folder: _build_split(spec, cfg, cols, space, limit, default_split, entry, folder), reuse)
+    return arrow.cached(entry, lambda folder: _build_split(spec, cfg, cols, space, limit, default_split, entry, folder),
+                        reuse)
 
 
 def _build_split(spec, cfg, cols, space, limit, default_split, entry: arrow.Entry, folder) -> Split:
@@ -99,7 +105,8 @@ def _build_split(spec, cfg, cols, space, limit, default_split, entry: arrow.Entr
     state: dict[str, Any] = {"cols": cols}
 
     def batches():
-        for df in stream.iter_frames(spec, header=cfg.header, limit=limit, default_split=default_split, chunk_rows=stream.CHUNK_ROWS):
+        for df in stream.iter_frames(spec, header=cfg.header, limit=limit, default_split=default_split,
+                                     chunk_rows=stream.CHUNK_ROWS):
             c = state["cols"] = _columns(df, spec, cfg, state["cols"])
             if df.empty:
                 continue
@@ -116,7 +123,8 @@ def _build_split(spec, cfg, cols, space, limit, default_split, entry: arrow.Entr
                     firsts.setdefault(_label_key(v), (int(row), v))
             yield out
 
-    first_frame = next(stream.iter_frames(spec, header=cfg.header, limit=min(limit or 2000, 2000), default_split=default_split))
+    first_frame = next(stream.iter_frames(spec, header=cfg.header, limit=min(limit or 2000, 2000),
+                                          default_split=default_split))
     state["cols"] = _columns(first_frame, spec, cfg, cols)
     n = arrow.write_source(folder / "rows.arrow", source_features(state["cols"].pair is not None), batches())
     if space is None:
@@ -124,7 +132,8 @@ def _build_split(spec, cfg, cols, space, limit, default_split, entry: arrow.Entr
         raw = pd.Series([v for _, v in seen], index=[r for r, _ in seen], dtype=object)
         space = infer_label_space(raw, spec, cfg.problem_type, cfg.label_sep, read_label_names(cfg.label_names))
     c = state["cols"]
-    entry.commit({"columns": [c.text, c.pair, c.label], "problem_type": space.problem_type, "names": space.names, "rows": n},
+    entry.commit({"columns": [c.text, c.pair, c.label], "problem_type": space.problem_type, "names": space.names,
+                  "rows": n},
                  ["rows.arrow"])
     return Split(spec, entry, c, space, n)
 
@@ -135,8 +144,8 @@ def feature_schema(space: LabelSpace, use_tt: bool, window: bool):
     f = {"input_ids": datasets.Sequence(datasets.Value("int32"))}
     if use_tt:
         f["token_type_ids"] = datasets.Sequence(datasets.Value("int8"))
-    f["labels"] = (datasets.Sequence(datasets.Value("float32"), length=space.num_labels) if space.problem_type == "multilabel"
-                   else datasets.Value("int64"))
+    f["labels"] = (datasets.Sequence(datasets.Value("float32"), length=space.num_labels)
+                   if space.problem_type == "multilabel" else datasets.Value("int64"))
     f["row" if window else "truncated"] = datasets.Value("int64") if window else datasets.Value("bool")
     f["length"] = datasets.Value("int32")
     return datasets.Features(f)
@@ -160,7 +169,8 @@ class _Tokenize:
             raise _with_row(e, idx[0]) from None
         pairs = batch.get("pair")
         if self.window:
-            cols = featurize_windows(self.tokenizer, batch["text"], pairs, cfg.max_length, cfg.stride, y, idx)[0].columns
+            cols = featurize_windows(self.tokenizer, batch["text"], pairs, cfg.max_length, cfg.stride, y,
+                                     idx)[0].columns
         else:
             cols, long_rows = encode(self.tokenizer, batch["text"], pairs, cfg.max_length, y)
             cut = set(long_rows)
@@ -176,7 +186,8 @@ def tokenize_split(split: Split, tokenizer, cfg) -> arrow.ArrowFeatures:
     import time
 
     window = cfg.long_text == "window"
-    key = {"data": split.entry.name if split.entry.final else split.entry.key, "tokenizer": arrow.tokenizer_key(tokenizer),
+    key = {"data": split.entry.name if split.entry.final else split.entry.key,
+           "tokenizer": arrow.tokenizer_key(tokenizer),
            "max_length": cfg.max_length, "long_text": cfg.long_text, "stride": cfg.stride if window else None,
            "labels": [split.space.problem_type, split.space.names]}
     entry = arrow.Entry(split.entry.final.parent if split.entry.final else None, "features", key)
@@ -188,7 +199,8 @@ def tokenize_split(split: Split, tokenizer, cfg) -> arrow.ArrowFeatures:
         use_tt = "token_type_ids" in tokenizer.model_input_names
         with arrow.quiet_datasets():
             files = arrow.tokenize_to_arrow(entry, source, _Tokenize(tokenizer, split, cfg),
-                                            feature_schema(split.space, use_tt, window), cfg.num_proc, f"tokenizing {split.spec}")
+                                            feature_schema(split.space, use_tt, window), cfg.num_proc,
+                                            f"tokenizing {split.spec}")
         entry.commit({"seconds": round(time.perf_counter() - t, 3), "rows": split.rows}, files)
         console.log(f"tokenized {split.rows} rows of {split.spec} in {time.perf_counter() - t:.1f}s "
                     f"({cfg.num_proc} process(es)) into {entry.folder}")

@@ -50,8 +50,8 @@ def data_section(meta: dict, metrics: dict, clf, run, why: str) -> str:
     n = len(run.df)
     out += H.kv([("dev data", run.metrics["data"]), ("dev rows", n),
                  ("dev rows truncated", f"{_truncated(clf, run)} at {clf.max_length} tokens")])
-    out += "<h3>Dev label distribution</h3>" + H.table(["label", "rows", "share"],
-                                                       [(k, v, f"{100 * v / max(n, 1):.1f}%") for k, v in counts.items()], [0])
+    shares = [(k, v, f"{100 * v / max(n, 1):.1f}%") for k, v in counts.items()]
+    out += "<h3>Dev label distribution</h3>" + H.table(["label", "rows", "share"], shares, [0])
     return out
 
 

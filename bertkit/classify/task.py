@@ -47,7 +47,8 @@ def encode(tokenizer, texts: Sequence[str], pairs: Sequence[str] | None, max_len
 
 
 class ClassificationTask:
-    def __init__(self, space: LabelSpace, pad_id: int, metric: str | None = None, class_weights: np.ndarray | None = None,
+    def __init__(self, space: LabelSpace, pad_id: int, metric: str | None = None,
+                 class_weights: np.ndarray | None = None,
                  aggregate: str = "mean"):
         self.space = space
         self.aggregate = aggregate  # how a row's window logits combine (features with a "row" column)
@@ -111,7 +112,8 @@ def decide(space: LabelSpace, probs: np.ndarray, thresholds: Sequence[float] | N
     return probs.argmax(axis=1)
 
 
-def evaluate_probs(space: LabelSpace, y: np.ndarray, probs: np.ndarray, thresholds=None, detail: bool = True) -> dict[str, Any]:
+def evaluate_probs(space: LabelSpace, y: np.ndarray, probs: np.ndarray, thresholds=None,
+                   detail: bool = True) -> dict[str, Any]:
     pred = decide(space, probs, thresholds)
     if space.problem_type == "multilabel":
         return multilabel_metrics(y.astype(np.int64), pred, space.names, detail=detail)

@@ -44,9 +44,11 @@ class ClassifyTraining:
         check_settings(cfg)
         self.train_split = read_split(cfg.train, cfg, None, None, cfg.limit, "train")
         self.cols, self.space = self.train_split.cols, self.train_split.space
-        self.dev_split = read_split(cfg.dev, cfg, self.cols, self.space, cfg.dev_limit, "validation") if cfg.dev else None
+        self.dev_split = read_split(cfg.dev, cfg, self.cols, self.space, cfg.dev_limit,
+                                    "validation") if cfg.dev else None
         cols, space = self.cols, self.space
-        console.log(f"data: {self.train_split.rows} train rows" + (f", {self.dev_split.rows} dev rows" if self.dev_split else "")
+        console.log(f"data: {self.train_split.rows} train rows"
+                    + (f", {self.dev_split.rows} dev rows" if self.dev_split else "")
                     + f"; text column {cols.text!r}" + (f", pair column {cols.pair!r}" if cols.pair else "")
                     + f", label column {cols.label!r}; {space.problem_type} with {space.num_labels} labels")
 
@@ -70,7 +72,8 @@ class ClassifyTraining:
         cut = (f"{self.n_trunc} of {rows} training rows ({100 * self.n_trunc / max(1, rows):.1f}%) "
                + (f"cut into {len(train_feats)} windows of --max-length {cfg.max_length}, --stride {cfg.stride}"
                   if cfg.long_text == "window" else f"truncated at --max-length {cfg.max_length}"))
-        console.log(f"features ready in {time.perf_counter() - t_tok:.1f}s; {cut}; mean length {train_feats.lengths.mean():.1f} tokens")
+        console.log(f"features ready in {time.perf_counter() - t_tok:.1f}s; {cut}; mean length "
+                    f"{train_feats.lengths.mean():.1f} tokens")
         self.train_rows, self.train_windows = rows, len(train_feats)
         return train_feats, self.dev_feats
 
@@ -116,7 +119,8 @@ class ClassifyTraining:
                 "thresholds": [0.5] * space.num_labels if space.problem_type == "multilabel" else None,
                 "tuned_thresholds": thresholds,
                 "thresholds_folded_into_bias": thresholds is not None and space.problem_type != "multiclass",
-                "max_length": cfg.max_length, "text_col": cols.text, "text_pair_col": cols.pair, "label_col": cols.label,
+                "max_length": cfg.max_length, "text_col": cols.text, "text_pair_col": cols.pair,
+                "label_col": cols.label,
                 "label_sep": cfg.label_sep, "long_text": cfg.long_text,
                 "stride": cfg.stride if cfg.long_text == "window" else None,
                 "aggregate": cfg.aggregate if cfg.long_text == "window" else None}
@@ -146,12 +150,14 @@ def confusion_figure(dev_metrics: dict | None, folder: Path) -> None:
                    folder / plots.CONFUSION_FILE)
 
 
-def tune(space: LabelSpace, metric: str, y: np.ndarray, probs: np.ndarray, enabled: bool) -> tuple[list[float] | None, dict | None]:
+def tune(space: LabelSpace, metric: str, y: np.ndarray, probs: np.ndarray,
+         enabled: bool) -> tuple[list[float] | None, dict | None]:
     if space.problem_type == "binary":
         if not enabled:
             return None, None
         t, best, base = tune_binary_threshold(y, probs[:, 1], metric)
-        return [t], {"metric": metric if metric != "roc_auc" else "accuracy", "at_0.5": base, "tuned": best, "threshold": t}
+        return [t], {"metric": metric if metric != "roc_auc" else "accuracy", "at_0.5": base, "tuned": best,
+                     "threshold": t}
     if space.problem_type == "multilabel":
         if not enabled:
             return None, None
@@ -159,5 +165,6 @@ def tune(space: LabelSpace, metric: str, y: np.ndarray, probs: np.ndarray, enabl
         base = evaluate_probs(space, y, probs, None, detail=False)
         tuned = evaluate_probs(space, y, probs, ts, detail=False)
         return ts.round(2).tolist(), {"metric": "f1_macro (per-label F1 maximised)", "at_0.5": base["f1_macro"],
-                                      "tuned": tuned["f1_macro"], "micro_at_0.5": base["f1_micro"], "micro_tuned": tuned["f1_micro"]}
+                                      "tuned": tuned["f1_macro"], "micro_at_0.5": base["f1_micro"],
+                                      "micro_tuned": tuned["f1_micro"]}
     return None, None

@@ -22,11 +22,14 @@ AGGREGATES = ("mean", "max")
 def check_stride(tokenizer, pairs: Sequence[str] | None, max_length: int, stride: int) -> None:
     """A window must advance: the stride has to be below the tokens left for the (first) text."""
     specials = int(tokenizer.num_special_tokens_to_add(pair=pairs is not None))
-    longest_pair = max((len(x) for x in tokenizer(list(pairs), add_special_tokens=False)["input_ids"]), default=0) if pairs else 0
+    longest_pair = max((len(x) for x in tokenizer(list(pairs), add_special_tokens=False)["input_ids"]),
+                       default=0) if pairs else 0
     room = max_length - specials - longest_pair
     if stride >= room:
-        raise BertkitError(f"--stride {stride} does not fit: windows of --max-length {max_length} leave {max(room, 0)} tokens "
-                           f"for the text{' after the longest text pair' if pairs else ''}; use a --stride below {max(room, 1)}")
+        raise BertkitError(f"--stride {stride} does not fit: windows of --max-length {max_length} leave "
+                           f"{max(room, 0)} tokens "
+                           f"for the text{' after the longest text pair' if pairs else ''}; use a --stride "
+                           f"below {max(room, 1)}")
 
 
 def featurize_windows(tokenizer, texts: Sequence[str], pairs: Sequence[str] | None, max_length: int, stride: int,
@@ -44,7 +47,8 @@ def featurize_windows(tokenizer, texts: Sequence[str], pairs: Sequence[str] | No
         cols["labels"] = []
     if len(texts) == 0:
         return Features(cols), 0
-    enc = tokenizer(list(texts), list(pairs) if pairs is not None else None, truncation="only_first" if pairs is not None else True,
+    enc = tokenizer(list(texts), list(pairs) if pairs is not None else None,
+                    truncation="only_first" if pairs is not None else True,
                     max_length=max_length, stride=stride, return_overflowing_tokens=True, return_attention_mask=False,
                     return_token_type_ids=use_tt)
     mapping = list(enc["overflow_to_sample_mapping"])

@@ -55,7 +55,8 @@ def train_params(cls: type, config_first: bool = False) -> list[inspect.Paramete
     return params
 
 
-def train_command(app: typer.Typer, spec, doc: str, config_first: bool = False, format_option: bool = False) -> Callable:
+def train_command(app: typer.Typer, spec, doc: str, config_first: bool = False,
+                  format_option: bool = False) -> Callable:
     """Register `train` on a task's command group: options from `spec.settings()`, run with `spec.train_ref`."""
     from bertkit.cli.errors import BertkitCommand
 
@@ -80,7 +81,9 @@ def train_command(app: typer.Typer, spec, doc: str, config_first: bool = False, 
     return app.command("train", cls=BertkitCommand)(train_cmd)
 
 
-Config = Annotated[Optional[str], typer.Option("--config", "-c", help="YAML recipe of overrides (`bertkit recipes list`); options given here win.", rich_help_panel="Training")]
+Config = Annotated[Optional[str], typer.Option(
+    "--config", "-c", help="YAML recipe of overrides (`bertkit recipes list`); options given here win.",
+    rich_help_panel="Training")]
 Model = option(TrainConfig, "model")
 OutputDir = option(TrainConfig, "output_dir")
 Threads = option(TrainConfig, "threads")
@@ -90,10 +93,19 @@ AllowPickle = option(TrainConfig, "allow_pickle")
 
 # inference / output
 FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="Output format on stdout.")]
-Bf16 = Annotated[Optional[bool], typer.Option("--bf16", help="Run the model under bf16 autocast: 1.4-1.7x faster measured on a CPU with avx512_bf16 (also AMX CPUs, recent GPUs); scores move by ~2e-4, so a label or answer near its threshold can change.")]
-Fast = Annotated[Optional[bool], typer.Option("--fast", help="Run the fastest backend whose labels stay within 0.5 % of fp32 (CPU: ONNX Runtime with pip install 'bertkit[onnx]', the model exported once and cached, else bf16 autocast; GPU: bf16 autocast). Scores may move slightly; the default stays the PyTorch model in fp32.")]
-ExtraMetric = Annotated[Optional[List[str]], typer.Option("--extra-metric", help="Also compute a Hugging Face `evaluate` metric: a hub name, or a local metric script or folder (offline). Repeatable. Needs pip install 'bertkit[evaluate]'.")]
-BatchSizePredict = Annotated[Optional[int], typer.Option("--batch-size", "-b", help=f"Inference batch size. \\[default: {PREDICT_BATCH_SIZE}]")]
+Bf16 = Annotated[Optional[bool], typer.Option(
+    "--bf16", help="Run the model under bf16 autocast: 1.4-1.7x faster measured on a CPU with avx512_bf16 (also AMX "
+    "CPUs, recent GPUs); scores move by ~2e-4, so a label or answer near its threshold can change.")]
+Fast = Annotated[Optional[bool], typer.Option(
+    "--fast", help="Run the fastest backend whose labels stay within 0.5 % of fp32 (CPU: ONNX Runtime with pip install "
+    "'bertkit[onnx]', the model exported once and cached, else bf16 autocast; GPU: bf16 autocast). Scores may move "
+    "slightly; the default stays the PyTorch model in fp32.")]
+ExtraMetric = Annotated[Optional[List[str]], typer.Option(
+    "--extra-metric", help="Also compute a Hugging Face `evaluate` metric: a hub name, or a local metric script or "
+    "folder (offline). Repeatable. Needs pip install 'bertkit[evaluate]'.")]
+BatchSizePredict = Annotated[Optional[int],
+                             typer.Option("--batch-size", "-b",
+                                          help=f"Inference batch size. \\[default: {PREDICT_BATCH_SIZE}]")]
 
 
 def overrides(params: dict[str, Any], exclude: tuple[str, ...] = ("config",)) -> dict[str, Any]:

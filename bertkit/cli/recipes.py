@@ -10,7 +10,8 @@ from bertkit.cli import options as o
 from bertkit.cli.errors import BertkitCommand, BertkitGroup
 from bertkit.formats import Format
 
-app = typer.Typer(cls=BertkitGroup, help="Packaged training recipes: list, show, copy (then train with --config FILE).", no_args_is_help=True)
+app = typer.Typer(cls=BertkitGroup, help="Packaged training recipes: list, show, copy (then train with --config FILE).",
+                  no_args_is_help=True)
 
 
 @app.command("list", cls=BertkitCommand)

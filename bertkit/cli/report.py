@@ -11,10 +11,14 @@ from bertkit.cli import options as o
 
 
 def report_command(
-    model_dir: Annotated[str, typer.Argument(help="An output folder of `bertkit classify train` or `bertkit qa train`.")],
+    model_dir: Annotated[str, typer.Argument(
+        help="An output folder of `bertkit classify train` or `bertkit qa train`.")],
     output: Annotated[str, typer.Option("--output", "-o", help="The HTML file to write.")] = "report.html",
-    data: Annotated[Optional[str], typer.Option("--data", "-d", help="Dev data for the metrics and worst mistakes (default: the --dev the model was trained with).")] = None,
-    mistakes: Annotated[int, typer.Option("--mistakes", help="How many of the highest-confidence dev errors to show.")] = 20,
+    data: Annotated[Optional[str], typer.Option(
+        "--data", "-d", help="Dev data for the metrics and worst mistakes (default: the --dev the model was trained "
+        "with).")] = None,
+    mistakes: Annotated[int, typer.Option(
+        "--mistakes", help="How many of the highest-confidence dev errors to show.")] = 20,
     limit: Annotated[Optional[int], typer.Option("--limit", help="Only the first N dev rows.")] = None,
     batch_size: o.BatchSizePredict = None,
     allow_pickle: o.AllowPickle = None,

@@ -10,7 +10,8 @@ from bertkit.cli import options as o
 from bertkit.cli.errors import BertkitCommand, BertkitGroup
 from bertkit.tokenization.compare import CompareFormat
 
-app = typer.Typer(cls=BertkitGroup, help="WordPiece, byte-level BPE and SentencePiece Unigram tokenizers side by side.", no_args_is_help=True)
+app = typer.Typer(cls=BertkitGroup, help="WordPiece, byte-level BPE and SentencePiece Unigram tokenizers side by side.",
+                  no_args_is_help=True)
 
 _SPEC_HELP = ("Tokenizer: [NAME=]SOURCE. SOURCE: a folder (HF folder → AutoTokenizer, else tokenizer.json, *.model, "
               "vocab.json+merges.txt or vocab.txt is detected), tokenizer.json, a SentencePiece .model, a WordPiece "
@@ -21,20 +22,39 @@ _O = "Output"
 
 @app.command("compare", cls=BertkitCommand)
 def compare(
-    text: Annotated[Optional[str], typer.Argument(help="One sentence to show token by token (or use --file / --dataset).")] = None,
+    text: Annotated[Optional[str], typer.Argument(
+        help="One sentence to show token by token (or use --file / --dataset).")] = None,
     tokenizer: Annotated[List[str], typer.Option("--tokenizer", "-t", help=_SPEC_HELP)] = [],  # noqa: B006
-    file: Annotated[Optional[str], typer.Option("--file", help="Corpus: a text file (one row per line, - for stdin) or a .tsv/.csv/.jsonl/.json/.parquet column.", rich_help_panel=_D)] = None,
-    dataset: Annotated[Optional[str], typer.Option("--dataset", help="Corpus: a Hugging Face dataset NAME[:CONFIG]\\[#SPLIT] (split: train).", rich_help_panel=_D)] = None,
-    text_col: Annotated[Optional[str], typer.Option("--text-col", help="The text column of a table file or dataset (default: text, sentence, ...).", rich_help_panel=_D)] = None,
-    limit: Annotated[Optional[int], typer.Option("--limit", help="Use only the first N rows.", rich_help_panel=_D)] = None,
-    max_length: Annotated[int, typer.Option("--max-length", help="Rows longer than this (special tokens included) count as truncated.")] = 128,
-    baseline: Annotated[Optional[str], typer.Option("--baseline", help="Tokenizer name for the Δ column (default: the first -t).")] = None,
-    lowercase: Annotated[Optional[bool], typer.Option("--lowercase/--cased", help="For vocab.txt (lowercase + strip accents) and .model specs (lowercase); default: when the vocabulary has no uppercase letters.")] = None,
-    with_special: Annotated[bool, typer.Option("--with-special", help="Count the special tokens added by post-processing ([CLS]/[SEP], <s>/</s>).")] = False,
-    ids: Annotated[bool, typer.Option("--ids", help="Show token ids under the tokens (one sentence, html).", rich_help_panel=_O)] = False,
-    fail_under: Annotated[List[str], typer.Option("--fail-under", help="[TOKENIZER:]METRIC=VALUE: exit 1 when a tokenizer is worse (roundtrip=0.99, unk_rate=0.1%). Repeatable.", rich_help_panel=_O)] = [],  # noqa: B006
-    fmt: Annotated[CompareFormat, typer.Option("--format", "-f", help="table for people; json, csv or html (one self-contained page).", rich_help_panel=_O)] = CompareFormat.table,
-    output: Annotated[Optional[str], typer.Option("--output", "-o", help="Write to this file instead of stdout.", rich_help_panel=_O)] = None,
+    file: Annotated[Optional[str], typer.Option(
+        "--file", help="Corpus: a text file (one row per line, - for stdin) or a .tsv/.csv/.jsonl/.json/.parquet "
+        "column.", rich_help_panel=_D)] = None,
+    dataset: Annotated[Optional[str], typer.Option(
+        "--dataset", help="Corpus: a Hugging Face dataset NAME[:CONFIG]\\[#SPLIT] (split: train).",
+        rich_help_panel=_D)] = None,
+    text_col: Annotated[Optional[str], typer.Option(
+        "--text-col", help="The text column of a table file or dataset (default: text, sentence, ...).",
+        rich_help_panel=_D)] = None,
+    limit: Annotated[Optional[int], typer.Option(
+        "--limit", help="Use only the first N rows.", rich_help_panel=_D)] = None,
+    max_length: Annotated[int, typer.Option(
+        "--max-length", help="Rows longer than this (special tokens included) count as truncated.")] = 128,
+    baseline: Annotated[Optional[str], typer.Option(
+        "--baseline", help="Tokenizer name for the Δ column (default: the first -t).")] = None,
+    lowercase: Annotated[Optional[bool], typer.Option(
+        "--lowercase/--cased", help="For vocab.txt (lowercase + strip accents) and .model specs (lowercase); default: "
+        "when the vocabulary has no uppercase letters.")] = None,
+    with_special: Annotated[bool, typer.Option(
+        "--with-special", help="Count the special tokens added by post-processing ([CLS]/[SEP], <s>/</s>).")] = False,
+    ids: Annotated[bool, typer.Option(
+        "--ids", help="Show token ids under the tokens (one sentence, html).", rich_help_panel=_O)] = False,
+    fail_under: Annotated[List[str], typer.Option(
+        "--fail-under", help="[TOKENIZER:]METRIC=VALUE: exit 1 when a tokenizer is worse (roundtrip=0.99, "
+        "unk_rate=0.1%). Repeatable.", rich_help_panel=_O)] = [],  # noqa: B006
+    fmt: Annotated[CompareFormat, typer.Option(
+        "--format", "-f", help="table for people; json, csv or html (one self-contained page).",
+        rich_help_panel=_O)] = CompareFormat.table,
+    output: Annotated[Optional[str], typer.Option(
+        "--output", "-o", help="Write to this file instead of stdout.", rich_help_panel=_O)] = None,
     batch_size: Annotated[int, typer.Option("--batch-size", help="Rows per encode_batch call.")] = 4096,
     trust_remote_code: o.TrustRemoteCode = None,
 ) -> None:
@@ -49,10 +69,14 @@ def compare(
 
 @app.command("encode", cls=BertkitCommand)
 def encode(
-    file: Annotated[Optional[str], typer.Argument(help="Text file, one input per line; - or nothing for stdin.")] = None,
+    file: Annotated[Optional[str], typer.Argument(
+        help="Text file, one input per line; - or nothing for stdin.")] = None,
     tokenizer: Annotated[str, typer.Option("--tokenizer", "-t", help=_SPEC_HELP)] = ...,
-    lowercase: Annotated[Optional[bool], typer.Option("--lowercase/--cased", help="For a vocab.txt or .model spec (default: when the vocabulary has no uppercase letters).")] = None,
-    with_special: Annotated[bool, typer.Option("--with-special", help="Add the special tokens ([CLS]/[SEP], <s>/</s>).")] = False,
+    lowercase: Annotated[Optional[bool], typer.Option(
+        "--lowercase/--cased", help="For a vocab.txt or .model spec (default: when the vocabulary has no uppercase "
+        "letters).")] = None,
+    with_special: Annotated[bool, typer.Option(
+        "--with-special", help="Add the special tokens ([CLS]/[SEP], <s>/</s>).")] = False,
     trust_remote_code: o.TrustRemoteCode = None,
 ) -> None:
     """Stream JSONL {tokens, ids, offsets} for each input line (offsets: characters, end exclusive)."""

@@ -35,7 +35,8 @@ def cache_root(cache_dir: str | None = None) -> Path:
 
 
 def check_settings(cfg) -> None:
-    """--cache-dir must be a folder (the settings' types and ranges are checked by their declarations, bertkit.settings)."""
+    """--cache-dir must be a folder (the settings' types and ranges are checked by their declarations,
+    bertkit.settings)."""
     root = cache_root(getattr(cfg, "cache_dir", None))
     if root.exists() and not root.is_dir():
         raise UsageError(f"--cache-dir {root}: exists and is not a folder")
@@ -151,7 +152,8 @@ class Entry:
         return self.folder
 
     def commit(self, info: dict[str, Any], files: list[str]) -> None:
-        (self.folder / DONE_FILE).write_text(json.dumps({"key": self.key, "info": info, "files": files}, indent=1, default=str))
+        (self.folder / DONE_FILE).write_text(json.dumps({"key": self.key, "info": info, "files": files}, indent=1,
+                                                        default=str))
         if self.final is None:
             return
         try:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable, Iterator
@@ -21,7 +22,10 @@ if TYPE_CHECKING:  # pandas is imported where a table is read: `predict` over te
 from bertkit.defaults import LABEL_COLUMNS, PAIR_COLUMNS, TEXT_COLUMNS
 from bertkit.errors import BertkitError
 
-KNOWN_COLUMNS = {c.lower() for c in (*TEXT_COLUMNS, *PAIR_COLUMNS, *LABEL_COLUMNS, "id", "idx", "index", "context", "answers", "title")}
+KNOWN_COLUMNS = {c.lower() for c in (*TEXT_COLUMNS, *PAIR_COLUMNS, *LABEL_COLUMNS, "id", "idx", "index", "context",
+                                     "answers", "title")}
+JSONL_SUFFIXES = (".jsonl", ".ndjson")
+PARQUET_SUFFIXES = (".parquet", ".pq")
 TABLE_SUFFIXES = {".csv", ".tsv", ".tab", ".json", ".jsonl", ".ndjson", ".parquet", ".pq", ".txt"}
 
 
@@ -29,10 +33,9 @@ def is_dataset_name(spec: str) -> bool:
     return not Path(spec.split("#")[0]).exists() and Path(spec.split("#")[0]).suffix.lower() not in TABLE_SUFFIXES
 
 
-def read_table(spec: str, *, header: bool | None = None, limit: int | None = None, default_split: str = "train") -> pd.DataFrame:
+def read_table(spec: str, *, header: bool | None = None, limit: int | None = None,
+               default_split: str = "train") -> pd.DataFrame:
     """Load a data file or `NAME[:CONFIG][#SPLIT]` dataset as a DataFrame."""
-    import pandas as pd
-
     path = Path(spec)
     if not path.exists():
         if is_dataset_name(spec):
@@ -40,32 +43,92 @@ def read_table(spec: str, *, header: bool | None = None, limit: int | None = Non
         raise BertkitError(f"{spec}: file not found")
     if path.is_dir():
         raise BertkitError(f"{spec}: is a folder; give a data file (CSV/TSV/JSON/JSONL/Parquet)")
-    suffix = path.suffix.lower()
-    try:
-        if suffix in (".parquet", ".pq"):
-            df = pd.read_parquet(path)
-        elif suffix in (".jsonl", ".ndjson"):
-            df = _read_jsonl(path)
-        elif suffix == ".json":
-            df = _read_json(path)
-        else:
-            df = _read_delimited(path, header)
-    except BertkitError:
-        raise
-    except UnicodeDecodeError as e:
-        raise not_utf8(spec, e) from None
-    except (ValueError, pd.errors.ParserError, OSError, csv.Error) as e:
-        raise BertkitError(f"{spec}: could not read ({str(e).splitlines()[0]})") from e
-    if limit is not None:
-        df = df.iloc[:limit]
+    (df,) = read_errors(file_frames(path, header, limit, None), spec)
     df.columns = [str(c) for c in df.columns]
     return df.reset_index(drop=True)
 
 
+def file_frames(path: Path, header: bool | None, limit: int | None,
+                chunk_rows: int | None) -> Iterator[pd.DataFrame]:
+    """The frames of a data file, at most `limit` rows: one frame (chunk_rows None), or chunks of `chunk_rows`
+    rows; read errors come out as the libraries raise them (read_errors turns them into one line)."""
+    suffix = path.suffix.lower()
+    if suffix in PARQUET_SUFFIXES:
+        frames = _parquet_frames(path, chunk_rows)
+    elif suffix in JSONL_SUFFIXES:
+        with open(path, encoding="utf-8") as f:
+            yield from _limited(_jsonl_frames(iter_jsonl(f, str(path)), chunk_rows), limit)
+        return
+    elif suffix == ".json":
+        df = _read_json(path)
+        whole = chunk_rows is None or df.empty
+        frames = iter([df]) if whole else (df.iloc[s:s + chunk_rows] for s in range(0, len(df), chunk_rows))
+    else:
+        frames = _delimited_frames(path, header, chunk_rows, limit)
+    yield from _limited(frames, limit)
+
+
+def read_errors(frames: Iterator[pd.DataFrame], spec: str) -> Iterator[pd.DataFrame]:
+    """The frames, with a read error turned into one line naming the file (at least one frame, maybe empty)."""
+    import pandas as pd
+
+    any_frame = False
+    while True:
+        try:
+            df = next(frames)
+        except StopIteration:
+            break
+        except BertkitError:
+            raise
+        except UnicodeDecodeError as e:  # past the first 64 KiB of a CSV/TSV, or in JSON
+            raise not_utf8(spec, e) from None
+        except (ValueError, pd.errors.ParserError, OSError, csv.Error) as e:
+            raise BertkitError(f"{spec}: could not read ({str(e).splitlines()[0]})") from e
+        any_frame = True
+        yield df
+    if not any_frame:
+        yield pd.DataFrame()
+
+
+def _limited(frames: Iterator[pd.DataFrame], limit: int | None) -> Iterator[pd.DataFrame]:
+    left = limit
+    for df in frames:
+        if left is not None:
+            df = df.iloc[:left]
+            left -= len(df)
+        yield df
+        if left is not None and left <= 0:
+            return
+
+
+def _parquet_frames(path: Path, chunk_rows: int | None) -> Iterator[pd.DataFrame]:
+    if chunk_rows is None:
+        import pandas as pd
+
+        yield pd.read_parquet(path)
+        return
+    import pyarrow.parquet as pq
+
+    for batch in pq.ParquetFile(path).iter_batches(batch_size=chunk_rows):
+        yield batch.to_pandas()
+
+
+def _jsonl_frames(objs: Iterator[tuple[int, dict]], chunk_rows: int | None) -> Iterator[pd.DataFrame]:
+    import pandas as pd
+
+    rows = (obj for _, obj in objs)
+    while True:
+        chunk = list(itertools.islice(rows, chunk_rows))
+        if not chunk:
+            return
+        yield pd.DataFrame(chunk)
+
+
 def not_utf8(source: str, e: UnicodeDecodeError) -> BertkitError:
     """The one message for undecodable input: which file, where, and what to do."""
-    bad = e.object[e.start:e.start + 1] if isinstance(e.object, (bytes, bytearray)) else b""
-    what = "binary data, not text" if b"\x00" in (e.object[:4096] if isinstance(e.object, (bytes, bytearray)) else b"") else "not UTF-8 text"
+    raw = e.object if isinstance(e.object, (bytes, bytearray)) else b""
+    bad = raw[e.start:e.start + 1]
+    what = "binary data, not text" if b"\x00" in raw[:4096] else "not UTF-8 text"
     return BertkitError(f"{source}: {what} (byte {bad!r} at position {e.start}); bertkit reads UTF-8: convert it, "
                         "e.g. iconv -f latin1 -t utf-8 IN > OUT")
 
@@ -113,13 +176,6 @@ def iter_jsonl(lines: Iterable[str], source: str, expect: str = "one JSON object
         yield n, obj
 
 
-def _read_jsonl(path: Path) -> pd.DataFrame:
-    import pandas as pd
-
-    with open(path, encoding="utf-8") as f:
-        return pd.DataFrame([obj for _, obj in iter_jsonl(f, str(path))])
-
-
 def _read_json(path: Path) -> pd.DataFrame:
     import pandas as pd
 
@@ -129,7 +185,8 @@ def _read_json(path: Path) -> pd.DataFrame:
         raise BertkitError(f"{path}: JSON nested too deeply") from None
     except json.JSONDecodeError as e:
         try:  # JSON Lines saved with a .json suffix
-            return _read_jsonl(path)
+            with open(path, encoding="utf-8") as f:
+                return pd.DataFrame([obj for _, obj in iter_jsonl(f, str(path))])
         except BertkitError:
             raise BertkitError(f"{path}: not valid JSON ({e.msg} at line {e.lineno})") from e
     if isinstance(obj, dict) and "data" in obj and isinstance(obj["data"], list):
@@ -213,17 +270,28 @@ def check_one_column(path: Path, df: pd.DataFrame, sample: str, sep: str) -> Non
                            f"convert the file or give it the matching suffix")
 
 
-def _read_delimited(path: Path, header: bool | None) -> pd.DataFrame:
+def _delimited_frames(path: Path, header: bool | None, chunk_rows: int | None,
+                      limit: int | None) -> Iterator[pd.DataFrame]:
     import pandas as pd
 
-    sep, header, sample = delimited_setup(path, header)
+    sep, header, sample = delimited_setup(path, header)  # binary, UTF-8, empty, delimiter and header
     quoting = csv.QUOTE_NONE if sep == "\t" else csv.QUOTE_MINIMAL
-    df = pd.read_csv(path, sep=sep, header=0 if header else None, quoting=quoting, dtype=str,
-                     keep_default_na=False, na_values=[], encoding="utf-8")
-    if not header:
-        df.columns = [f"col{i}" for i in range(df.shape[1])]
-    check_one_column(path, df, sample, sep)
-    return df
+    args = dict(sep=sep, header=0 if header else None, quoting=quoting, dtype=str, keep_default_na=False,
+                na_values=[], encoding="utf-8", nrows=limit)
+    if chunk_rows is None:
+        frames = iter([pd.read_csv(path, **args)])
+    else:
+        frames = pd.read_csv(path, chunksize=chunk_rows, **args)
+    try:
+        for k, df in enumerate(frames):
+            if not header:
+                df.columns = [f"col{i}" for i in range(df.shape[1])]
+            if k == 0:
+                check_one_column(path, df, sample, sep)
+            yield df
+    finally:
+        if chunk_rows is not None:
+            frames.close()
 
 
 def parse_dataset_spec(spec: str, default_split: str) -> tuple[str, str | None, str]:
@@ -247,12 +315,9 @@ def read_hf_dataset(spec: str, default_split: str = "train", limit: int | None =
     if limit is not None:
         ds = ds.select(range(min(limit, len(ds))))
     df = ds.to_pandas()
-    # keep ClassLabel names so string labels survive
-    try:
-        feats = ds.features
-        for col, feat in feats.items():
-            if feat.__class__.__name__ == "ClassLabel":
-                df.attrs.setdefault("label_names", {})[col] = list(feat.names)
-    except Exception:
-        pass
+    # the names of ClassLabel columns (and of lists of them, such as ner_tags), so that ids can become labels
+    for col, feat in ds.features.items():
+        names = getattr(feat, "names", None) or getattr(getattr(feat, "feature", None), "names", None)
+        if names:
+            df.attrs.setdefault("label_names", {})[col] = list(names)
     return df

@@ -55,7 +55,8 @@ def describe(array, base: int) -> _Buffers | None:
         return _Buffers("fixed", item, _values_at(child, base, child.offset + array.offset * t.list_size),
                         width=t.list_size)
     if pa.types.is_boolean(t):
-        return _Buffers("bool", np.dtype(bool), array.buffers()[1].address - base + array.offset // 8, bit=array.offset % 8)
+        return _Buffers("bool", np.dtype(bool), array.buffers()[1].address - base + array.offset // 8,
+                        bit=array.offset % 8)
     if pa.types.is_integer(t) or pa.types.is_floating(t):
         dt = np.dtype(t.to_pandas_dtype())
         return _Buffers("scalar", dt, array.buffers()[1].address - base + array.offset * dt.itemsize)
@@ -68,7 +69,8 @@ def read_value(fd: int, b: _Buffers, r: int) -> Any:
         size = b.offset_dtype.itemsize
         lo, hi = np.frombuffer(os.pread(fd, 2 * size, b.offsets + r * size), dtype=b.offset_dtype)
         n = int(hi - lo)
-        return np.frombuffer(os.pread(fd, n * b.dtype.itemsize, b.values + int(lo) * b.dtype.itemsize), dtype=b.dtype).tolist() if n else []
+        return np.frombuffer(os.pread(fd, n * b.dtype.itemsize, b.values + int(lo) * b.dtype.itemsize),
+                             dtype=b.dtype).tolist() if n else []
     if b.kind == "fixed":
         n = b.width * b.dtype.itemsize
         return np.frombuffer(os.pread(fd, n, b.values + r * n), dtype=b.dtype).tolist()

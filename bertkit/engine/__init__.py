@@ -9,8 +9,10 @@ import importlib
 from typing import Any
 
 _WHERE = {
-    "Features": "batching", "EpochPlan": "batching", "bucket_batches": "batching", "pad_collate": "batching", "sorted_batches": "batching",
-    "Engine": "engine", "EngineSettings": "settings", "TrainResult": "result", "seed_everything": "setup", "Task": "task",
+    "Features": "batching", "EpochPlan": "batching", "bucket_batches": "batching", "pad_collate": "batching",
+    "sorted_batches": "batching",
+    "Engine": "engine", "EngineSettings": "settings", "TrainResult": "result", "seed_everything": "setup",
+    "Task": "task",
 }
 __all__ = list(_WHERE)
 

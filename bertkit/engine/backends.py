@@ -75,7 +75,8 @@ class OrtModel(torch.nn.Module):
             t = batch.get(name)
             feeds[name] = (t if t is not None else torch.zeros_like(ref)).to(torch.int64).cpu().numpy()
         outs = self.session.run(self.output_names, feeds)
-        return SimpleNamespace(**{n: torch.from_numpy(np.ascontiguousarray(o)) for n, o in zip(self.output_names, outs)})
+        return SimpleNamespace(**{n: torch.from_numpy(np.ascontiguousarray(o))
+                                  for n, o in zip(self.output_names, outs)})
 
     def extra_repr(self) -> str:
         return self.onnx_file
@@ -161,13 +162,15 @@ def fast_choice(model_dir: str, device: torch.device) -> str:
         if missing or not Path(model_dir).is_dir():
             from bertkit import console
 
-            why = "ONNX Runtime is not installed (pip install 'bertkit[onnx]')" if missing else "the model is not a local folder"
+            why = ("ONNX Runtime is not installed (pip install 'bertkit[onnx]')" if missing
+                   else "the model is not a local folder")
             console.warn(f"--fast: {why}, so the next fastest backend runs: {FAST_FALLBACK_CPU}")
             return FAST_FALLBACK_CPU
     return FAST_BACKEND_CPU
 
 
-def torch_fast(model: torch.nn.Module, choice: str, device: torch.device) -> tuple[torch.nn.Module, torch.dtype | None, str]:
+def torch_fast(model: torch.nn.Module, choice: str,
+               device: torch.device) -> tuple[torch.nn.Module, torch.dtype | None, str]:
     """(what runs, autocast dtype or None, a description) for a `fast_choice` that runs the PyTorch model."""
     from bertkit.engine.precision import native_bf16
 
@@ -195,9 +198,10 @@ class Loaded:
 def load_for_inference(auto_cls, name: str, device: torch.device, *, fast: bool = False, bf16: bool = False,
                        allow_pickle: bool = False, trust_remote_code: bool = False,
                        exporter: Callable[..., Any] | None = None) -> Loaded:
-    """The model of a folder (or hub id) on `device`, as `Classifier` / `QA` run it: as it is, or with `--fast`'s backend.
-    ONNX Runtime: the config and the ONNX file only (exported once and cached by `exporter`); the PyTorch weights are
-    not kept. The int8 graph runs instead of fp32 when bertkit.json records that it passed the accuracy gate."""
+    """The model of a folder (or hub id) on `device`, as `Classifier` / `QA` run it: as it is, or with `--fast`'s
+    backend. ONNX Runtime: the config and the ONNX file only (exported once and cached by `exporter`); the PyTorch
+    weights are not kept. The int8 graph runs instead of fp32 when bertkit.json records that it passed the accuracy
+    gate."""
     from bertkit.modeling import load_config, load_pretrained, resolve_model
 
     if fast and bf16:
@@ -213,7 +217,8 @@ def load_for_inference(auto_cls, name: str, device: torch.device, *, fast: bool 
             return _logged(Loaded(config, None, OrtModel(gated, config), None, f"ONNX Runtime int8 ({gated}; {why})"))
         if exporter is None:
             raise TypeError("load_for_inference(fast=True) on CPU needs exporter= (bertkit.export.export_onnx)")
-        f = onnx_file(path, choice == "ort-int8", exporter, allow_pickle=allow_pickle, trust_remote_code=trust_remote_code)
+        f = onnx_file(path, choice == "ort-int8", exporter, allow_pickle=allow_pickle,
+                      trust_remote_code=trust_remote_code)
         note = f"; {why}" if why.startswith(("int8 was refused", "the gated")) else ""
         return _logged(Loaded(config, None, OrtModel(f, config), None, f"ONNX Runtime {choice[4:]} ({f}{note})"))
     model = load_pretrained(auto_cls, name, allow_pickle=allow_pickle, trust_remote_code=trust_remote_code)

@@ -88,7 +88,8 @@ def bucket_batches(lengths: np.ndarray, batch_size: int, seed: int, epoch: int, 
     for s in range(0, n, span):  # within each bucket: longest first, ties in shuffled order
         chunk = idx[s : s + span]
         idx[s : s + span] = chunk[np.argsort(-lengths[chunk], kind="stable")]
-    starts = np.concatenate([np.arange(s, min(s + span, n), batch_size) for s in range(0, n, span)] or [np.zeros(0, np.int64)])
+    starts = [np.arange(s, min(s + span, n), batch_size) for s in range(0, n, span)]
+    starts = np.concatenate(starts or [np.zeros(0, np.int64)])
     ends = np.append(starts[1:], n)
     order = rng.permutation(len(starts))
     if len(order):  # the batch holding the longest row goes first: peak memory is reached (or OOM shows) at step 1

@@ -81,7 +81,8 @@ class TrackerCallback(Callback):
         engine.accelerator.init_trackers(engine.project_name, config=config)
 
     def on_log(self, engine, record: dict[str, Any]) -> None:
-        engine.accelerator.log({f"train/{k}": v for k, v in record.items() if k not in ("kind", "step")}, step=record["step"])
+        engine.accelerator.log({f"train/{k}": v for k, v in record.items() if k not in ("kind", "step")},
+                               step=record["step"])
 
     def on_evaluate(self, engine, record: dict[str, Any]) -> None:
         vals = {f"eval/{k}": v for k, v in record.items() if isinstance(v, (int, float)) and k not in ("step",)}

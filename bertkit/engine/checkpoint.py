@@ -8,10 +8,10 @@ Layout, for `-o runs/sst2`:
 
 A checkpoint is written to `.checkpoint-N.partial` and renamed when complete, so a run killed while saving leaves
 no folder that looks complete; the next run into the same path removes such leftovers (and the `.sst2.partial-*`
-folder of a final save that was killed). `keep` (EngineSettings; `--save-total-limit`) keeps the newest K checkpoints (default 2).
-When the run finishes and its model folder is written, the checkpoints are removed (the main process logs what and
-how much space), unless asked to keep them (bertkit.train); a run that is
-interrupted or fails keeps them, since they are what a resumed run continues from.
+folder of a final save that was killed). `keep` (EngineSettings; `--save-total-limit`) keeps the newest K
+checkpoints (default 2). When the run finishes and its model folder is written, the checkpoints are removed (the main
+process logs what and how much space), unless asked to keep them (bertkit.train); a run that is interrupted or fails
+keeps them, since they are what a resumed run continues from.
 """
 
 from __future__ import annotations

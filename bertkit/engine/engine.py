@@ -68,7 +68,8 @@ class Engine:
         self.total_steps = steps_for(self.total_batches, self.per_epoch, cfg.grad_accum)
         model = torch.compile(self.model, dynamic=True) if cfg.compile else self.model
         optimizer = build_optimizer(model, cfg)
-        scheduler = get_linear_schedule_with_warmup(optimizer, int(cfg.warmup_ratio * self.total_steps), self.total_steps)
+        scheduler = get_linear_schedule_with_warmup(optimizer, int(cfg.warmup_ratio * self.total_steps),
+                                                    self.total_steps)
         self.prepared, self.optimizer, self.scheduler = acc.prepare(model, optimizer, scheduler)
         self.state.config = {**cfg.fingerprint(), "num_processes": acc.num_processes, "train_rows": len(train)}
         self._running = torch.zeros((), device=acc.device)
@@ -120,7 +121,8 @@ class Engine:
     def _train_batch(self, lb: LocalBatch, window: tuple[int, float], sync: bool) -> None:
         acc, st, model = self.accelerator, self.state, self.prepared
         model.train()
-        batch = {k: v.to(acc.device, non_blocking=True) for k, v in self.task.collate(self.train_feats.rows(lb.rows)).items()}
+        batch = {k: v.to(acc.device, non_blocking=True)
+                 for k, v in self.task.collate(self.train_feats.rows(lb.rows)).items()}
         st.tokens += lb.global_tokens
         st.samples += lb.global_rows
         with nullcontext() if sync or acc.num_processes == 1 else acc.no_sync(model):
@@ -233,7 +235,8 @@ class Engine:
         dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(self.cfg.mixed_precision)
         n, r = (acc.num_processes, acc.process_index) if distributed else (1, 0)
         return batched_forward(model or self.eval_model(), feats, self.task.collate, self.task.predict_step,
-                               self.cfg.eval_batch_size, acc.device, autocast_dtype=dtype, num_processes=n, process_index=r,
+                               self.cfg.eval_batch_size, acc.device, autocast_dtype=dtype, num_processes=n,
+                               process_index=r,
                                same_steps=self.sharded and distributed)
 
     def _evaluate(self) -> None:
@@ -323,7 +326,8 @@ class Engine:
             weights = load_file(str(best)) if best.is_file() else self.eval_model().state_dict()
             self.best_weights = {k: v.detach().to("cpu", copy=True) for k, v in weights.items()}
         self.resumed_from = path
-        console.log(f"resumed from {path}: step {saved.step}, epoch {saved.epoch}, batch {saved.batch_in_epoch} of {self.per_epoch}")
+        console.log(f"resumed from {path}: step {saved.step}, epoch {saved.epoch}, batch "
+                    f"{saved.batch_in_epoch} of {self.per_epoch}")
 
     # -- the end --------------------------------------------------------------------------------------
     def _finish(self) -> TrainResult:
@@ -341,7 +345,8 @@ class Engine:
                 model.load_state_dict(weights)
         self.model = model
         if self.is_main and self.dev_feats is not None and self.best_outputs is None and st.best_step is not None:
-            self.best_outputs = self.predict(self.dev_feats, distributed=False, model=model)  # the best came before a resume
+            # the best came before a resume
+            self.best_outputs = self.predict(self.dev_feats, distributed=False, model=model)
         evals = st.evaluations
         best = next((r for r in evals if r["step"] == st.best_step), None)
         final_loss = self._mean_running() if st.loss_count else (evals[-1].get("train_loss") if evals else None)

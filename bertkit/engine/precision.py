@@ -130,7 +130,8 @@ def resolve_mixed_precision(requested: str, device_type: str | None = None,
             from bertkit.engine.settings import SettingUsageHint
 
             raise SettingUsageHint(f"Accelerate asks for mixed precision {mode!r} ({who.removeprefix('set by ')}); "
-                                   "bertkit trains with no, bf16 or fp16: pass {mixed_precision}, or change the accelerate setting")
+                                   "bertkit trains with no, bf16 or fp16: pass {mixed_precision}, or change "
+                                   "the accelerate setting")
         return mode, f"auto: {who}"
     ok, why = native_bf16(device_type)
     return ("bf16" if ok else "no"), f"auto: {why}"

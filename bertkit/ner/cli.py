@@ -17,13 +17,16 @@ app = typer.Typer(cls=BertkitGroup, help=SPEC.help, no_args_is_help=True)
 
 TagCol = o.option(NERConfig, "tag_col")
 LabelNames = o.option(NERConfig, "label_names")
-ModelDir = Annotated[str, typer.Option("--model", "-m", help="A model folder trained by bertkit (or any HF token classifier).")]
+ModelDir = Annotated[str, typer.Option(
+    "--model", "-m", help="A model folder trained by bertkit (or any HF token classifier).")]
 Aggregate = o.option(NERUse, "aggregate")
-_DATA = "Tagged data: CoNLL columns (token ... tag), JSON/JSONL with tokens + tags, Parquet/CSV with list columns, or NAME[:CONFIG]\\[#SPLIT] of a Hugging Face dataset."
+_DATA = ("Tagged data: CoNLL columns (token ... tag), JSON/JSONL with tokens + tags, Parquet/CSV with list columns, or "
+         "NAME[:CONFIG]\\[#SPLIT] of a Hugging Face dataset.")
 FORMATS = ("jsonl", "json", "table", "conll")
 
 
-o.train_command(app, SPEC, "Fine-tune a token classifier (NER, POS) and save a Hugging Face *ForTokenClassification folder.")
+o.train_command(app, SPEC,
+                "Fine-tune a token classifier (NER, POS) and save a Hugging Face *ForTokenClassification folder.")
 
 
 @app.command("eval", cls=BertkitCommand)
@@ -32,7 +35,9 @@ def eval_cmd(
     data: Annotated[str, typer.Option("--data", "-d", help=_DATA)],
     tag_col: TagCol = None, label_names: LabelNames = None,
     limit: Annotated[Optional[int], typer.Option("--limit", help="Score only the first N sentences.")] = None,
-    strict: Annotated[Optional[bool], typer.Option("--strict/--conlleval", help="Strict entity matching instead of conlleval's. \\[default: as the model was trained]")] = None,
+    strict: Annotated[Optional[bool], typer.Option(
+        "--strict/--conlleval", help="Strict entity matching instead of conlleval's. "
+        "\\[default: as the model was trained]")] = None,
     aggregate: Aggregate = None, batch_size: o.BatchSizePredict = None, fast: o.Fast = None,
     fmt: o.FormatOpt = Format.json,
     allow_pickle: o.AllowPickle = None, trust_remote_code: o.TrustRemoteCode = None, extra_metric: o.ExtraMetric = None,
@@ -50,10 +55,16 @@ def eval_cmd(
 @app.command("predict", cls=BertkitCommand)
 def predict_cmd(
     model: ModelDir,
-    input: Annotated[str, typer.Argument(help="Plain text (one text a line), JSONL (a text or tokens field) or CoNLL (tokens in the first column); '-' for stdin.")] = "-",
-    input_format: Annotated[Optional[str], typer.Option("--input-format", help="text | jsonl | conll. \\[default: from the suffix (.conll, .iob, .tsv ...: conll), else text]")] = None,
+    input: Annotated[str, typer.Argument(
+        help="Plain text (one text a line), JSONL (a text or tokens field) or CoNLL (tokens in the first column); "
+        "'-' for stdin.")] = "-",
+    input_format: Annotated[Optional[str], typer.Option(
+        "--input-format", help="text | jsonl | conll. \\[default: from the suffix (.conll, .iob, .tsv ...: conll), "
+        "else text]")] = None,
     aggregate: Aggregate = None, batch_size: o.BatchSizePredict = None, bf16: o.Bf16 = None, fast: o.Fast = None,
-    fmt: Annotated[str, typer.Option("--format", "-f", help="jsonl | json | table | conll (token<TAB>tag lines, blank line between sentences; needs CoNLL or JSONL tokens input).")] = "jsonl",
+    fmt: Annotated[str, typer.Option(
+        "--format", "-f", help="jsonl | json | table | conll (token<TAB>tag lines, blank line between sentences; needs "
+        "CoNLL or JSONL tokens input).")] = "jsonl",
     allow_pickle: o.AllowPickle = None, trust_remote_code: o.TrustRemoteCode = None,
 ) -> None:
     """Tag texts: entities with exact character offsets as JSONL on stdout, in input order (streams)."""

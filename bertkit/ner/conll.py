@@ -7,7 +7,6 @@ with lone tabs) ends a sentence; `-DOCSTART-` lines are skipped. Every error nam
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, Sequence
@@ -98,16 +97,22 @@ def read_json_tagged(path: str | Path, label_names: Sequence[str] | None = None)
     positions in `label_names`."""
     path = Path(path)
     text = path.read_text(encoding="utf-8")
-    rows = json.loads(text) if text.lstrip().startswith("[") else None
-    items = enumerate(rows, 1) if rows is not None else ((n, line) for n, line in enumerate(text.splitlines(), 1)
-                                                          if line.strip())
+    expect = "an object with a list \"tokens\" and a list \"tags\""
+    if text.lstrip().startswith("["):
+        from bertkit.data.io import read_json_file
+
+        rows = read_json_file(path)
+        items = enumerate(rows if isinstance(rows, list) else [rows], 1)
+    else:
+        from bertkit.data.io import iter_jsonl
+
+        items = iter_jsonl(text.splitlines(), str(path), expect)
     out = Sentences()
-    for n, item in items:
-        row = item if rows is not None else _json_line(path, n, item)
+    for n, row in items:
         toks = row.get("tokens") if isinstance(row, dict) else None
         tags = (row.get("tags", row.get("ner_tags")) if isinstance(row, dict) else None)
         if not isinstance(toks, list) or (tags is not None and not isinstance(tags, list)):
-            raise BertkitError(f"{path}:{n}: expected an object with a list \"tokens\" and a list \"tags\"")
+            raise BertkitError(f"{path}:{n}: expected {expect}")
         if tags is not None and len(tags) != len(toks):
             raise BertkitError(f"{path}:{n}: {len(toks)} tokens but {len(tags)} tags; give one tag per token")
         out.tokens.append([str(t) for t in toks])
@@ -120,13 +125,6 @@ def read_json_tagged(path: str | Path, label_names: Sequence[str] | None = None)
     elif any(t is None for t in out.tags):
         raise BertkitError(f"{path}: some rows have tags and some none; give tags on every row or on none")
     return out
-
-
-def _json_line(path: Path, n: int, line: str):
-    try:
-        return json.loads(line)
-    except ValueError as e:
-        raise BertkitError(f"{path}:{n}: not valid JSON ({e.msg}); one object a line") from e
 
 
 def _tag_names(path: Path, n: int, tags: list, label_names: Sequence[str] | None) -> list[str]:

@@ -88,31 +88,37 @@ def _from_rows(rows: Sequence[dict], where: str, names: Sequence[str] | None) ->
 
 
 def _table(path: Path, names) -> Sentences:
-    import pandas as pd
+    """A Parquet or CSV file read by the one table reader; CSV cells of the token and tag columns hold lists
+    (`['Bob', 'lives']`)."""
+    from bertkit.data.io import read_table
 
-    df = pd.read_parquet(path) if path.suffix.lower() == ".parquet" else pd.read_csv(path)
+    df = read_table(str(path), header=True)
     if path.suffix.lower() == ".csv":
-        import ast
-
         for c in df.columns:
             if c in TOKEN_FIELDS + TAG_FIELDS:
-                df[c] = [ast.literal_eval(v) if isinstance(v, str) else v for v in df[c]]
+                df[c] = [_literal(v, path, n, c) if isinstance(v, str) else v for n, v in enumerate(df[c], 1)]
     return _from_rows(df.to_dict("records"), str(path), names)
 
 
-def _hub(spec: str, names) -> Sentences:
-    import datasets
+def _literal(value: str, path: Path, row: int, col: str):
+    import ast
 
-    name, _, split = spec.partition("#")
-    name, _, config = name.partition(":")
     try:
-        ds = datasets.load_dataset(name, config or None, split=split or "train")
-    except Exception as e:  # noqa: BLE001 - any loading failure is the user's to fix
-        raise BertkitError(f"{spec}: not a file, and not a loadable dataset ({type(e).__name__}: {e})") from e
-    tg = next((f for f in TAG_FIELDS if f in ds.features), None)
-    feat = ds.features[tg].feature if tg else None
-    names = list(feat.names) if getattr(feat, "names", None) else names
-    return _from_rows(list(ds), spec, names)
+        return ast.literal_eval(value)
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
+        raise BertkitError(f"{path}: row {row}: column {col!r} is not a list such as ['Bob', 'lives'] "
+                           f"({value[:40]!r})") from None
+
+
+def _hub(spec: str, names) -> Sentences:
+    """A Hugging Face dataset `NAME[:CONFIG][#SPLIT]` (split: train), read by the one table reader; ClassLabel tag
+    names from its features."""
+    from bertkit.data.io import read_hf_dataset
+
+    df = read_hf_dataset(spec)
+    tg = next((f for f in TAG_FIELDS if f in df.columns), None)
+    names = df.attrs.get("label_names", {}).get(tg) or names
+    return _from_rows(df.to_dict("records"), spec, names)
 
 
 def read_sentences(spec: str, tag_col: int | None = None, label_names: Sequence[str] | None = None,

@@ -3,7 +3,6 @@ pre-split words, and the streaming input of `ner predict` (plain text lines, JSO
 
 from __future__ import annotations
 
-import json
 import sys
 from itertools import islice
 from pathlib import Path
@@ -124,13 +123,9 @@ def _lines(path: str) -> Iterator[str]:
 
 
 def _json_items(path: str) -> Iterator[str | list[str]]:
-    for n, line in enumerate(_lines(path), 1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except ValueError as e:
-            raise BertkitError(f"{path}:{n}: not valid JSON ({e}); one object a line with a text or tokens field") from e
+    from bertkit.data.io import iter_jsonl
+
+    for n, obj in iter_jsonl(_lines(path), path, "an object with a \"text\" string or a \"tokens\" list"):
         if isinstance(obj, dict) and isinstance(obj.get("tokens"), list):
             yield [str(t) for t in obj["tokens"]]
         elif isinstance(obj, dict) and isinstance(obj.get("text"), str):

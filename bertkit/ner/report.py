@@ -39,7 +39,8 @@ def sentence_errors(gold: Sequence[str], pred: Sequence[str]) -> int:
 def data_section(meta: dict, metrics: dict, run, why: str) -> str:
     args = meta.get("training_args") or {}
     w = (metrics.get("train") or {}).get("windows") or {}
-    rows = [("train data", args.get("train")), ("scheme", meta.get("scheme")), ("labels", len(meta.get("labels") or [])),
+    rows = [("train data", args.get("train")), ("scheme", meta.get("scheme")),
+            ("labels", len(meta.get("labels") or [])),
             ("max length / stride", f"{meta.get('max_length')} / {meta.get('stride')}")]
     for split, c in w.items():
         rows.append((f"{split} sentences / windows / words", f"{c['sentences']} / {c['windows']} / {c['words']}"))

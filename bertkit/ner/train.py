@@ -89,7 +89,8 @@ class NERTraining:
             if f is None:
                 continue
             w = f.meta["windows"]
-            self.counts[name] = {"sentences": len(f.meta["n_words"]), "windows": len(f), "words": sum(f.meta["n_words"]),
+            self.counts[name] = {"sentences": len(f.meta["n_words"]), "windows": len(f),
+                                 "words": sum(f.meta["n_words"]),
                                  "long_sentences": w.long_sentences, "dropped_words": w.dropped_words}
         c = self.counts["train"]
         console.log(f"features ready in {time.perf_counter() - t0:.1f}s; train: {c['windows']} windows of "

@@ -42,8 +42,8 @@ class QA(Predictor):
         from bertkit.qa.spec import SPEC
 
         opts = check_options(QAUse, QAConfig, batch_size=batch_size, null_threshold=null_threshold, threads=threads)
-        check_options(QAConfig, **{k: v for k, v in dict(doc_stride=doc_stride, n_best=n_best, max_answer_length=max_answer_length,
-                                               max_length=max_length).items() if v is not None})
+        given = dict(doc_stride=doc_stride, n_best=n_best, max_answer_length=max_answer_length, max_length=max_length)
+        check_options(QAConfig, **{k: v for k, v in given.items() if v is not None})
         self._load_model(SPEC, model, device=device, threads=opts["threads"], allow_pickle=allow_pickle,
                          trust_remote_code=trust_remote_code, bf16=bf16, fast=fast)
         meta, d = self.meta, QAConfig()
@@ -51,7 +51,8 @@ class QA(Predictor):
         if not meta and not any(a.endswith("ForQuestionAnswering") for a in archs):
             from bertkit.console import warn
 
-            warn(f"{model or self.path}: not a question-answering model (no trained QA head); train one with `bertkit qa train`")
+            warn(f"{model or self.path}: not a question-answering model (no trained QA head); train one "
+                 "with `bertkit qa train`")
         limit = model_max_length(self.tokenizer, self.config)
         self.max_length = min(max_length or meta.get("max_length") or d.max_length, limit)
         self.doc_stride = doc_stride if doc_stride is not None else meta.get("doc_stride", d.doc_stride)
@@ -68,7 +69,8 @@ class QA(Predictor):
 
     # -- the pipeline-style call ------------------------------------------------------------------
     def __call__(self, *args, question: str | Sequence[str] | None = None, context: str | Sequence[str] | None = None,
-                 top_k: int = 1, allow_no_answer: bool | None = None, handle_impossible_answer: bool | None = None, **kw):
+                 top_k: int = 1, allow_no_answer: bool | None = None, handle_impossible_answer: bool | None = None,
+                 **kw):
         if kw:
             raise TypeError(f"unexpected argument(s): {', '.join(kw)}")
         single = False
@@ -99,7 +101,8 @@ class QA(Predictor):
             results = [r[0] for r in results]
         return results[0] if single else results
 
-    def answer(self, pairs: Iterable[tuple[str, str]], top_k: int = 1, allow_no_answer: bool | None = None) -> list[list[dict]]:
+    def answer(self, pairs: Iterable[tuple[str, str]], top_k: int = 1,
+               allow_no_answer: bool | None = None) -> list[list[dict]]:
         """For each (question, context): up to top_k answers {score, start, end, answer}, best first."""
         check_options(QAUse, top_k=top_k)
         examples = [QAExample(str(i), str(q).strip(), str(c)) for i, (q, c) in enumerate(pairs)]
@@ -130,7 +133,8 @@ class QA(Predictor):
 
         task = QATask(self.tokenizer.pad_token_id, bool(self.allow_no_answer), gold=None)
         model = self.model if self.runner is None else self.runner  # runner: the --fast backend
-        out = batched_forward(model, feats, task.collate, task.predict_step, self.batch_size, self.device, bf16=self.bf16,
+        out = batched_forward(model, feats, task.collate, task.predict_step, self.batch_size, self.device,
+                              bf16=self.bf16,
                               autocast_dtype=self.autocast_dtype)
         starts, ends = out["start_logits"], out["end_logits"]
         c = feats.columns
@@ -138,7 +142,8 @@ class QA(Predictor):
                            n_best=self.n_best, max_answer_length=self.max_answer_length)
 
     def __repr__(self) -> str:
-        return (f"QA({self.path!r}, allow_no_answer={self.allow_no_answer}, max_length={self.max_length}, doc_stride={self.doc_stride}, "
+        return (f"QA({self.path!r}, allow_no_answer={self.allow_no_answer}, max_length={self.max_length}, "
+                f"doc_stride={self.doc_stride}, "
                 f"null_threshold={self.null_threshold:.3f})")
 
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
+from bertkit.data.io import not_utf8, read_table
 from bertkit.errors import BertkitError
 
 
@@ -88,7 +89,8 @@ def _is_squad_json(obj: Any) -> bool:
             and all(isinstance(a, dict) and "paragraphs" in a for a in obj["data"][:5]))
 
 
-def _collect(rows: Iterable[tuple[str, QAExample | Exception]], source: str, skip_bad_rows: bool, limit: int | None) -> QAData:
+def _collect(rows: Iterable[tuple[str, QAExample | Exception]], source: str, skip_bad_rows: bool,
+             limit: int | None) -> QAData:
     data = QAData([], source)
     seen: set[str] = set()
     for where, ex in rows:
@@ -117,13 +119,15 @@ def _squad_rows(obj: dict):
         title = article.get("title") if isinstance(article, dict) else None
         paras = article.get("paragraphs") if isinstance(article, dict) else None
         if not isinstance(paras, list):
-            yield f"data[{a_i}]", BadRow(f"no \"paragraphs\" list (keys: {', '.join(map(str, article)) if isinstance(article, dict) else type(article).__name__})")
+            keys = ", ".join(map(str, article)) if isinstance(article, dict) else type(article).__name__
+            yield f"data[{a_i}]", BadRow(f"no \"paragraphs\" list (keys: {keys})")
             continue
         for p_i, para in enumerate(paras):
             where = f"data[{a_i}].paragraphs[{p_i}]"
             if not isinstance(para, dict) or not isinstance(para.get("qas"), list):
                 keys = ", ".join(map(str, para)) if isinstance(para, dict) else type(para).__name__
-                yield where, BadRow(f"no \"qas\" list of questions (keys: {keys}); SQuAD paragraphs hold \"context\" and \"qas\"")
+                yield where, BadRow(f"no \"qas\" list of questions (keys: {keys}); SQuAD paragraphs hold "
+                                    "\"context\" and \"qas\"")
                 continue
             context = para.get("context")
             for q_i, qa in enumerate(para["qas"]):
@@ -134,7 +138,8 @@ def _squad_rows(obj: dict):
                 where = f"question {qid!r}"
                 if not isinstance(context, str) or not isinstance(qa.get("question"), str):
                     missing = "context" if not isinstance(context, str) else "question"
-                    yield where, BadRow(f"no {missing!r} text (keys: {', '.join(map(str, qa if missing == 'question' else para))})")
+                    yield where, BadRow(f"no {missing!r} text (keys: "
+                                        f"{', '.join(map(str, qa if missing == 'question' else para))})")
                     continue
                 answers = qa.get("answers") or []
                 try:
@@ -212,25 +217,25 @@ def _flat_rows(df, source: str):
         impossible = not answers["text"] or (bool(row.get(imp)) if imp else False)
         if imp and row.get(imp) and answers["text"]:
             answers = {"text": [], "answer_start": []}
-        yield where, QAExample(qid, q.strip(), c, answers, impossible, row.get(cols["title"]) if "title" in cols else None)
+        yield where, QAExample(qid, q.strip(), c, answers, impossible,
+                               row.get(cols["title"]) if "title" in cols else None)
 
 
-def load_qa(spec: str, *, limit: int | None = None, skip_bad_rows: bool = False, default_split: str = "train") -> QAData:
+def load_qa(spec: str, *, limit: int | None = None, skip_bad_rows: bool = False,
+            default_split: str = "train") -> QAData:
     """Examples from SQuAD JSON, a flat file, or a Hugging Face dataset; answers checked."""
     path = Path(spec)
     if path.suffix.lower() == ".json" and path.is_file():
         try:
             obj = json.loads(path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError:
-            obj = None  # maybe JSON Lines saved as .json: the table reader decides
+        except (json.JSONDecodeError, RecursionError):
+            obj = None  # maybe JSON Lines saved as .json (or nested too deeply): the table reader decides
         except UnicodeDecodeError as e:
-            raise BertkitError(f"{spec}: not UTF-8 text ({e})") from e
+            raise not_utf8(spec, e) from None
         if _is_squad_json(obj):
             data = _collect(_squad_rows(obj), spec, skip_bad_rows, limit)
             data.squad_json = obj
             return data
-    from bertkit.data.io import read_table
-
     df = read_table(spec, limit=None, default_split=default_split)
     return _collect(_flat_rows(df, spec), spec, skip_bad_rows, limit)
 
@@ -240,5 +245,6 @@ def gold_dataset(data: QAData) -> list[dict]:
     paras = []
     for e in data.examples:
         answers = [{"text": t, "answer_start": int(s)} for t, s in zip(e.answers["text"], e.answers["answer_start"])]
-        paras.append({"context": e.context, "qas": [{"id": e.id, "question": e.question, "answers": answers, "is_impossible": e.is_impossible}]})
+        paras.append({"context": e.context, "qas": [{"id": e.id, "question": e.question, "answers": answers,
+                                                     "is_impossible": e.is_impossible}]})
     return [{"title": "bertkit", "paragraphs": paras}]

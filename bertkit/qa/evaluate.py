@@ -20,7 +20,8 @@ def gold_for_file(data: str, limit: int | None, skip_bad_rows: bool) -> tuple[QA
     if not d.examples:
         from bertkit.errors import BertkitError
 
-        raise BertkitError(f"{data}: no usable questions" + (f" (skipped {d.skipped}, e.g. {d.skip_reasons[0]})" if d.skipped else ""))
+        raise BertkitError(f"{data}: no usable questions"
+                           + (f" (skipped {d.skipped}, e.g. {d.skip_reasons[0]})" if d.skipped else ""))
     if d.squad_json is not None and limit is None and not d.skipped:
         return d, d.squad_json
     return d, gold_dataset(d)
@@ -74,12 +75,14 @@ def evaluate_model(qa, data: str, limit: int | None, skip_bad_rows: bool, allow:
     no_answer = allow_no_answer(qa.allow_no_answer, d.has_impossible, allow, data)
     console.log(f"answering {len(d)} questions with {qa!r}")
     preds = qa.predict(d.examples)
-    res = {**pp.evaluate(gold, preds, no_answer, qa.null_threshold), **qa_results(extra_metrics, gold, preds, no_answer, qa.null_threshold)}
+    res = {**pp.evaluate(gold, preds, no_answer, qa.null_threshold),
+           **qa_results(extra_metrics, gold, preds, no_answer, qa.null_threshold)}
     if output_dir:
         texts, nbest, na = pp.official_files(preds, no_answer, qa.null_threshold, qa.n_best)
         written = of.write_official_files(output_dir, texts, nbest, na)
         console.log("wrote " + ", ".join(str(p) for p in written.values())
-                    + (f"; the official script reproduces these scores with --na-prob-thresh {qa.null_threshold}" if na else ""))
+                    + (f"; the official script reproduces these scores with --na-prob-thresh {qa.null_threshold}"
+                       if na else ""))
     return res
 
 
@@ -89,4 +92,5 @@ def check_eval_options(model: str | None, predictions: str | None, na_probs: str
     if not predictions and na_probs:
         raise UsageError("--na-probs goes with --predictions; a model computes its own")
     if not predictions and not model:
-        raise UsageError("give --model (a folder from `bertkit qa train`) or --predictions (a predictions.json to score)")
+        raise UsageError("give --model (a folder from `bertkit qa train`) or --predictions (a "
+                         "predictions.json to score)")

@@ -38,7 +38,8 @@ def question_lengths(tokenizer, questions: Sequence[str], chunk: int = 4096) -> 
     return out
 
 
-def check_stride(tokenizer, questions: Sequence[str], max_length: int, doc_stride: int, ids: Sequence[str] | None = None,
+def check_stride(tokenizer, questions: Sequence[str], max_length: int, doc_stride: int,
+                 ids: Sequence[str] | None = None,
                  source: str = "") -> None:
     """Fail up front when a window cannot advance: doc_stride must be < max_length - question tokens - specials."""
     if max_length < 8:
@@ -124,7 +125,8 @@ def window_columns(tokenizer, questions: Sequence[str], contexts: Sequence[str],
     or None; with `offsets`), cls_index, and with `spans` (answer characters or None) start/end_positions."""
     enc = tokenize_windows(tokenizer, questions, contexts, max_length, doc_stride)
     ctx_seq = 0 if context_first(tokenizer) else 1
-    cols: dict[str, list[Any]] = {"input_ids": [], "example_idx": [], **({"offsets": []} if offsets else {}), "cls_index": []}
+    cols: dict[str, list[Any]] = {"input_ids": [], "example_idx": [], **({"offsets": []} if offsets else {}),
+                                  "cls_index": []}
     has_tt = "token_type_ids" in enc
     if has_tt:
         cols["token_type_ids"] = []
@@ -158,6 +160,7 @@ def build_features(tokenizer, examples: Sequence, max_length: int, doc_stride: i
     check_stride(tokenizer, questions, max_length, doc_stride, [e.id for e in examples], source)
     if not examples:
         return Features({"input_ids": [], "example_idx": [], "offsets": [], "cls_index": []})
-    spans = [answer_span(e.is_impossible, e.answers["text"], e.answers["answer_start"]) for e in examples] if labels else None
+    spans = ([answer_span(e.is_impossible, e.answers["text"], e.answers["answer_start"]) for e in examples]
+             if labels else None)
     cols = window_columns(tokenizer, questions, contexts, max_length, doc_stride, spans)
     return Features(cols, meta={"examples": list(examples)})

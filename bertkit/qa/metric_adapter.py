@@ -24,7 +24,8 @@ def qa_extra(specs: Sequence[str] | None, gold: Sequence[dict] | dict, texts: Ma
             if "no_answer_probability" in pf:
                 for p in preds:
                     p["no_answer_probability"] = float(na_probs.get(p["id"], 0.0)) if na_probs else 0.0
-            refs = [{"id": g.qid, "answers": {"text": list(g.answers), "answer_start": [0] * len(g.answers)}} for g in golds]
+            refs = [{"id": g.qid,
+                     "answers": {"text": list(g.answers), "answer_start": [0] * len(g.answers)}} for g in golds]
         else:
             preds = [texts[g.qid] for g in golds]
             many = rf is not None and not hasattr(rf, "dtype")  # a Sequence / list feature: all gold answers

@@ -127,7 +127,8 @@ def postprocess(examples: Sequence, example_idx: Sequence[int], offsets: Sequenc
     best: list[dict[tuple[int, int], Span]] = [dict() for _ in examples]
     for f, ex_i in enumerate(example_idx):
         ex = examples[ex_i]
-        cands, null = window_candidates(start_logits[f], end_logits[f], offsets[f], cls_index[f], n_best, max_answer_length)
+        cands, null = window_candidates(start_logits[f], end_logits[f], offsets[f], cls_index[f], n_best,
+                                        max_answer_length)
         p = preds[ex_i]
         if null is not None and null[0] + null[1] < p.null_score:
             p.null_start_logit, p.null_end_logit, p.null_prob = null
@@ -144,10 +145,12 @@ def postprocess(examples: Sequence, example_idx: Sequence[int], offsets: Sequenc
     return preds
 
 
-def predictions_from_features(features, outputs: dict[str, list[np.ndarray]], n_best: int, max_answer_length: int) -> list[Prediction]:
+def predictions_from_features(features, outputs: dict[str, list[np.ndarray]], n_best: int,
+                              max_answer_length: int) -> list[Prediction]:
     c = features.columns
     return postprocess(features.meta["examples"], c["example_idx"], c["offsets"], c["cls_index"],
-                       outputs["start_logits"], outputs["end_logits"], n_best=n_best, max_answer_length=max_answer_length)
+                       outputs["start_logits"], outputs["end_logits"], n_best=n_best,
+                       max_answer_length=max_answer_length)
 
 
 # --------------------------------------------------------------------------- scoring and the null threshold

@@ -79,7 +79,8 @@ class _Windows:
 
 def windows_entry(spec: str, tokenizer, cfg) -> arrow.Entry:
     root = None if cfg.no_cache else arrow.cache_root(cfg.cache_dir)
-    key = {"content": content_hash(spec), "default_split": "train", "limit": cfg.limit, "skip_bad_rows": cfg.skip_bad_rows,
+    key = {"content": content_hash(spec), "default_split": "train", "limit": cfg.limit,
+           "skip_bad_rows": cfg.skip_bad_rows,
            "tokenizer": arrow.tokenizer_key(tokenizer), "max_length": cfg.max_length, "doc_stride": cfg.doc_stride,
            "qa_windows_version": WINDOWS_VERSION}
     return arrow.Entry(root, "qa-windows", key)
@@ -100,7 +101,8 @@ def _build(entry: arrow.Entry, folder, examples: Sequence, spec: str, tokenizer,
     import datasets
 
     t = time.perf_counter()
-    check_stride(tokenizer, [e.question for e in examples], cfg.max_length, cfg.doc_stride, [e.id for e in examples], spec)
+    check_stride(tokenizer, [e.question for e in examples], cfg.max_length, cfg.doc_stride, [e.id for e in examples],
+                 spec)
     use_tt = gives_token_type_ids(tokenizer)
     n = arrow.write_source(folder / SOURCE_FILE, source_features(), source_batches(examples))
     source = [folder / SOURCE_FILE]  # paths: read with plain file reads, not memory-mapped (as classify does)

@@ -20,7 +20,8 @@ def _run(model_dir: str, meta: dict, dev: str, limit, batch_size, allow_pickle, 
     from bertkit.qa.data import gold_dataset, load_qa
 
     args = meta.get("training_args") or {}
-    qa = QA(model_dir, batch_size=batch_size or PREDICT_BATCH_SIZE, allow_pickle=allow_pickle, trust_remote_code=trust_remote_code)
+    qa = QA(model_dir, batch_size=batch_size or PREDICT_BATCH_SIZE, allow_pickle=allow_pickle,
+            trust_remote_code=trust_remote_code)
     data = load_qa(dev, limit=limit, skip_bad_rows=bool(args.get("skip_bad_rows")), default_split="validation")
     from bertkit.qa.evaluate import allow_no_answer
 
@@ -89,22 +90,26 @@ def metrics_section(meta: dict, metrics: dict, run: dict | None) -> str:
     dev = run["metrics"] if run is not None else metrics.get("dev")
     if not dev:
         return H.note("no dev metrics: the model was trained without --dev and no --data was given")
-    src = "computed now on the dev data with the model's null threshold" if run else "recorded at training (metrics.json)"
+    src = ("computed now on the dev data with the model's null threshold" if run
+           else "recorded at training (metrics.json)")
     out = H.note(f"Official SQuAD scores {src}.")
     rows = [(k, dev.get(f"{k}_exact" if k != "all" else "exact"), dev.get(f"{k}_f1" if k != "all" else "f1"),
              dev.get(f"{k}_total" if k != "all" else "total")) for k in ("all", "HasAns", "NoAns")
             if dev.get(f"{k}_total" if k != "all" else "total")]
     out += H.table(["questions", "exact", "f1", "count"], rows, [0])
     tuning = metrics.get("null_threshold_tuning")
-    out += H.kv([("null threshold", meta.get("null_threshold")), ("tuned on dev at training", meta.get("null_threshold_tuned"))]
+    out += H.kv([("null threshold", meta.get("null_threshold")),
+                 ("tuned on dev at training", meta.get("null_threshold_tuned"))]
                 + ([(f"tuning: {k}", v) for k, v in tuning.items()] if tuning else []))
     if run is not None and run["no_answer"]:
         grid, curves = null_curve(run)
         fig = plots.null_curve(grid.tolist(), curves, run["qa"].null_threshold)
-        out += "<h3>Null-threshold curve</h3>" + H.note(
-            "A question gets no answer when its null score - best span score is above the threshold.") + H.image(fig, "null-threshold curve")
+        out += ("<h3>Null-threshold curve</h3>"
+                + H.note("A question gets no answer when its null score - best span score is above the threshold.")
+                + H.image(fig, "null-threshold curve"))
     elif run is not None:
-        out += H.note("No null-threshold curve: the model or the dev data is SQuAD v1.1 (every question has an answer).")
+        out += H.note("No null-threshold curve: the model or the dev data is SQuAD v1.1 "
+                      "(every question has an answer).")
     return out
 
 

@@ -34,14 +34,20 @@ class QAConfig(TrainConfig):
     eval_batch_size: int = new_default(TrainConfig, "eval_batch_size", 64)
     epochs: float = new_default(TrainConfig, "epochs", 2.0)
     metric: str | None = setting(None, check=Check("str", choices=("f1",), optional=True))  # no option: always f1
-    doc_stride: int = setting(128, check=Check("int", lo=1, hint="an overlap in tokens, below --max-length (default 128)"),
+    doc_stride: int = setting(128,
+                              check=Check("int", lo=1, hint="an overlap in tokens, below --max-length (default 128)"),
                               panel=_Q, help="Overlap in tokens between the windows of a long context. {default}")
     n_best: int = setting(20, check=_POS_INT, panel=_Q, help="Start and end candidates per window. {default}")
     max_answer_length: int = setting(30, check=_POS_INT, panel=_Q, help="Longest answer in tokens. {default}")
     # may answer "no answer" (SQuAD v2.0); None: when the data has unanswerable questions
-    allow_no_answer: bool | None = setting(None, check=Check("bool", optional=True), panel=_Q, flags=("--allow-no-answer/--always-answer",),
-                                           help="Train a model that may answer 'no answer' (SQuAD v2.0), or one that always gives a span. \\[default: --allow-no-answer when the data has unanswerable questions]")
-    skip_bad_rows: bool = setting(False, check=Check("bool"), panel=_Q, help="Skip (and count) rows whose answer_start does not match the answer text, instead of stopping.")
+    allow_no_answer: bool | None = setting(None, check=Check("bool", optional=True), panel=_Q,
+                                           flags=("--allow-no-answer/--always-answer",),
+                                           help="Train a model that may answer 'no answer' (SQuAD v2.0), or one that "
+                                                "always gives a span. \\[default: --allow-no-answer when the data has "
+                                                "unanswerable questions]")
+    skip_bad_rows: bool = setting(False, check=Check("bool"), panel=_Q,
+                                  help="Skip (and count) rows whose answer_start does not match the answer text, "
+                                       "instead of stopping.")
 
     def check_together(self) -> None:
         if stride_problem(self.doc_stride, self.max_length):
@@ -53,8 +59,13 @@ class QAConfig(TrainConfig):
 class QAUse(Checked):
     """Settings of `qa eval` / `qa ask` only (the others they share are QAConfig's)."""
 
-    top_k: int = setting(1, check=_POS_INT, flags=("--top-k", "-k"), help="Also give the next best answers (alternatives). {default}")
+    top_k: int = setting(1, check=_POS_INT, flags=("--top-k", "-k"),
+                         help="Also give the next best answers (alternatives). {default}")
     null_threshold: float | None = setting(None, check=Check("float", optional=True), panel=_Q,
-                                           help="Models that may answer 'no answer': answer '' when null score - best span score is above this. \\[default: the threshold tuned on dev, saved in bertkit.json]")
+                                           help="Models that may answer 'no answer': answer '' when null score - best "
+                                                "span score is above this. \\[default: the threshold tuned on dev, "
+                                                "saved in bertkit.json]")
     # bertkit writes score differences, not probabilities
-    na_prob_thresh: float = setting(1.0, check=Check("float"), help="With --predictions: no-answer score above which a prediction counts as no answer (the official script's default). {default}")
+    na_prob_thresh: float = setting(1.0, check=Check("float"), help="With --predictions: no-answer score above which a "
+                                                                    "prediction counts as no answer (the "
+                                                                    "official script's default). {default}")

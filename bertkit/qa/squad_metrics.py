@@ -95,7 +95,8 @@ def _fail(source: str | None, msg: str) -> BertkitError:
     return BertkitError(f"{source}: {msg}" if source else msg)
 
 
-def gold_questions(dataset: Mapping[str, Any] | Sequence[Mapping[str, Any]], source: str | None = None) -> list[GoldQuestion]:
+def gold_questions(dataset: Mapping[str, Any] | Sequence[Mapping[str, Any]],
+                   source: str | None = None) -> list[GoldQuestion]:
     """Flatten a SQuAD dataset (the whole JSON object, or its ``data`` list) into GoldQuestions,
     in file order. ``source`` (a file name) prefixes error messages."""
     articles = dataset.get("data") if isinstance(dataset, Mapping) else dataset
@@ -234,7 +235,8 @@ def find_all_best_thresh(main_eval: dict[str, Any], preds: Mapping[str, str], ex
                          f1_raw: Mapping[str, float], na_probs: Mapping[str, float],
                          qid_to_has_ans: Mapping[str, bool]) -> None:
     """Add best_exact, best_exact_thresh, best_f1, best_f1_thresh to main_eval."""
-    main_eval["best_exact"], main_eval["best_exact_thresh"] = find_best_thresh(preds, exact_raw, na_probs, qid_to_has_ans)
+    main_eval["best_exact"], main_eval["best_exact_thresh"] = find_best_thresh(
+        preds, exact_raw, na_probs, qid_to_has_ans)
     main_eval["best_f1"], main_eval["best_f1_thresh"] = find_best_thresh(preds, f1_raw, na_probs, qid_to_has_ans)
 
 

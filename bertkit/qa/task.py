@@ -44,7 +44,8 @@ class QATask:
         mask = batch["attention_mask"] == 0
         start = start.float().masked_fill(mask, -1e4)
         end = end.float().masked_fill(mask, -1e4)
-        ce = F.cross_entropy(start, batch["start_positions"], reduction="none") + F.cross_entropy(end, batch["end_positions"], reduction="none")
+        ce = (F.cross_entropy(start, batch["start_positions"], reduction="none")
+              + F.cross_entropy(end, batch["end_positions"], reduction="none"))
         return ce / 2  # per window; the engine averages
 
     def predict_step(self, model, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

@@ -83,20 +83,24 @@ class QATraining:
         check_lengths(cfg, tokenizer, model.config)
         t_tok = time.perf_counter()
         train_feats = training_windows(self.train_data.examples, cfg.train, tokenizer, cfg)
-        self.dev_feats = (build_features(tokenizer, self.dev_data.examples, cfg.max_length, cfg.doc_stride, labels=True, source=cfg.dev)
+        self.dev_feats = (build_features(tokenizer, self.dev_data.examples, cfg.max_length, cfg.doc_stride, labels=True,
+                                         source=cfg.dev)
                           if self.dev_data else None)
         n = window_counts(train_feats)
         console.log(f"features in {time.perf_counter() - t_tok:.1f}s: {n['windows']} training windows "
-                    f"({n['windows'] - len(self.train_data)} extra from --doc-stride {cfg.doc_stride}; {n['at_cls']} pointed at [CLS])"
+                    f"({n['windows'] - len(self.train_data)} extra from --doc-stride {cfg.doc_stride}; "
+                    f"{n['at_cls']} pointed at [CLS])"
                     + (f", {len(self.dev_feats)} dev windows" if self.dev_feats is not None else "")
                     + f"; mean length {n['mean_length']:.0f} tokens")
         self.train_windows, self.train_questions = n["windows"], len(self.train_data)
-        self.train_data.examples, self.train_data.squad_json = [], None  # in the Arrow files now; not kept while training
+        # in the Arrow files now; not kept while training
+        self.train_data.examples, self.train_data.squad_json = [], None
         return train_feats, self.dev_feats
 
     def make_task(self, tokenizer) -> QATask:
         self.gold = gold_dataset(self.dev_data) if self.dev_data else None
-        return QATask(tokenizer.pad_token_id, self.allow_no_answer, self.gold, self.cfg.n_best, self.cfg.max_answer_length)
+        return QATask(tokenizer.pad_token_id, self.allow_no_answer, self.gold, self.cfg.n_best,
+                      self.cfg.max_answer_length)
 
     def describe_eval(self, rec: dict[str, Any]) -> str:
         thr = f" (null threshold {rec['null_threshold']:.3f})" if "null_threshold" in rec else ""
@@ -115,7 +119,8 @@ class QATraining:
                 tuning = {"null_threshold": threshold, **{k: v for k, v in tuning.items() if k.startswith("best_")},
                           "at_0": pp.evaluate(self.gold, preds, True, 0.0)["f1"]}
             dev_metrics = pp.evaluate(self.gold, preds, self.allow_no_answer, threshold)
-        meta = {"task": "qa", "allow_no_answer": self.allow_no_answer, "max_length": cfg.max_length, "doc_stride": cfg.doc_stride,
+        meta = {"task": "qa", "allow_no_answer": self.allow_no_answer, "max_length": cfg.max_length,
+                "doc_stride": cfg.doc_stride,
                 "n_best": cfg.n_best, "max_answer_length": cfg.max_answer_length, "null_threshold": threshold,
                 "null_threshold_tuned": tuning is not None}
         summary: dict[str, Any] = {"allow_no_answer": self.allow_no_answer}
@@ -125,4 +130,5 @@ class QATraining:
                 summary["null_threshold"] = threshold
         train = {"train_questions": self.train_questions, "train_windows": self.train_windows,
                  "skipped_rows": self.train_data.skipped}
-        return Finished(meta=meta, metrics={"dev": dev_metrics, "null_threshold_tuning": tuning}, summary=summary, train=train)
+        return Finished(meta=meta, metrics={"dev": dev_metrics, "null_threshold_tuning": tuning}, summary=summary,
+                        train=train)

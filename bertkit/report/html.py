@@ -9,8 +9,10 @@ from html import escape
 from typing import Any, Iterable, Sequence
 
 CSS = """
-body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:1.5rem auto;max-width:1150px;color:#1b1f24;padding:0 1rem}
-h1{font-size:1.35rem;margin-bottom:.2rem} h2{font-size:1.1rem;margin-top:2rem;border-bottom:1px solid #d8dee4;padding-bottom:.2rem}
+body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:1.5rem auto;max-width:1150px;
+  color:#1b1f24;padding:0 1rem}
+h1{font-size:1.35rem;margin-bottom:.2rem}
+h2{font-size:1.1rem;margin-top:2rem;border-bottom:1px solid #d8dee4;padding-bottom:.2rem}
 h3{font-size:.95rem;margin:1rem 0 .3rem}
 table{border-collapse:collapse;font-variant-numeric:tabular-nums;margin:.4rem 0}
 th,td{padding:.2rem .55rem;border-bottom:1px solid #eaeef2;text-align:right;vertical-align:top}
@@ -40,7 +42,8 @@ def table(header: Sequence[str], rows: Iterable[Sequence[Any]], text_cols: Seque
     head = "".join(f'<th class="{"l" if i in text_cols else ""}">{escape(h)}</th>' for i, h in enumerate(header))
     body = []
     for r in rows:
-        cells = "".join(f'<td class="{"text" if i in text_cols else ""}">{escape(fmt(v))}</td>' for i, v in enumerate(r))
+        cells = "".join(f'<td class="{"text" if i in text_cols else ""}">{escape(fmt(v))}</td>'
+                        for i, v in enumerate(r))
         body.append(f"<tr>{cells}</tr>")
     return f"<table><tr>{head}</tr>{''.join(body)}</table>"
 

@@ -239,7 +239,8 @@ def _json_errors(errors) -> list[dict]:
     for e in errors:
         if e.get("type") == "json_invalid":
             pos = e.get("loc", ("body", "?"))[-1]
-            e = {"loc": ("body",), "msg": f"invalid JSON at character {pos}: {e.get('msg', '')}", "type": "json_invalid"}
+            e = {"loc": ("body",), "msg": f"invalid JSON at character {pos}: {e.get('msg', '')}",
+                 "type": "json_invalid"}
         out.append(e)
     return out
 

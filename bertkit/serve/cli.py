@@ -16,16 +16,29 @@ from bertkit.errors import BertkitError, UsageError
 
 
 def serve_command(
-    model_dirs: Annotated[List[str], typer.Argument(help="Model folders from `bertkit <task> train`; a request names one by its folder name (needless with one model per task).")],
-    host: Annotated[str, typer.Option("--host", help="The address to bind; 0.0.0.0 exposes the server beyond this machine.")] = "127.0.0.1",
+    model_dirs: Annotated[List[str], typer.Argument(
+        help="Model folders from `bertkit <task> train`; a request names one by its folder name (needless with one "
+        "model per task).")],
+    host: Annotated[str, typer.Option(
+        "--host", help="The address to bind; 0.0.0.0 exposes the server beyond this machine.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", help="The TCP port.", min=1, max=65535)] = 8000,
     fast: o.Fast = None,
-    max_batch_tokens: Annotated[int, typer.Option("--max-batch-tokens", help="Padded tokens per forward batch at most; requests of many clients are merged up to it.", min=1)] = 8192,
-    max_wait_ms: Annotated[float, typer.Option("--max-wait-ms", help="How long the first queued request waits for others to join its batch.", min=0)] = 5.0,
-    max_queue: Annotated[int, typer.Option("--max-queue", help="Requests waiting per model at most; above it the server answers 503 with Retry-After.", min=1)] = 256,
-    max_inputs: Annotated[int, typer.Option("--max-inputs", help="Texts (or questions) in one request at most; more is refused with 413.", min=1)] = 64,
-    max_text_chars: Annotated[int, typer.Option("--max-text-chars", help="Characters of one text (question + context for QA) at most; longer is refused with 413.", min=1)] = 20000,
-    api_key_file: Annotated[Optional[str], typer.Option("--api-key-file", help="A file holding the API key: every route but /health then needs `Authorization: Bearer KEY`.")] = None,
+    max_batch_tokens: Annotated[int, typer.Option(
+        "--max-batch-tokens", help="Padded tokens per forward batch at most; requests of many clients are merged "
+        "up to it.", min=1)] = 8192,
+    max_wait_ms: Annotated[float, typer.Option(
+        "--max-wait-ms", help="How long the first queued request waits for others to join its batch.", min=0)] = 5.0,
+    max_queue: Annotated[int, typer.Option(
+        "--max-queue", help="Requests waiting per model at most; above it the server answers 503 with Retry-After.",
+        min=1)] = 256,
+    max_inputs: Annotated[int, typer.Option(
+        "--max-inputs", help="Texts (or questions) in one request at most; more is refused with 413.", min=1)] = 64,
+    max_text_chars: Annotated[int, typer.Option(
+        "--max-text-chars", help="Characters of one text (question + context for QA) at most; longer is refused "
+        "with 413.", min=1)] = 20000,
+    api_key_file: Annotated[Optional[str], typer.Option(
+        "--api-key-file", help="A file holding the API key: every route but /health then needs "
+        "`Authorization: Bearer KEY`.")] = None,
 ) -> None:
     """Serve trained models over HTTP: POST /v1/classify, /v1/qa, /v1/ner (one route per task served), GET /health,
     /metrics (Prometheus), OpenAPI at /docs. Dynamic batching; SIGTERM drains the queue and exits 0.

@@ -162,7 +162,8 @@ def sentencepiece_backend(sp, name: str, spec: str, lowercase: bool | None = Non
     n = sp.get_piece_size()
     specials = frozenset(i for i in range(n) if sp.is_control(i))
     return SentencePieceBackend(
-        name=name, spec=spec, library="sentencepiece", family=family, byte_level=False if family != "BPE" else byte_level,
+        name=name, spec=spec, library="sentencepiece", family=family,
+        byte_level=False if family != "BPE" else byte_level,
         vocab_size=n, unk_id=sp.unk_id(), special_ids=specials, n_special=0, obj=sp,
         lowercase=sp_is_uncased(sp) if lowercase is None else lowercase,
     )

@@ -9,7 +9,8 @@ from .schema import BY_KEY, fmt
 from .sentence import Encoded, group_segmentations, split_marker, visible
 
 CSS = """
-body{font:15px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;max-width:1200px;color:#1b1f24;padding:0 1rem}
+body{font:15px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;max-width:1200px;
+  color:#1b1f24;padding:0 1rem}
 h1{font-size:1.35rem} h2{font-size:1.1rem;margin-top:2rem}
 table{border-collapse:collapse;font-variant-numeric:tabular-nums}
 th,td{padding:.25rem .6rem;border-bottom:1px solid #d8dee4;text-align:right;white-space:nowrap}
@@ -91,7 +92,8 @@ def _differences(doc: dict) -> str:
         groups = "<br>".join(f"<code>{escape(cut)}</code> <span class=meta>← {escape(', '.join(names))}</span>"
                              for cut, names in group_segmentations(d["segmentations"]))
         rows.append(f'<tr><td class="l"><code>{escape(d["word"])}</code></td><td class="l">{groups}</td></tr>')
-    return f"<table><thead><tr><th>word</th><th>pieces ← tokenizers</th></tr></thead><tbody>{''.join(rows)}</tbody></table>"
+    return ("<table><thead><tr><th>word</th><th>pieces ← "
+            f"tokenizers</th></tr></thead><tbody>{''.join(rows)}</tbody></table>")
 
 
 def page(doc: dict, samples: list[tuple[str, list[Encoded]]], show_ids: bool) -> str:

@@ -31,7 +31,8 @@ def _csv_value(key: str, value) -> str:
 
 
 def to_csv(doc: dict) -> str:
-    """One row per tokenizer, columns `schema.CSV_FIELDS` (+ `encoding`, the tokens joined by spaces, for one sentence)."""
+    """One row per tokenizer, columns `schema.CSV_FIELDS` (+ `encoding`, the tokens joined by spaces, for one
+    sentence)."""
     sentence = doc.get("mode") == "sentence"
     cols = CSV_FIELDS + (["encoding"] if sentence else [])
     buf = io.StringIO()

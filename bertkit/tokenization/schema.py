@@ -25,8 +25,10 @@ METRICS: list[Metric] = [
     Metric("tokens", "tokens", "min", "int",
            "tokens over the corpus; special tokens added by post-processing ([CLS]/[SEP], <s>/</s>) are excluded "
            "unless --with-special. Equals len(encode(x)) of the library called directly"),
-    Metric("delta_vs_baseline", "Δ base", "min", "pct", "tokens relative to the --baseline tokenizer (−10% = 10% fewer)"),
-    Metric("chars_per_token", "chars/tok", "max", "float", "characters (code points) per token; higher = more compression"),
+    Metric("delta_vs_baseline", "Δ base", "min", "pct",
+           "tokens relative to the --baseline tokenizer (−10% = 10% fewer)"),
+    Metric("chars_per_token", "chars/tok", "max", "float",
+           "characters (code points) per token; higher = more compression"),
     Metric("bytes_per_token", "bytes/tok", "max", "float", "UTF-8 bytes per token"),
     Metric("fertility", "fertility", "min", "float",
            "non-special tokens per word, encoding whole rows (in context). A word is a run of letters/digits/marks, "
@@ -42,7 +44,8 @@ METRICS: list[Metric] = [
     Metric("len_p50", "p50", "min", "int", "median row length in tokens, special tokens included"),
     Metric("len_p95", "p95", "min", "int", "95th percentile row length, special tokens included"),
     Metric("len_max", "max", "min", "int", "longest row, special tokens included"),
-    Metric("tokens_per_s", "tok/s", "max", "int", "encoding throughput: tokens / seconds spent in the library's batch encode"),
+    Metric("tokens_per_s", "tok/s", "max", "int",
+           "encoding throughput: tokens / seconds spent in the library's batch encode"),
 ]
 BY_KEY = {m.key: m for m in METRICS}
 

@@ -80,7 +80,8 @@ def _detect_file(raw: str, p: Path) -> tuple[str, tuple[str, ...]]:
 def parse_spec(raw: str) -> Spec:
     raw = raw.strip()
     if not raw:
-        raise BertkitError("-t: empty tokenizer spec; give a folder, a file or a hub id (see `bertkit tokenize compare --help`)")
+        raise BertkitError("-t: empty tokenizer spec; give a folder, a file or a hub id (see `bertkit "
+                           "tokenize compare --help`)")
     name, src = None, raw
     if "=" in raw and not Path(raw).exists():
         head, tail = raw.split("=", 1)

@@ -45,9 +45,11 @@ def squad_file(path: Path) -> Path:
 
 def classify(model: str, out: Path, epochs: float, extra: dict) -> None:
     cfg = ClassifyConfig(model=model, train=str(EXAMPLES / "reviews-train.csv"),
-                         dev=str(EXAMPLES / "reviews-dev.csv"), output_dir=str(out / "reviews"), epochs=epochs, batch_size=8, lr=1e-4, overwrite=True, **extra)
+                         dev=str(EXAMPLES / "reviews-dev.csv"), output_dir=str(out / "reviews"), epochs=epochs,
+                         batch_size=8, lr=1e-4, overwrite=True, **extra)
     summary = train_classifier(cfg)  # the dict `bertkit classify train` prints
-    print(f"classifier: dev accuracy {summary['accuracy']:.2f} after {summary['steps']} steps -> {summary['output_dir']}")
+    print(f"classifier: dev accuracy {summary['accuracy']:.2f} after {summary['steps']} steps -> "
+          f"{summary['output_dir']}")
     clf = Classifier(summary["output_dir"])
     for res in clf(["a moving, beautifully acted film", "the plot was dull and the jokes fell flat"]):
         print(f"  {res['label']} {res['score']:.4f}")
