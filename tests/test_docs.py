@@ -146,6 +146,7 @@ def _code_lines(text: str) -> list[str]:
 def _commands(line: str) -> list[list[str]]:
     """Each `bertkit ...` (or `-m bertkit ...`) of a shell line as its arguments; placeholders are skipped."""
     try:
+        line = re.sub(r"\s\d>&\d", " ;", line)  # `2>&1`: a redirection, not an argument
         lex = shlex.shlex(line, posix=True, punctuation_chars=True)
         lex.whitespace_split, lex.commenters = True, "#"
         tokens = list(lex)
