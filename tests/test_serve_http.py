@@ -191,7 +191,7 @@ def test_sigterm_drains_requests_in_flight_and_exits_0(models):
     threads = [threading.Thread(target=call, args=(i,)) for i in range(8)]
     for t in threads:
         t.start()
-    _wait_queued(s, 2)  # requests wait in the batcher (--max-wait-ms 4000 while busy)
+    _wait_queued(s, 8)  # all 8 wait in the batcher (--max-wait-ms 4000 while busy)
     assert s.stop() == 0
     for t in threads:
         t.join()
