@@ -42,16 +42,27 @@ def probe_batch(tokenizer, names: list[str]) -> dict[str, Any]:
     return {n: enc[n] for n in names}
 
 
+def traceable(spec, path: str, allow_pickle: bool, trust_remote_code: bool):
+    """(the model in eval mode with eager attention, its input names, a probe batch) for tracing."""
+    import transformers
+
+    from bertkit.modeling import load_pretrained, load_tokenizer
+
+    tok = load_tokenizer(path, trust_remote_code)
+    model = load_pretrained(getattr(transformers, spec.auto_class), path, allow_pickle=allow_pickle,
+                            trust_remote_code=trust_remote_code, attn="eager").eval()
+    names = input_names(tok, model)
+    return model, names, probe_batch(tok, names)
+
+
 def export_onnx(model_dir: str, out: str | None = None, int8: bool = False, opset: int = OPSET,
                 allow_pickle: bool = False, trust_remote_code: bool = False, overwrite: bool = True,
                 max_drop: float | None = None, data: str | None = None, limit: int | None = None) -> dict[str, Any]:
     """Write the ONNX file (fp32, or dynamic int8) of a model folder; a summary of what was written and checked.
     int8 with `max_drop` (a fraction): through the accuracy gate (bertkit.int8gate) on `data` (default: the run's dev
     file), the decision recorded in bertkit.json; a refused int8 graph is not written. `max_drop` None: ungated."""
-    import transformers
-
     from bertkit.console import quiet_libraries
-    from bertkit.modeling import load_pretrained, load_tokenizer, resolve_model
+    from bertkit.modeling import resolve_model
     from bertkit.outdir import read_metadata
     from bertkit.taskspec import detect_or_fail
 
@@ -66,12 +77,8 @@ def export_onnx(model_dir: str, out: str | None = None, int8: bool = False, opse
         from bertkit.int8gate import check_max_drop, gate_data
 
         max_drop, data = check_max_drop(max_drop), gate_data(path, meta, data)
-    tok = load_tokenizer(path, trust_remote_code)
-    auto = getattr(transformers, spec.auto_class)
-    model = load_pretrained(auto, path, allow_pickle=allow_pickle, trust_remote_code=trust_remote_code,
-                            attn="eager").eval()
-    names = input_names(tok, model)
-    probe = probe_batch(tok, names)
+    model, names, probe = traceable(spec, path, allow_pickle, trust_remote_code)
+    made_folder = not dest.parent.exists()
     dest.parent.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     decision = None
@@ -96,6 +103,8 @@ def export_onnx(model_dir: str, out: str | None = None, int8: bool = False, opse
     if decision is not None:
         record_decision(path, decision, dest)
         if traced is None:
+            if made_folder and not any(dest.parent.iterdir()):
+                dest.parent.rmdir()  # nothing was written: no empty folder that looks like an export
             return {"onnx": None, "task": spec.name, "precision": "fp32 kept (int8 refused)", "gate": decision,
                     "seconds": round(time.perf_counter() - t0, 2)}
     size = sum(f.stat().st_size for f in (dest, data_file(dest)))
