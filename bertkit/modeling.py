@@ -220,3 +220,12 @@ def model_max_length(tokenizer, model_config=None) -> int:
     if mpe:
         limits.append(int(mpe))
     return min(limits) if limits else 512
+
+
+def check_max_length(max_length: int, tokenizer, model_config) -> None:
+    """--max-length within what the model takes (a usage error otherwise)."""
+    from bertkit.errors import UsageError
+
+    limit = model_max_length(tokenizer, model_config)
+    if max_length > limit:
+        raise UsageError(f"--max-length {max_length} is above this model's limit of {limit} tokens")

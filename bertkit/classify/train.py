@@ -16,8 +16,7 @@ from bertkit.classify.settings import ClassifyConfig
 from bertkit.classify.spec import SPEC
 from bertkit.classify.task import ClassificationTask, class_weights, evaluate_probs
 from bertkit.data.arrow import check_settings
-from bertkit.errors import UsageError
-from bertkit.modeling import model_max_length
+from bertkit.modeling import check_max_length
 from bertkit.train import Finished
 
 
@@ -60,9 +59,7 @@ class ClassifyTraining:
         from bertkit.classify.prepare import tokenize_split
 
         cfg = self.cfg
-        limit = model_max_length(tokenizer, model.config)
-        if cfg.max_length > limit:
-            raise UsageError(f"--max-length {cfg.max_length} is above this model's limit of {limit} tokens")
+        check_max_length(cfg.max_length, tokenizer, model.config)
         t_tok = time.perf_counter()
         train_feats = tokenize_split(self.train_split, tokenizer, cfg)
         self.dev_feats = tokenize_split(self.dev_split, tokenizer, cfg) if self.dev_split else None

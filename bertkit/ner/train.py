@@ -8,7 +8,7 @@ from typing import Any
 
 from bertkit import console
 from bertkit.errors import UsageError
-from bertkit.modeling import model_max_length
+from bertkit.modeling import check_max_length
 from bertkit.ner.data import Tagged, check_known, label_list, parse_label_names, prepare, read_sentences
 from bertkit.ner.settings import NERConfig
 from bertkit.ner.spec import SPEC
@@ -77,9 +77,7 @@ class NERTraining:
 
     def featurize(self, tokenizer, model):
         cfg = self.cfg
-        limit = model_max_length(tokenizer, model.config)
-        if cfg.max_length > limit:
-            raise UsageError(f"--max-length {cfg.max_length} is above this model's limit of {limit} tokens")
+        check_max_length(cfg.max_length, tokenizer, model.config)
         t0 = time.perf_counter()
         tokenizer = ensure_prefix_space(tokenizer)
         train_feats = self._features(tokenizer, self.train_data)

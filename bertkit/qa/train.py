@@ -8,7 +8,7 @@ from typing import Any
 from bertkit import console
 from bertkit.data.arrow import check_settings
 from bertkit.errors import BertkitError, UsageError
-from bertkit.modeling import model_max_length
+from bertkit.modeling import check_max_length
 from bertkit.qa.data import QAData, gold_dataset, load_qa
 from bertkit.qa.features import build_features
 from bertkit.qa.settings import QAConfig
@@ -37,12 +37,6 @@ def resolve_allow_no_answer(cfg: QAConfig, *splits: QAData | None) -> bool:
         raise UsageError(f"{d.source}: {n} unanswerable question(s) (SQuAD v2.0 data) but --always-answer was given; "
                          "drop --always-answer to train a model that can say 'no answer'")
     return cfg.allow_no_answer
-
-
-def check_lengths(cfg: QAConfig, tokenizer, model_config) -> None:
-    limit = model_max_length(tokenizer, model_config)
-    if cfg.max_length > limit:
-        raise UsageError(f"--max-length {cfg.max_length} is above this model's limit of {limit} tokens")
 
 
 def train(cfg: QAConfig) -> dict[str, Any] | None:
@@ -80,7 +74,7 @@ class QATraining:
         from bertkit.qa.prepare import training_windows, window_counts
 
         cfg = self.cfg
-        check_lengths(cfg, tokenizer, model.config)
+        check_max_length(cfg.max_length, tokenizer, model.config)
         t_tok = time.perf_counter()
         train_feats = training_windows(self.train_data.examples, cfg.train, tokenizer, cfg)
         self.dev_feats = (build_features(tokenizer, self.dev_data.examples, cfg.max_length, cfg.doc_stride, labels=True,
