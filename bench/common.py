@@ -177,6 +177,14 @@ def run_as_child(args: argparse.Namespace, children: dict[str, Callable[[dict], 
     return True
 
 
+def parent_args(ap: argparse.ArgumentParser, children: dict[str, Callable[[dict], dict]]) -> argparse.Namespace | None:
+    """The parsed options of the parent process; None in a child, after it has run children[NAME] and written its
+    result (`SCRIPT --child NAME --params JSON`)."""
+    add_child_options(ap, children)
+    args = parse_args(ap)
+    return None if run_as_child(args, children) else args
+
+
 def timed(fn: Callable[[], Any]) -> tuple[Any, float]:
     t0 = time.perf_counter()
     out = fn()

@@ -1,12 +1,13 @@
 """torch.compile (inductor) on the training step on CPU: compile time, step speed and the loss curve against eager.
 
     nice -n 10 python bench/compile_train.py [--model DIR] [--steps 100] [--batch-size 16] [--buckets 16,32,48,64]
-        [--threads 2] [--save-results compile-train]
+        [--threads 2] [--bf16] [--attn eager|sdpa] [--save-results compile-train]
 
 Model: --model (a base encoder folder; default the tiny random BERT of the smoke tests), a 2-label head seeded the
 same for both sides, dropout off (the compiled graph draws its own random numbers, so with dropout the curves could
 not be compared). Data: --steps synthetic batches (seed 0) whose lengths cycle through --buckets, as bertkit's
-length buckets give them. Each side runs the same batches from the same weights with AdamW (lr 1e-4), fp32:
+length buckets give them. Each side runs the same batches from the same weights with AdamW (lr 1e-4), fp32
+(--bf16: bf16 autocast):
 - eager: the model as it is;
 - compiled: torch.compile(model) with dynamic shapes marked on the sequence axis (one graph for every bucket).
 One JSON line per side (first-steps seconds, i.e. compile and warm-up; steady step ms over the last half; losses),
@@ -38,8 +39,12 @@ def batches(vocab: int, steps: int, bs: int, buckets: list[int]):
     return out
 
 
-def run(model, data, compiled: bool) -> dict:
+def run(model, data, compiled: bool, bf16: bool = False) -> dict:
+    import contextlib
+
     import torch
+
+    cast = torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
 
     if compiled:
         torch._dynamo.reset()
@@ -54,7 +59,8 @@ def run(model, data, compiled: bool) -> dict:
             torch._dynamo.mark_dynamic(b["input_ids"], 1)
             torch._dynamo.mark_dynamic(b["attention_mask"], 1)
         t0 = time.perf_counter()
-        loss = step_model(**b).loss
+        with cast:
+            loss = step_model(**b).loss
         loss.backward()
         opt.step()
         opt.zero_grad(set_to_none=True)
@@ -74,6 +80,8 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=16)
     ap.add_argument("--buckets", default="16,32,48,64")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--bf16", action="store_true", help="bf16 autocast on both sides (as bertkit's auto precision)")
+    ap.add_argument("--attn", default="eager", choices=("eager", "sdpa"), help="the attention implementation")
     args = parse_args(ap)
     import torch
     from transformers import AutoModelForSequenceClassification
@@ -84,15 +92,15 @@ def main() -> None:
         torch.manual_seed(0)
         ref = AutoModelForSequenceClassification.from_pretrained(base, num_labels=2, hidden_dropout_prob=0.0,
                                                                  attention_probs_dropout_prob=0.0,
-                                                                 attn_implementation="eager")
+                                                                 attn_implementation=args.attn)
     data = batches(ref.config.vocab_size, args.steps, args.batch_size, [int(b) for b in args.buckets.split(",")])
     env = environment()
     common = {"bench": "compile_train", "model": args.model or "tiny", "steps": args.steps,
               "batch_size": args.batch_size,
-              "buckets": args.buckets, "threads": args.threads}
+              "buckets": args.buckets, "threads": args.threads, "bf16": args.bf16, "attn": args.attn}
     res = {}
     for side in ("eager", "compiled"):
-        res[side] = run(copy.deepcopy(ref), data, side == "compiled")
+        res[side] = run(copy.deepcopy(ref), data, side == "compiled", args.bf16)
         emit({"kind": "side", **common, "side": side, **res[side], **env})
     e, c = res["eager"], res["compiled"]
     rel = max(abs(a - b) / max(abs(a), 1e-12) for a, b in zip(e["losses"], c["losses"]))

@@ -37,15 +37,13 @@ from pathlib import Path
 
 from common import (
     SHARED,
-    add_child_options,
     emit,
     environment,
     median,
     order,
     packaged_model,
-    parse_args,
+    parent_args,
     read_tsv,
-    run_as_child,
     run_child,
     tiny_model,
 )
@@ -172,7 +170,7 @@ def child_ort(p: dict) -> dict:
     return res
 
 
-def main() -> None:
+def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--dev", default=str(SHARED / "glue" / "SST-2" / "dev.tsv"))
     ap.add_argument("--model", default=None,
@@ -192,13 +190,16 @@ def main() -> None:
     ap.add_argument("--peak", default=None, help="a bench/peak.py result (.json): rates as a share of its peak")
     ap.add_argument("--smoke", action="store_true",
                     help="tiny random model, 40 sentences, the pipeline at its default batch size only")
+    return ap
+
+
+def main() -> None:
+    ap = parser()
     children = {"bertkit": child_bertkit, "pipeline": child_pipeline, "ort": child_ort,
                 "make-classifier": child_make_classifier}
-    add_child_options(ap, children)
-    args = parse_args(ap)
-    if run_as_child(args, children):
+    args = parent_args(ap, children)
+    if args is None:
         return
-
     with tempfile.TemporaryDirectory(prefix="bertkit-bench-predict-") as tmp:
         tmp_p = Path(tmp)
         if args.smoke:
@@ -212,90 +213,116 @@ def main() -> None:
         gate = onnx_files.pop("gate", None)
         if onnx_files:
             model = onnx_files.pop("model")
-        sents, _ = read_tsv(args.dev)
-        if args.smoke:
-            sents = sents[:40]
-        n = len(sents)
-        long = [" ".join(sents[(i * 2 + k) % n] for k in range(args.join)) for i in range(args.long_texts)]
-        corpora = []
-        for name, texts in (("sst2-dev", sents), ("long", long)):
-            f = tmp_p / f"{name}.txt"
-            f.write_text("\n".join(texts) + "\n", encoding="utf-8")
-            corpora.append({"name": name, "file": str(f)})
+        corpora, texts = write_corpora(args, tmp_p)
         from transformers import AutoTokenizer
 
         tok = AutoTokenizer.from_pretrained(model)
-        lengths = {c["name"]: list(map(len, tok(t)["input_ids"])) for c, t in zip(corpora, (sents, long))}
-        mean_tokens = {k: round(sum(v) / len(v), 1) for k, v in lengths.items()}
-        flops = {k: forward_flops(model, v) for k, v in lengths.items()}
-        peak = read_peak(args.peak)
+        lengths = {c["name"]: list(map(len, tok(t)["input_ids"])) for c, t in zip(corpora, texts)}
         if gate is not None:
             emit({"kind": "gate", "bench": "predict_classify", "data": args.dev, **gate})
-        sizes = {c["name"]: n_ for c, n_ in zip(corpora, (len(sents), len(long)))}
-        sides = (["bertkit"] + (["bertkit-bf16"] if args.bertkit_bf16 else [])
-                 + ([] if args.no_fast else ["bertkit-fast"])
-                 + ["pipeline-default"] + [f"pipeline-bs{b}" for b in args.pipeline_batch_sizes.split(",") if b]
-                 + ([] if args.no_fast else ["ort-fp32", "ort-int8"]))
-        if args.sides:
-            sides = [x for x in sides if x in args.sides.split(",")]
-        env = environment()
         common = {"bench": "predict_classify",
                   "model": "tiny" if args.smoke else (args.model or "all-MiniLM-L6-v2 + seeded head")}
-        runs: dict[str, list[dict]] = {}
-        for i, side in enumerate(order(sides, args.repeats)):
-            if side.startswith("bertkit"):
-                p = {"model": model, "corpora": corpora, "batch_size": args.batch_size, "bf16": side == "bertkit-bf16",
-                     "fast": side == "bertkit-fast"}
-                res = run_child([__file__, "--child", "bertkit", "--params", json.dumps(p)])
-            elif side.startswith("ort-"):
-                p = {"model": model, "corpora": corpora, "onnx": onnx_files[side],
-                     "batch_sizes": [int(b) for b in args.ort_batch_sizes.split(",")]}
-                res = run_child([__file__, "--child", "ort", "--params", json.dumps(p)])
-            else:
-                bs = None if side == "pipeline-default" else int(side.split("bs")[1])
-                p = {"model": model, "corpora": corpora, "batch_size": bs}
-                res = run_child([__file__, "--child", "pipeline", "--params", json.dumps(p)])
-            runs.setdefault(side, []).append(res)
-            emit({"kind": "run", **common, "side": side, "run": i, "load_s": res["load_s"], "threads": res["threads"],
-                  "peak_rss_mb": res["peak_rss_mb"],
-                  "sentences_per_s": {k: v["sentences_per_s"] for k, v in res["corpora"].items()},
-                  "seconds": {k: v["seconds"] for k, v in res["corpora"].items()}, **env})
-        med: dict[str, dict[str, float]] = {}
-        for side, rs in runs.items():
-            med[side] = {c["name"]: median([r["corpora"][c["name"]]["sentences_per_s"] for r in rs]) for c in corpora}
-            emit({"kind": "summary", **common, "side": side, "runs": len(rs), "sentences_per_s": med[side],
-                  "peak_rss_mb": median([r["peak_rss_mb"] for r in rs])})
-        rss_b = median([r["peak_rss_mb"] for r in runs["bertkit"]])
-        for c in corpora:
-            name = c["name"]
-            pipes = {s: v[name] for s, v in med.items() if s.startswith("pipeline")}
-            if "bertkit-fast" in med:
-                emit({**fast_ratio(common, name, med, runs, pipes, sizes[name]),
-                      **limit_share(flops[name], med, peak, runs["bertkit-fast"][0]["backend"], name),
-                      "gate": {k: v for k, v in (gate or {}).items() if k in GATE_SHOWN}})
-            extra = {}
-            if "bertkit-bf16" in med:
-                extra = {"bertkit_bf16_sentences_per_s": med["bertkit-bf16"][name],
-                         "bf16_label_agreement": round(agreement(runs["bertkit-bf16"][0]["corpora"][name]["labels"],
-                                                                 runs["bertkit"][0]["corpora"][name]["labels"],
-                                                                 sizes[name]), 4),
-                         "bf16_x_vs_best": round(med["bertkit-bf16"][name] / max(pipes.values()), 2)}
-            best = max(pipes, key=pipes.get)
-            b = med["bertkit"][name]
-            lab_b = runs["bertkit"][0]["corpora"][name]["labels"]
-            if "pipeline-default" not in pipes:  # --sides without it: ratios to the best pipeline side only
-                pipes["pipeline-default"] = float("nan")
-            lab_p = runs["pipeline-default" if "pipeline-default" in runs else best][0]["corpora"][name]["labels"]
-            agree = sum(x == y for x, y in zip(lab_b, lab_p)) / max(1, len(lab_b))
-            rss_best = median([r["peak_rss_mb"] for r in runs[best]])
-            emit({"kind": "ratio", **common, "corpus": name, "texts": sizes[name], "mean_tokens": mean_tokens[name],
-                  "bertkit_sentences_per_s": b, "pipeline_default_sentences_per_s": pipes["pipeline-default"],
-                  "pipeline_best": best, "pipeline_best_sentences_per_s": pipes[best],
-                  "x_vs_default": round(b / pipes["pipeline-default"], 2), "x_vs_best": round(b / pipes[best], 2),
-                  "label_agreement": round(agree, 4), **extra, "peak_rss_mb": {"bertkit": rss_b, best: rss_best},
-                  "targets": {"5x_default": b >= 5 * pipes["pipeline-default"], "1.5x_best": b >= 1.5 * pipes[best],
-                              "rss_not_above": rss_b <= rss_best}})
+        runs = run_sides(args, sides_of(args), model, corpora, onnx_files, common)
+        ctx = {"common": common, "gate": gate, "peak": read_peak(args.peak), "lengths": lengths, "model": model,
+               "sizes": {c["name"]: len(t) for c, t in zip(corpora, texts)}}
+        report(runs, corpora, ctx)
 
+
+def write_corpora(args: argparse.Namespace, tmp: Path) -> tuple[list[dict], list[list[str]]]:
+    """The SST-2 dev sentences and the long texts (--join sentences each), one text a line: ([{name, file}], texts)."""
+    sents, _ = read_tsv(args.dev)
+    if args.smoke:
+        sents = sents[:40]
+    n = len(sents)
+    long = [" ".join(sents[(i * 2 + k) % n] for k in range(args.join)) for i in range(args.long_texts)]
+    corpora = []
+    for name, texts in (("sst2-dev", sents), ("long", long)):
+        f = tmp / f"{name}.txt"
+        f.write_text("\n".join(texts) + "\n", encoding="utf-8")
+        corpora.append({"name": name, "file": str(f)})
+    return corpora, [sents, long]
+
+
+def sides_of(args: argparse.Namespace) -> list[str]:
+    sides = (["bertkit"] + (["bertkit-bf16"] if args.bertkit_bf16 else [])
+             + ([] if args.no_fast else ["bertkit-fast"])
+             + ["pipeline-default"] + [f"pipeline-bs{b}" for b in args.pipeline_batch_sizes.split(",") if b]
+             + ([] if args.no_fast else ["ort-fp32", "ort-int8"]))
+    return [x for x in sides if x in args.sides.split(",")] if args.sides else sides
+
+
+def run_sides(args: argparse.Namespace, sides: list[str], model: str, corpora: list[dict], onnx_files: dict,
+              common: dict) -> dict[str, list[dict]]:
+    """Each side in a fresh child, alternated over the repeats; one kind=run line each."""
+    env = environment()
+    runs: dict[str, list[dict]] = {}
+    for i, side in enumerate(order(sides, args.repeats)):
+        if side.startswith("bertkit"):
+            p = {"model": model, "corpora": corpora, "batch_size": args.batch_size, "bf16": side == "bertkit-bf16",
+                 "fast": side == "bertkit-fast"}
+            res = run_child([__file__, "--child", "bertkit", "--params", json.dumps(p)])
+        elif side.startswith("ort-"):
+            p = {"model": model, "corpora": corpora, "onnx": onnx_files[side],
+                 "batch_sizes": [int(b) for b in args.ort_batch_sizes.split(",")]}
+            res = run_child([__file__, "--child", "ort", "--params", json.dumps(p)])
+        else:
+            bs = None if side == "pipeline-default" else int(side.split("bs")[1])
+            p = {"model": model, "corpora": corpora, "batch_size": bs}
+            res = run_child([__file__, "--child", "pipeline", "--params", json.dumps(p)])
+        runs.setdefault(side, []).append(res)
+        emit({"kind": "run", **common, "side": side, "run": i, "load_s": res["load_s"], "threads": res["threads"],
+              "peak_rss_mb": res["peak_rss_mb"],
+              "sentences_per_s": {k: v["sentences_per_s"] for k, v in res["corpora"].items()},
+              "seconds": {k: v["seconds"] for k, v in res["corpora"].items()}, **env})
+    return runs
+
+
+def report(runs: dict[str, list[dict]], corpora: list[dict], ctx: dict) -> None:
+    """kind=summary per side (medians), then per corpus the --fast ratio and kind=ratio with the targets."""
+    common, gate, sizes = ctx["common"], ctx["gate"], ctx["sizes"]
+    med: dict[str, dict[str, float]] = {}
+    for side, rs in runs.items():
+        med[side] = {c["name"]: median([r["corpora"][c["name"]]["sentences_per_s"] for r in rs]) for c in corpora}
+        emit({"kind": "summary", **common, "side": side, "runs": len(rs), "sentences_per_s": med[side],
+              "peak_rss_mb": median([r["peak_rss_mb"] for r in rs])})
+    for name in (c["name"] for c in corpora):
+        pipes = {s: v[name] for s, v in med.items() if s.startswith("pipeline")}
+        if "bertkit-fast" in med:
+            flops = forward_flops(ctx["model"], ctx["lengths"][name])
+            emit({**fast_ratio(common, name, med, runs, pipes, sizes[name]),
+                  **limit_share(flops, med, ctx["peak"], runs["bertkit-fast"][0]["backend"], name),
+                  "gate": {k: v for k, v in (gate or {}).items() if k in GATE_SHOWN}})
+        emit(corpus_ratio(runs, med, pipes, name, ctx))
+
+
+def corpus_ratio(runs: dict[str, list[dict]], med: dict[str, dict[str, float]], pipes: dict[str, float], name: str,
+                 ctx: dict) -> dict:
+    """kind=ratio for one corpus: bertkit (PyTorch) against the pipeline's default and best batch size."""
+    sizes, lengths = ctx["sizes"], ctx["lengths"]
+    extra = {}
+    if "bertkit-bf16" in med:
+        extra = {"bertkit_bf16_sentences_per_s": med["bertkit-bf16"][name],
+                 "bf16_label_agreement": round(agreement(runs["bertkit-bf16"][0]["corpora"][name]["labels"],
+                                                         runs["bertkit"][0]["corpora"][name]["labels"],
+                                                         sizes[name]), 4),
+                 "bf16_x_vs_best": round(med["bertkit-bf16"][name] / max(pipes.values()), 2)}
+    best = max(pipes, key=pipes.get)
+    b = med["bertkit"][name]
+    lab_b = runs["bertkit"][0]["corpora"][name]["labels"]
+    if "pipeline-default" not in pipes:  # --sides without it: ratios to the best pipeline side only
+        pipes["pipeline-default"] = float("nan")
+    lab_p = runs["pipeline-default" if "pipeline-default" in runs else best][0]["corpora"][name]["labels"]
+    agree = sum(x == y for x, y in zip(lab_b, lab_p)) / max(1, len(lab_b))
+    rss_b = median([r["peak_rss_mb"] for r in runs["bertkit"]])
+    rss_best = median([r["peak_rss_mb"] for r in runs[best]])
+    return {"kind": "ratio", **ctx["common"], "corpus": name, "texts": sizes[name],
+            "mean_tokens": round(sum(lengths[name]) / len(lengths[name]), 1),
+            "bertkit_sentences_per_s": b, "pipeline_default_sentences_per_s": pipes["pipeline-default"],
+            "pipeline_best": best, "pipeline_best_sentences_per_s": pipes[best],
+            "x_vs_default": round(b / pipes["pipeline-default"], 2), "x_vs_best": round(b / pipes[best], 2),
+            "label_agreement": round(agree, 4), **extra, "peak_rss_mb": {"bertkit": rss_b, best: rss_best},
+            "targets": {"5x_default": b >= 5 * pipes["pipeline-default"], "1.5x_best": b >= 1.5 * pipes[best],
+                        "rss_not_above": rss_b <= rss_best}}
 
 if __name__ == "__main__":
     main()

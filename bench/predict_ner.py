@@ -1,6 +1,7 @@
 """Benchmark `bertkit ner predict` against `transformers.pipeline("token-classification")` on WNUT-17 dev.
 
-    nice -n 5 python bench/predict_ner.py --model DIR [--repeats 1] [--pipeline-batch-sizes 8,32] [--save-results N]
+    nice -n 5 python bench/predict_ner.py --model DIR [--fast] [--repeats 1] [--pipeline-batch-sizes 8,32]
+        [--save-results N]
 
 Model: --model, a token-classification folder (e.g. from `bertkit ner train -c wnut17-minilm`); both sides load it.
 Without --model (or with --smoke): a tiny random BERT with a fresh 13-label head, for the tests.
@@ -8,7 +9,7 @@ Texts: the 1,009 WNUT-17 dev sentences, each its tokens joined by spaces (one te
 Each side runs in a fresh child process (alternated), loads the model (load_s, not in the rate), warms up on 16
 texts, then answers every text once:
 - bertkit: the code path of `bertkit ner predict -m DIR FILE` (Tagger + predict_stream + the JSONL writer into
-  /dev/null), reading the texts from a file;
+  /dev/null), reading the texts from a file; bertkit-fast (with --fast): the same with `--fast` (ONNX Runtime);
 - pipeline: `pipe(texts, batch_size=bs)` with aggregation_strategy="first", each result written as a JSON line into
   /dev/null; bs=None is its default (1); --pipeline-batch-sizes are swept to find its best.
 One JSON line per child run (kind=run), then kind=summary per side (median over the repeats) and kind=ratio: bertkit /
@@ -25,7 +26,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import SHARED, add_child_options, emit, environment, median, order, parse_args, run_as_child, run_child
+from common import SHARED, emit, environment, median, order, parent_args, run_child
 
 WARMUP = 16
 
@@ -43,7 +44,7 @@ def child_bertkit(p: dict) -> dict:
     from bertkit.ner.predict import Tagger, predict_stream
 
     t0 = time.perf_counter()
-    tagger = Tagger(p["model"], threads=p.get("threads"))
+    tagger = Tagger(p["model"], threads=p.get("threads"), fast=p.get("fast", False))
     load_s = time.perf_counter() - t0
     texts = Path(p["texts"]).read_text(encoding="utf-8").splitlines()
     tagger.predict_records(texts[:WARMUP])
@@ -120,11 +121,12 @@ def main() -> None:
     ap.add_argument("--dev", default=str(SHARED / "ner" / "wnut17" / "dev.conll"))
     ap.add_argument("--limit", type=int, default=None, help="first N dev sentences (default: all 1,009)")
     ap.add_argument("--pipeline-batch-sizes", default="8,32", help="pipeline batch sizes to sweep for its best")
+    ap.add_argument("--fast", action="store_true",
+                    help="also time `ner predict --fast` (the folder's ONNX export: `bertkit export DIR --onnx`)")
     ap.add_argument("--repeats", type=int, default=1)
     ap.add_argument("--smoke", action="store_true", help="tiny random model, 40 sentences (for the tests)")
-    add_child_options(ap, {"bertkit": child_bertkit, "pipeline": child_pipeline})
-    args = parse_args(ap)
-    if run_as_child(args, {"bertkit": child_bertkit, "pipeline": child_pipeline}):
+    args = parent_args(ap, {"bertkit": child_bertkit, "pipeline": child_pipeline})
+    if args is None:
         return
     with tempfile.TemporaryDirectory(prefix="bertkit-bench-ner-predict-") as tmp:
         if args.smoke or not args.model:
@@ -133,31 +135,48 @@ def main() -> None:
         tfile = Path(tmp) / "texts.txt"
         tfile.write_text("\n".join(texts) + "\n", encoding="utf-8")
         common = {"bench": "predict_ner", "model": Path(args.model).name, "texts": len(texts)}
-        sides = ["bertkit", "pipeline-default"] + [f"pipeline-bs{b}" for b in args.pipeline_batch_sizes.split(",") if b]
-        env, runs = environment(), {}
-        for i, side in enumerate(order(sides, args.repeats)):
-            p = {"model": args.model, "texts": str(tfile), "bs": None}
-            if side.startswith("pipeline"):
-                p["bs"] = None if side == "pipeline-default" else int(side.split("bs")[1])
-            res = run_child([__file__, "--child", "bertkit" if side == "bertkit" else "pipeline", "--params",
-                             json.dumps(p)])
-            runs.setdefault(side, []).append(res)
-            emit({"kind": "run", **common, "side": side, "run": i, **env,
-                  **{k: v for k, v in res.items() if k not in ("entities", "pre_words")}})
-        med = {s: median([r["sentences_per_s"] for r in rs]) for s, rs in runs.items()}
-        for s, v in med.items():
-            emit({"kind": "summary", **common, "side": s, "runs": len(runs[s]), "sentences_per_s": round(v, 2),
-                  "peak_rss_mb": median([r["peak_rss_mb"] for r in runs[s]])})
-        pipes = {s: v for s, v in med.items() if s.startswith("pipeline")}
-        best = max(pipes, key=pipes.get)
-        ref = runs["pipeline-default"][0]
-        emit({"kind": "ratio", **common, "pipeline_best": best, "bertkit_sentences_per_s": round(med["bertkit"], 2),
+        sides = ["bertkit"] + (["bertkit-fast"] if args.fast else []) + ["pipeline-default"]
+        sides += [f"pipeline-bs{b}" for b in args.pipeline_batch_sizes.split(",") if b]
+        runs = run_sides(sides, args, tfile, common)
+        report(runs, texts, common)
+
+
+def run_sides(sides: list[str], args: argparse.Namespace, tfile: Path, common: dict) -> dict[str, list[dict]]:
+    """Each side in a fresh child, alternated over the repeats; one kind=run line each."""
+    env, runs = environment(), {}
+    for i, side in enumerate(order(sides, args.repeats)):
+        p = {"model": args.model, "texts": str(tfile), "bs": None, "fast": side == "bertkit-fast"}
+        if side.startswith("pipeline"):
+            p["bs"] = None if side == "pipeline-default" else int(side.split("bs")[1])
+        res = run_child([__file__, "--child", "pipeline" if side.startswith("pipeline") else "bertkit", "--params",
+                         json.dumps(p)])
+        runs.setdefault(side, []).append(res)
+        emit({"kind": "run", **common, "side": side, "run": i, **env,
+              **{k: v for k, v in res.items() if k not in ("entities", "pre_words")}})
+    return runs
+
+
+def report(runs: dict[str, list[dict]], texts: list[str], common: dict) -> None:
+    """kind=summary per side (the median), then kind=ratio for each bertkit side against the pipeline."""
+    med = {s: median([r["sentences_per_s"] for r in rs]) for s, rs in runs.items()}
+    for s, v in med.items():
+        emit({"kind": "summary", **common, "side": s, "runs": len(runs[s]), "sentences_per_s": round(v, 2),
+              "peak_rss_mb": median([r["peak_rss_mb"] for r in runs[s]])})
+    pipes = {s: v for s, v in med.items() if s.startswith("pipeline")}
+    best = max(pipes, key=pipes.get)
+    ref = runs["pipeline-default"][0]
+    for side in (s for s in med if s.startswith("bertkit")):
+        emit({"kind": "ratio", **common, "side": side, "pipeline_best": best,
+              "bertkit_sentences_per_s": round(med[side], 2),
               "pipeline_default_sentences_per_s": round(pipes["pipeline-default"], 2),
               "pipeline_best_sentences_per_s": round(pipes[best], 2),
-              "x_vs_default": round(med["bertkit"] / pipes["pipeline-default"], 2),
-              "x_vs_best": round(med["bertkit"] / pipes[best], 2), "target_3x_best": med["bertkit"] >= 3 * pipes[best],
-              "agreement": agreement(texts, runs["bertkit"][0]["entities"], ref["entities"], ref["pre_words"])})
-
+              "x_vs_default": round(med[side] / pipes["pipeline-default"], 2),
+              "x_vs_best": round(med[side] / pipes[best], 2), "target_3x_best": med[side] >= 3 * pipes[best],
+              "agreement": agreement(texts, runs[side][0]["entities"], ref["entities"], ref["pre_words"])})
+    if "bertkit-fast" in med:
+        a, b = runs["bertkit"][0]["entities"], runs["bertkit-fast"][0]["entities"]
+        emit({"kind": "fast_vs_pytorch", **common, "texts_with_equal_entities": sum(x == y for x, y in zip(a, b)),
+              "x_fast_vs_pytorch": round(med["bertkit-fast"] / med["bertkit"], 2)})
 
 if __name__ == "__main__":
     main()

@@ -39,20 +39,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import (
-    REPO,
-    SHARED,
-    add_child_options,
-    emit,
-    environment,
-    median,
-    order,
-    packaged_model,
-    parse_args,
-    run_as_child,
-    run_child,
-    tiny_model,
-)
+from common import REPO, SHARED, emit, environment, median, order, packaged_model, parent_args, run_child, tiny_model
 
 WARMUP = 8
 TF4 = "4.57.1"
@@ -244,7 +231,7 @@ def tf4_python(root: Path) -> str:
     return str(py)
 
 
-def main() -> None:
+def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", default=str(SHARED / "squad" / "xquad.en.json"))
     ap.add_argument("--train", default=str(SHARED / "squad" / "squad2-cs224n" / "dev-v2.0.json"),
@@ -263,12 +250,15 @@ def main() -> None:
     ap.add_argument("--bertkit-bf16", action="store_true", help="also run `bertkit qa eval --bf16` (side bertkit-bf16)")
     ap.add_argument("--no-fast", action="store_true", help="leave out bertkit --fast and the ONNX Runtime loops")
     ap.add_argument("--smoke", action="store_true", help="tiny random model, 12 questions, 1 repeat")
-    children = {"bertkit": child_bertkit, "loop": child_loop, "tf4": child_tf4}
-    add_child_options(ap, children)
-    args = parse_args(ap)
-    if run_as_child(args, children):
-        return
+    return ap
 
+
+def main() -> None:
+    ap = parser()
+    children = {"bertkit": child_bertkit, "loop": child_loop, "tf4": child_tf4}
+    args = parent_args(ap, children)
+    if args is None:
+        return
     cache_root = Path(os.environ.get("TMPDIR", tempfile.gettempdir()))
     with tempfile.TemporaryDirectory(prefix="bertkit-bench-qa-") as tmp:
         if args.smoke:
@@ -292,56 +282,68 @@ def main() -> None:
             meta = Path(model) / "bertkit.json"
             max_length = json.loads(meta.read_text()).get("max_length", 384) if meta.is_file() else 384
         p = {"model": model, "data": args.data, "limit": limit, "batch_size": args.batch_size, "max_length": max_length}
-        env = environment()
-        cenv = {"OMP_NUM_THREADS": str(args.threads)} if args.threads else None
         common = {"bench": "qa", "data": Path(args.data).name, "limit": limit, "max_length": max_length,
                   "threads_option": args.threads,
                   "model": "tiny" if args.smoke else (args.model or "all-MiniLM-L6-v2 fine-tuned by bench/qa.py")}
-        runs: dict[str, list[dict]] = {}
-        for i, side in enumerate(order(sides, args.repeats)):
-            if side == "tf4-pipeline":
-                res = run_child([__file__, "--child", "tf4", "--params", json.dumps(p)], python=tf4_py, env=cenv)
-            elif side in ("bertkit-bf16", "bertkit-fast"):
-                res = run_child([__file__, "--child", "bertkit", "--params", json.dumps({**p, side[8:]: True})],
-                                env=cenv)
-            elif side.startswith("ort-loop-"):
-                res = run_child([__file__, "--child", "loop", "--params",
-                                 json.dumps({**p, "onnx": onnx[side.replace("loop-", "")]})], env=cenv)
-            else:
-                res = run_child([__file__, "--child", side, "--params", json.dumps(p)], env=cenv)
-            runs.setdefault(side, []).append(res)
-            emit({"kind": "run", **common, "side": side, "run": i, **env, **res})
-        summ = {}
-        for side, rs in runs.items():
-            summ[side] = {k: median([r[k] for r in rs]) for k in ("questions_per_s", "seconds", "exact", "f1",
-                                                                  "peak_rss_mb", "load_s")}
-            emit({"kind": "summary", **common, "side": side, "runs": len(rs), "questions": rs[0]["questions"],
-                  **summ[side]})
-        b = summ["bertkit"]
-        if "bertkit-fast" in summ:
-            f = summ["bertkit-fast"]
-            for peer in ("loop", "ort-loop-fp32", "ort-loop-int8"):
-                q = summ[peer]
-                emit({"kind": "ratio-fast", **common, "peer": peer,
-                      "x": round(f["questions_per_s"] / q["questions_per_s"], 2),
-                      "exact_diff_vs_fp32": round(f["exact"] - b["exact"], 2),
-                      "f1_diff_vs_fp32": round(f["f1"] - b["f1"], 2),
-                      "exact_diff_vs_peer": round(f["exact"] - q["exact"], 2),
-                      "f1_diff_vs_peer": round(f["f1"] - q["f1"], 2),
-                      "peak_rss_mb": {"bertkit-fast": f["peak_rss_mb"], peer: q["peak_rss_mb"]},
-                      "targets": {"2.5x_loop": (f["questions_per_s"] >= 2.5 * q["questions_per_s"]
-                                                if peer == "loop" else None),
-                                  "em_f1_within_0.5_of_fp32": (abs(f["exact"] - b["exact"]) <= 0.5
-                                                               and abs(f["f1"] - b["f1"]) <= 0.5),
-                                  "rss_not_above": f["peak_rss_mb"] <= q["peak_rss_mb"]}})
-        for peer in [s for s in summ if s != "bertkit" and not s.startswith(("bertkit", "ort-"))]:
+        summ = run_sides(args, sides, p, onnx, common, tf4_py)
+        report(summ, common)
+
+
+def run_sides(args: argparse.Namespace, sides: list[str], p: dict, onnx: dict, common: dict,
+              tf4_py: str | None) -> dict[str, dict]:
+    """Each side in a fresh child, alternated over the repeats; one kind=run line each and kind=summary per side."""
+    env = environment()
+    cenv = {"OMP_NUM_THREADS": str(args.threads)} if args.threads else None
+    runs: dict[str, list[dict]] = {}
+    for i, side in enumerate(order(sides, args.repeats)):
+        if side == "tf4-pipeline":
+            res = run_child([__file__, "--child", "tf4", "--params", json.dumps(p)], python=tf4_py, env=cenv)
+        elif side in ("bertkit-bf16", "bertkit-fast"):
+            res = run_child([__file__, "--child", "bertkit", "--params", json.dumps({**p, side[8:]: True})],
+                            env=cenv)
+        elif side.startswith("ort-loop-"):
+            res = run_child([__file__, "--child", "loop", "--params",
+                             json.dumps({**p, "onnx": onnx[side.replace("loop-", "")]})], env=cenv)
+        else:
+            res = run_child([__file__, "--child", side, "--params", json.dumps(p)], env=cenv)
+        runs.setdefault(side, []).append(res)
+        emit({"kind": "run", **common, "side": side, "run": i, **env, **res})
+    summ = {}
+    for side, rs in runs.items():
+        summ[side] = {k: median([r[k] for r in rs]) for k in ("questions_per_s", "seconds", "exact", "f1",
+                                                              "peak_rss_mb", "load_s")}
+        emit({"kind": "summary", **common, "side": side, "runs": len(rs), "questions": rs[0]["questions"],
+              **summ[side]})
+    return summ
+
+
+def report(summ: dict[str, dict], common: dict) -> None:
+    """kind=ratio-fast (bertkit --fast against the loops) and kind=ratio (bertkit against each peer)."""
+    b = summ["bertkit"]
+    if "bertkit-fast" in summ:
+        f = summ["bertkit-fast"]
+        for peer in ("loop", "ort-loop-fp32", "ort-loop-int8"):
             q = summ[peer]
-            emit({"kind": "ratio", **common, "peer": peer, "x": round(b["questions_per_s"] / q["questions_per_s"], 2),
-                  "exact_diff": round(b["exact"] - q["exact"], 2), "f1_diff": round(b["f1"] - q["f1"], 2),
-                  "peak_rss_ratio": round(b["peak_rss_mb"] / q["peak_rss_mb"], 2),
-                  "targets": {"3x": b["questions_per_s"] >= 3 * q["questions_per_s"] if peer == "loop" else None,
-                              "em_f1_not_lower": b["exact"] >= q["exact"] and b["f1"] >= q["f1"],
-                              "rss_not_above": b["peak_rss_mb"] <= q["peak_rss_mb"]}})
+            emit({"kind": "ratio-fast", **common, "peer": peer,
+                  "x": round(f["questions_per_s"] / q["questions_per_s"], 2),
+                  "exact_diff_vs_fp32": round(f["exact"] - b["exact"], 2),
+                  "f1_diff_vs_fp32": round(f["f1"] - b["f1"], 2),
+                  "exact_diff_vs_peer": round(f["exact"] - q["exact"], 2),
+                  "f1_diff_vs_peer": round(f["f1"] - q["f1"], 2),
+                  "peak_rss_mb": {"bertkit-fast": f["peak_rss_mb"], peer: q["peak_rss_mb"]},
+                  "targets": {"2.5x_loop": (f["questions_per_s"] >= 2.5 * q["questions_per_s"]
+                                            if peer == "loop" else None),
+                              "em_f1_within_0.5_of_fp32": (abs(f["exact"] - b["exact"]) <= 0.5
+                                                           and abs(f["f1"] - b["f1"]) <= 0.5),
+                              "rss_not_above": f["peak_rss_mb"] <= q["peak_rss_mb"]}})
+    for peer in [s for s in summ if s != "bertkit" and not s.startswith(("bertkit", "ort-"))]:
+        q = summ[peer]
+        emit({"kind": "ratio", **common, "peer": peer, "x": round(b["questions_per_s"] / q["questions_per_s"], 2),
+              "exact_diff": round(b["exact"] - q["exact"], 2), "f1_diff": round(b["f1"] - q["f1"], 2),
+              "peak_rss_ratio": round(b["peak_rss_mb"] / q["peak_rss_mb"], 2),
+              "targets": {"3x": b["questions_per_s"] >= 3 * q["questions_per_s"] if peer == "loop" else None,
+                          "em_f1_not_lower": b["exact"] >= q["exact"] and b["f1"] >= q["f1"],
+                          "rss_not_above": b["peak_rss_mb"] <= q["peak_rss_mb"]}})
 
 
 if __name__ == "__main__":

@@ -41,15 +41,13 @@ from pathlib import Path
 
 from common import (
     SHARED,
-    add_child_options,
     emit,
     environment,
     median,
     order,
     packaged_model,
-    parse_args,
+    parent_args,
     read_tsv,
-    run_as_child,
     run_child,
     tiny_model,
 )
@@ -138,7 +136,7 @@ def child_trainer(p: dict) -> dict:
 
 # -- parent ---------------------------------------------------------------------------------------
 
-def main() -> None:
+def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--train", default=str(SHARED / "glue" / "SST-2" / "train.tsv"))
     ap.add_argument("--dev", default=str(SHARED / "glue" / "SST-2" / "dev.tsv"))
@@ -163,36 +161,23 @@ def main() -> None:
                     help="ClassifyConfig setting for the bertkit side only (A/B experiments), e.g. bucket_size=16 or "
                          "mixed_precision=bf16 (JSON values; anything else is a string)")
     ap.add_argument("--smoke", action="store_true", help="tiny random model, 64 rows, 1 repeat (for the tests)")
-    children = {"bertkit": child_bertkit, "trainer": child_trainer, "trainer-grouped": child_trainer}
-    add_child_options(ap, children)
-    args = parse_args(ap)
-    if run_as_child(args, children):
-        return
+    return ap
 
+
+def main() -> None:
+    ap = parser()
+    children = {"bertkit": child_bertkit, "trainer": child_trainer, "trainer-grouped": child_trainer}
+    args = parent_args(ap, children)
+    if args is None:
+        return
     with tempfile.TemporaryDirectory(prefix="bertkit-bench-train-") as tmp:
         if args.smoke:
             model = tiny_model(Path(tmp) / "tiny")
             args.rows, args.repeats = 64, 1
         else:
             model = args.model or packaged_model()
-        texts, labels = read_tsv(args.train)
-        texts, labels = texts[: args.rows], labels[: args.rows]
-        train_file = Path(tmp) / "train.tsv"
-        train_file.write_text("sentence\tlabel\n" + "".join(f"{t}\t{y}\n" for t, y in zip(texts, labels)),
-                              encoding="utf-8")
-        dev_file = args.dev
-        if args.smoke:
-            dx, dy = read_tsv(args.dev)
-            dev_file = str(Path(tmp) / "dev.tsv")
-            Path(dev_file).write_text("sentence\tlabel\n" + "".join(f"{t}\t{y}\n" for t, y in zip(dx[:32], dy[:32])),
-                                      encoding="utf-8")
-        extra = {}
-        for kv in args.bertkit_option:
-            k, v = kv.split("=", 1)
-            try:
-                extra[k] = json.loads(v)  # numbers, true/false
-            except json.JSONDecodeError:
-                extra[k] = v  # plain strings: mixed_precision=bf16
+        train_file, dev_file, rows = write_data(args, Path(tmp))
+        extra = bertkit_options(args.bertkit_option)
         params = {"model": model, "train": str(train_file), "dev": dev_file, "epochs": args.epochs,
                   "batch_size": args.batch_size, "eval_batch_size": args.eval_batch_size, "lr": args.lr,
                   "warmup_ratio": args.warmup_ratio, "weight_decay": args.weight_decay, "max_length": args.max_length,
@@ -206,45 +191,83 @@ def main() -> None:
                                                               params["precision"] or ClassifyConfig.mixed_precision))[0]
         params_grouped = {**params, "group_by_length": True, "trainer_bf16": bertkit_precision == "bf16"}
         common = {"bench": "train_classify", "model": Path(model).name if args.smoke else "all-MiniLM-L6-v2",
-                  "rows": len(texts), "epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr,
+                  "rows": rows, "epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr,
                   "max_length": args.max_length, "seed": args.seed, "bf16": args.bf16, "fp32": args.fp32,
                   "bertkit_precision": bertkit_precision, "threads_option": args.threads,
                   **({"bertkit_options": extra} if extra else {})}
-        env = environment()
-        runs: dict[str, list[dict]] = {}
-        sides = [s for s in args.sides.split(",") if s]
-        for i, side in enumerate(order(sides, args.repeats)):
-            res = run_child([__file__, "--child", side, "--params",
-                             json.dumps(params_grouped if side == "trainer-grouped" else params)],
-                            env={"OMP_NUM_THREADS": str(args.threads)} if args.threads else None)
-            runs.setdefault(side, []).append(res)
-            emit({"kind": "run", **common, "side": side, "run": i, **env, **res,
-                  **({"group_by_length": True, "trainer_bf16": params_grouped["trainer_bf16"]}
-                     if side == "trainer-grouped" else {})})
-        summ = {}
-        for side, rs in runs.items():
-            summ[side] = {k: round(median([r[k] for r in rs]), 4) for k in
-                          ("train_samples_per_s", "train_s", "wall_s", "dev_accuracy", "peak_rss_mb")}
-            if side == "bertkit":
-                summ[side]["dev_accuracy_tuned"] = round(median([r["dev_accuracy_tuned"] for r in rs]), 4)
-            emit({"kind": "summary", **common, "side": side, "runs": len(rs), **summ[side]})
-        if "bertkit" in summ and "trainer" in summ:
-            b, t = summ["bertkit"], summ["trainer"]
-            g = summ.get("trainer-grouped")
-            grouped = {"x_vs_trainer_grouped": round(b["train_samples_per_s"] / g["train_samples_per_s"], 2),
-                       "bertkit_precision": bertkit_precision,
-                       "dev_accuracy_diff_points_vs_grouped": round(100 * (b["dev_accuracy"] - g["dev_accuracy"]),
-                                                                    2)} if g else {}
-            emit({"kind": "ratio", **common, **grouped,
-                  "train_samples_per_s_x": round(b["train_samples_per_s"] / t["train_samples_per_s"], 2),
-                  "wall_x": round(t["wall_s"] / b["wall_s"], 2),
-                  "dev_accuracy_diff_points": round(100 * (b["dev_accuracy"] - t["dev_accuracy"]), 2),
-                  "peak_rss_ratio": round(b["peak_rss_mb"] / t["peak_rss_mb"], 2),
-                  "targets": {"train_3.5x": b["train_samples_per_s"] >= 3.5 * t["train_samples_per_s"],
-                              **({"same_precision_1.5x_grouped":
-                                  b["train_samples_per_s"] >= 1.5 * g["train_samples_per_s"]} if g else {}),
-                              "accuracy_within_0.3": b["dev_accuracy"] >= t["dev_accuracy"] - 0.003,
-                              "rss_not_above": b["peak_rss_mb"] <= t["peak_rss_mb"]}})
+        report(run_sides(args, params, params_grouped, common), common, bertkit_precision)
+
+
+def write_data(args: argparse.Namespace, tmp: Path) -> tuple[Path, str, int]:
+    """(the first --rows training rows as a TSV, the dev file: the first 32 rows with --smoke, their row count)."""
+    texts, labels = read_tsv(args.train)
+    texts, labels = texts[: args.rows], labels[: args.rows]
+    train_file = tmp / "train.tsv"
+    train_file.write_text("sentence\tlabel\n" + "".join(f"{t}\t{y}\n" for t, y in zip(texts, labels)),
+                          encoding="utf-8")
+    dev_file = args.dev
+    if args.smoke:
+        dx, dy = read_tsv(args.dev)
+        dev_file = str(tmp / "dev.tsv")
+        Path(dev_file).write_text("sentence\tlabel\n" + "".join(f"{t}\t{y}\n" for t, y in zip(dx[:32], dy[:32])),
+                                  encoding="utf-8")
+    return train_file, dev_file, len(texts)
+
+
+def bertkit_options(pairs: list[str]) -> dict:
+    """--bertkit-option KEY=VALUE pairs: JSON values (numbers, true/false), anything else a string."""
+    extra = {}
+    for kv in pairs:
+        k, v = kv.split("=", 1)
+        try:
+            extra[k] = json.loads(v)
+        except json.JSONDecodeError:
+            extra[k] = v  # plain strings: mixed_precision=bf16
+    return extra
+
+
+def run_sides(args: argparse.Namespace, params: dict, params_grouped: dict, common: dict) -> dict[str, list[dict]]:
+    """Each side in a fresh child, alternated over the repeats; one kind=run line each."""
+    env = environment()
+    runs: dict[str, list[dict]] = {}
+    sides = [s for s in args.sides.split(",") if s]
+    for i, side in enumerate(order(sides, args.repeats)):
+        res = run_child([__file__, "--child", side, "--params",
+                         json.dumps(params_grouped if side == "trainer-grouped" else params)],
+                        env={"OMP_NUM_THREADS": str(args.threads)} if args.threads else None)
+        runs.setdefault(side, []).append(res)
+        emit({"kind": "run", **common, "side": side, "run": i, **env, **res,
+              **({"group_by_length": True, "trainer_bf16": params_grouped["trainer_bf16"]}
+                 if side == "trainer-grouped" else {})})
+    return runs
+
+
+def report(runs: dict[str, list[dict]], common: dict, bertkit_precision: str) -> None:
+    """kind=summary per side (medians), then kind=ratio with the targets."""
+    summ = {}
+    for side, rs in runs.items():
+        summ[side] = {k: round(median([r[k] for r in rs]), 4) for k in
+                      ("train_samples_per_s", "train_s", "wall_s", "dev_accuracy", "peak_rss_mb")}
+        if side == "bertkit":
+            summ[side]["dev_accuracy_tuned"] = round(median([r["dev_accuracy_tuned"] for r in rs]), 4)
+        emit({"kind": "summary", **common, "side": side, "runs": len(rs), **summ[side]})
+    if "bertkit" in summ and "trainer" in summ:
+        b, t = summ["bertkit"], summ["trainer"]
+        g = summ.get("trainer-grouped")
+        grouped = {"x_vs_trainer_grouped": round(b["train_samples_per_s"] / g["train_samples_per_s"], 2),
+                   "bertkit_precision": bertkit_precision,
+                   "dev_accuracy_diff_points_vs_grouped": round(100 * (b["dev_accuracy"] - g["dev_accuracy"]),
+                                                                2)} if g else {}
+        emit({"kind": "ratio", **common, **grouped,
+              "train_samples_per_s_x": round(b["train_samples_per_s"] / t["train_samples_per_s"], 2),
+              "wall_x": round(t["wall_s"] / b["wall_s"], 2),
+              "dev_accuracy_diff_points": round(100 * (b["dev_accuracy"] - t["dev_accuracy"]), 2),
+              "peak_rss_ratio": round(b["peak_rss_mb"] / t["peak_rss_mb"], 2),
+              "targets": {"train_3.5x": b["train_samples_per_s"] >= 3.5 * t["train_samples_per_s"],
+                          **({"same_precision_1.5x_grouped":
+                              b["train_samples_per_s"] >= 1.5 * g["train_samples_per_s"]} if g else {}),
+                          "accuracy_within_0.3": b["dev_accuracy"] >= t["dev_accuracy"] - 0.003,
+                          "rss_not_above": b["peak_rss_mb"] <= t["peak_rss_mb"]}})
 
 
 if __name__ == "__main__":

@@ -23,19 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import (
-    SHARED,
-    add_child_options,
-    emit,
-    environment,
-    median,
-    order,
-    packaged_model,
-    parse_args,
-    run_as_child,
-    run_child,
-    tiny_model,
-)
+from common import SHARED, emit, environment, median, order, packaged_model, parent_args, run_child, tiny_model
 
 SIDES = ("bertkit", "trainer", "trainer-grouped")
 
@@ -72,6 +60,23 @@ def _read(path: str, limit: int | None):
     return s.tokens[:limit], s.tags[:limit]
 
 
+def _example_encoder(tok, ids: dict[str, int], max_length: int):
+    """run_ner.py's tokenize_and_align_labels: truncation, the label on each word's first sub-token, -100 after."""
+    def enc(b):
+        e = tok(b["tokens"], truncation=True, max_length=max_length, is_split_into_words=True)
+        out = []
+        for i, tags in enumerate(b["tags"]):
+            prev, row = None, []
+            for w in e.word_ids(i):
+                row.append(-100 if w is None or w == prev else ids.get(tags[w], ids.get("O", 0)))
+                prev = w
+            out.append(row)
+        e["labels"] = out
+        return e
+
+    return enc
+
+
 def child_trainer(p: dict) -> dict:
     """What run_ner.py does (the parts that matter for speed and F1)."""
     import numpy as np
@@ -97,18 +102,7 @@ def child_trainer(p: dict) -> dict:
     model = AutoModelForTokenClassification.from_pretrained(p["model"], num_labels=len(labels),
                                                             id2label=dict(enumerate(labels)), label2id=ids)
 
-    def enc(b):
-        e = tok(b["tokens"], truncation=True, max_length=p["max_length"], is_split_into_words=True)
-        out = []
-        for i, tags in enumerate(b["tags"]):
-            prev, row = None, []
-            for w in e.word_ids(i):
-                row.append(-100 if w is None or w == prev else ids.get(tags[w], ids.get("O", 0)))
-                prev = w
-            out.append(row)
-        e["labels"] = out
-        return e
-
+    enc = _example_encoder(tok, ids, p["max_length"])
     train_ds = Dataset.from_dict({"tokens": tr_w, "tags": tr_t}).map(enc, batched=True,
                                                                      remove_columns=["tokens", "tags"])
     dev_ds = Dataset.from_dict({"tokens": dv_w, "tags": dv_t}).map(enc, batched=True, remove_columns=["tokens", "tags"])
@@ -157,21 +151,16 @@ def main() -> None:
     ap.add_argument("--keep-model", default=None, help="save the first bertkit run's model folder here")
     ap.add_argument("--smoke", action="store_true", help="tiny random model, 48 sentences (for the tests)")
     children = {"bertkit": child_bertkit, "trainer": child_trainer, "trainer-grouped": child_trainer}
-    add_child_options(ap, children)
-    args = parse_args(ap)
-    if run_as_child(args, children):
+    args = parent_args(ap, children)
+    if args is None:
         return
     with tempfile.TemporaryDirectory(prefix="bertkit-bench-ner-") as tmp:
         model = tiny_model(Path(tmp) / "tiny") if args.smoke else (args.model or packaged_model())
         if args.smoke:
             args.rows, args.dev_rows, args.repeats = 48, 24, 1
         train_file, dev_file = Path(tmp) / "train.conll", Path(tmp) / "dev.conll"
-        counts = []
-        for src, dst, n in ((args.train, train_file, args.rows), (args.dev, dev_file, args.dev_rows)):
-            w, t = _read(src, n)
-            counts.append(len(w))
-            dst.write_text("".join("".join(f"{a}\t{b}\n" for a, b in zip(ws, ts)) + "\n" for ws, ts in zip(w, t)),
-                           encoding="utf-8")
+        counts = [write_conll(src, dst, n) for src, dst, n in ((args.train, train_file, args.rows),
+                                                                (args.dev, dev_file, args.dev_rows))]
         from bertkit.engine.precision import resolve_mixed_precision
         from bertkit.ner.settings import NERConfig
 
@@ -180,36 +169,55 @@ def main() -> None:
                   "dev_rows": counts[1],
                   "epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr, "max_length": args.max_length,
                   "bertkit_precision": bertkit_precision}
-        env, runs = environment(), {}
-        sides = [s for s in args.sides.split(",") if s]
-        for seed in [int(s) for s in args.seeds.split(",")]:
-            params = {"model": model, "train": str(train_file), "dev": str(dev_file), "epochs": args.epochs,
-                      "batch_size": args.batch_size, "eval_batch_size": args.eval_batch_size, "lr": args.lr,
-                      "warmup_ratio": args.warmup_ratio, "weight_decay": args.weight_decay,
-                      "max_length": args.max_length, "seed": seed}
-            grouped = {**params, "group_by_length": True, "trainer_bf16": bertkit_precision == "bf16"}
-            for i, side in enumerate(order(sides, args.repeats)):
-                side_params = grouped if side == "trainer-grouped" else dict(params)
-                if side == "bertkit" and args.keep_model and "bertkit" not in runs:
-                    side_params["keep_model"] = args.keep_model
-                res = run_child([__file__, "--child", side, "--params", json.dumps(side_params)])
-                runs.setdefault(side, []).append(res)
-                emit({"kind": "run", **common, "side": side, "seed": seed, "run": i, **env, **res})
-        summ = {}
-        for side, rs in runs.items():
-            summ[side] = {k: round(median([r[k] for r in rs]), 4) for k in
-                          ("train_samples_per_s", "train_s", "wall_s", "dev_f1", "peak_rss_mb")}
-            f1s = [r["dev_f1"] for r in rs]
-            emit({"kind": "summary", **common, "side": side, "runs": len(rs), **summ[side],
-                  "dev_f1_min": round(min(f1s), 4), "dev_f1_max": round(max(f1s), 4)})
-        if "bertkit" in summ and "trainer" in summ:
-            b, t, g = summ["bertkit"], summ["trainer"], summ.get("trainer-grouped")
-            emit({"kind": "ratio", **common,
-                  "train_samples_per_s_x": round(b["train_samples_per_s"] / t["train_samples_per_s"], 2),
-                  **({"x_vs_trainer_grouped": round(b["train_samples_per_s"] / g["train_samples_per_s"], 2),
-                      "dev_f1_diff_points_vs_grouped": round(100 * (b["dev_f1"] - g["dev_f1"]), 2)} if g else {}),
-                  "dev_f1_diff_points": round(100 * (b["dev_f1"] - t["dev_f1"]), 2)})
+        params = {"model": model, "train": str(train_file), "dev": str(dev_file), "epochs": args.epochs,
+                  "batch_size": args.batch_size, "eval_batch_size": args.eval_batch_size, "lr": args.lr,
+                  "warmup_ratio": args.warmup_ratio, "weight_decay": args.weight_decay,
+                  "max_length": args.max_length}
+        runs = run_sides(args, params, common, bertkit_precision)
+        report(runs, common)
 
+
+def write_conll(src: str, dst: Path, limit: int | None) -> int:
+    """The first `limit` sentences of `src` as two-column CoNLL in `dst`; their count."""
+    w, t = _read(src, limit)
+    dst.write_text("".join("".join(f"{a}\t{b}\n" for a, b in zip(ws, ts)) + "\n" for ws, ts in zip(w, t)),
+                   encoding="utf-8")
+    return len(w)
+
+
+def run_sides(args: argparse.Namespace, params: dict, common: dict, bertkit_precision: str) -> dict[str, list]:
+    """Every side for every seed, each in a fresh child, alternated; one kind=run line each."""
+    env, runs = environment(), {}
+    sides = [s for s in args.sides.split(",") if s]
+    for seed in [int(s) for s in args.seeds.split(",")]:
+        seeded = {**params, "seed": seed}
+        grouped = {**seeded, "group_by_length": True, "trainer_bf16": bertkit_precision == "bf16"}
+        for i, side in enumerate(order(sides, args.repeats)):
+            side_params = grouped if side == "trainer-grouped" else dict(seeded)
+            if side == "bertkit" and args.keep_model and "bertkit" not in runs:
+                side_params["keep_model"] = args.keep_model
+            res = run_child([__file__, "--child", side, "--params", json.dumps(side_params)])
+            runs.setdefault(side, []).append(res)
+            emit({"kind": "run", **common, "side": side, "seed": seed, "run": i, **env, **res})
+    return runs
+
+
+def report(runs: dict[str, list], common: dict) -> None:
+    """kind=summary per side (medians, the F1 range over seeds), then kind=ratio."""
+    summ = {}
+    for side, rs in runs.items():
+        summ[side] = {k: round(median([r[k] for r in rs]), 4) for k in
+                      ("train_samples_per_s", "train_s", "wall_s", "dev_f1", "peak_rss_mb")}
+        f1s = [r["dev_f1"] for r in rs]
+        emit({"kind": "summary", **common, "side": side, "runs": len(rs), **summ[side],
+              "dev_f1_min": round(min(f1s), 4), "dev_f1_max": round(max(f1s), 4)})
+    if "bertkit" in summ and "trainer" in summ:
+        b, t, g = summ["bertkit"], summ["trainer"], summ.get("trainer-grouped")
+        emit({"kind": "ratio", **common,
+              "train_samples_per_s_x": round(b["train_samples_per_s"] / t["train_samples_per_s"], 2),
+              **({"x_vs_trainer_grouped": round(b["train_samples_per_s"] / g["train_samples_per_s"], 2),
+                  "dev_f1_diff_points_vs_grouped": round(100 * (b["dev_f1"] - g["dev_f1"]), 2)} if g else {}),
+              "dev_f1_diff_points": round(100 * (b["dev_f1"] - t["dev_f1"]), 2)})
 
 if __name__ == "__main__":
     main()
