@@ -119,6 +119,25 @@ def test_predict_csv_and_formats(binary_model, tmp_path):
     assert [x["text"] for x in json.loads(r.stdout)] == ["good", "bad"]
 
 
+def test_predict_csv_on_stdin_reads_as_the_file_does(binary_model, tmp_path):
+    """stdin CSV goes through the one table reader: quoted commas and newlines, cells as text, one-line errors."""
+    out, _, _ = binary_model
+    body = 'review,k\n"good, fun film",01\n"awful\nplot",2\nplain,\n'
+    f = tmp_path / "in.csv"
+    f.write_text(body)
+    by_file = invoke(["classify", "predict", "--model", str(out), str(f), "--text-col", "review"])
+    by_stdin = invoke(["classify", "predict", "--model", str(out), "-", "--input-format", "csv", "--text-col",
+                       "review"], input=body)
+    assert by_file.exit_code == by_stdin.exit_code == 0
+    rows = jsonl(by_stdin.stdout)
+    assert rows == jsonl(by_file.stdout)
+    assert [r["review"] for r in rows] == ["good, fun film", "awful\nplot", "plain"] and rows[0]["k"] == "01"
+    bad = invoke(["classify", "predict", "--model", str(out), "-", "--input-format", "csv"],
+                 input='review\n"never closed\n')
+    last = bad.output.strip().splitlines()[-1]
+    assert bad.exit_code == 1 and last.startswith("bertkit: error: stdin: could not read")
+
+
 def test_eval_metrics_json_and_table(binary_model):
     out, dev, summary = binary_model
     r = invoke(["classify", "eval", "--model", str(out), "--data", str(dev)])

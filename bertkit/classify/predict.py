@@ -151,11 +151,10 @@ def read_inputs(path: str, input_format: str | None) -> tuple[str, Iterator[str 
     if first is None:
         return input_format or "text", iter(())
     fmt = input_format or _sniff(first)
-    if fmt == "csv":
-        import csv
+    if fmt == "csv":  # the one table reader's cell rules, in chunks
+        from bertkit.data.io import stream_records
 
-        rows = csv.DictReader(_chain([first], lines))
-        return "csv", iter(rows)
+        return "csv", stream_records(_chain([first], lines), "stdin" if path == "-" else path)
     lines = _chain([first], lines)
     if fmt == "text":
         return "text", (ln for ln in lines if ln.strip())

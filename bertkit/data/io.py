@@ -270,14 +270,54 @@ def check_one_column(path: Path, df: pd.DataFrame, sample: str, sep: str) -> Non
                            f"convert the file or give it the matching suffix")
 
 
+def csv_args(sep: str, header: bool, limit: int | None = None) -> dict:
+    """pandas.read_csv's settings for every delimited table: text cells as they are (no NA guessing), tabs unquoted."""
+    quoting = csv.QUOTE_NONE if sep == "\t" else csv.QUOTE_MINIMAL
+    return dict(sep=sep, header=0 if header else None, quoting=quoting, dtype=str, keep_default_na=False,
+                na_values=[], encoding="utf-8", nrows=limit)
+
+
+def stream_records(lines: Iterable[str], source: str, chunk_rows: int = 4096) -> Iterator[dict]:
+    """The rows of a CSV with a header read from decoded `lines` (stdin), as dicts, chunk by chunk: output can start
+    before the input ends; the same cell rules as files (csv_args), read errors as one line."""
+    import pandas as pd
+
+    def frames() -> Iterator[pd.DataFrame]:
+        with pd.read_csv(_LinesFile(lines), chunksize=chunk_rows, **csv_args(",", True)) as reader:
+            yield from reader
+
+    for df in read_errors(frames(), source):
+        yield from df.to_dict("records")
+
+
+class _LinesFile:
+    """A read()-able view of text lines without their line ends (what pandas needs of a file)."""
+
+    def __init__(self, lines: Iterable[str]) -> None:
+        self._lines, self._buf = iter(lines), ""
+
+    def read(self, n: int = -1) -> str:
+        parts, size = [self._buf], len(self._buf)
+        while n < 0 or size < n:
+            line = next(self._lines, None)
+            if line is None:
+                break
+            parts.append(line + "\n")
+            size += len(line) + 1
+        text = "".join(parts)
+        out, self._buf = (text, "") if n < 0 else (text[:n], text[n:])
+        return out
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.read().splitlines(keepends=True))
+
+
 def _delimited_frames(path: Path, header: bool | None, chunk_rows: int | None,
                       limit: int | None) -> Iterator[pd.DataFrame]:
     import pandas as pd
 
     sep, header, sample = delimited_setup(path, header)  # binary, UTF-8, empty, delimiter and header
-    quoting = csv.QUOTE_NONE if sep == "\t" else csv.QUOTE_MINIMAL
-    args = dict(sep=sep, header=0 if header else None, quoting=quoting, dtype=str, keep_default_na=False,
-                na_values=[], encoding="utf-8", nrows=limit)
+    args = csv_args(sep, header, limit)
     if chunk_rows is None:
         frames = iter([pd.read_csv(path, **args)])
     else:
