@@ -41,7 +41,7 @@ class Fake:
 def app_server():
     fake = Fake()
     adapter = ServeAdapter(route="/v1/echo", request=EchoRequest, summary="echo", load=None,
-                           inputs=lambda r: list(r.texts), length=lambda p, x: len(x), run=fake.run,
+                           inputs=lambda r: list(r.texts), length=lambda p, t, x: len(x), run=fake.run,
                            render=lambda p, r, outs: [{"text": o} for o in outs], chars=len,
                            check=lambda p, r: None, warmup=lambda: [])
     served = [Served("echo", "-", "echo", adapter, predictor=None)]

@@ -74,14 +74,16 @@ def test_lengths_counted_while_a_batch_runs_leave_its_tags_alone(models):
     """The server counts a request's tokens on the event loop while the worker thread tags a batch; a fast
     tokenizer's truncation / stride are state, so one shared tokenizer tagged other windows (every batch wrong)."""
     from bertkit.ner.serve import ADAPTER
+    from bertkit.serve.app import load_models
 
-    served = ADAPTER.load(str(models["ner"]))
+    m = load_models([str(models["ner"])])[0]  # as the server loads it: the predictor and its counting tokenizer
+    served, counter = m.predictor, m.counter
     ref = ADAPTER.run(served, TEXTS)
     stop, counted = threading.Event(), []
 
     def count():
         while not stop.is_set():
-            counted.extend(ADAPTER.length(served, x) for x in TEXTS)
+            counted.extend(ADAPTER.length(served, counter, x) for x in TEXTS)
 
     th = threading.Thread(target=count)
     th.start()
@@ -91,7 +93,8 @@ def test_lengths_counted_while_a_batch_runs_leave_its_tags_alone(models):
         stop.set()
         th.join()
     assert len(counted) > 20 and all(run == ref for run in runs)
-    assert ADAPTER.length(served, TEXTS[4]) > 3 * 16 >= ADAPTER.length(served, TEXTS[5])  # windows counted
+    long, short = (ADAPTER.length(served, counter, TEXTS[i]) for i in (4, 5))
+    assert long > 3 * 16 >= short  # windows counted
 
 
 def test_ner_equals_the_cli(server, cli_records):

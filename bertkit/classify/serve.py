@@ -28,21 +28,17 @@ class ClassifyRequest(ServeRequest):
 
 
 def _load(path: str, fast: bool = False):
-    import copy
-
     from bertkit.classify.predict import Classifier
 
-    clf = Classifier(path, batch_size=SERVE_BATCH_SIZE, fast=fast)
-    clf.length_tokenizer = copy.deepcopy(clf.tokenizer)  # counted on the event loop while a batch runs (qa/serve.py)
-    return clf
+    return Classifier(path, batch_size=SERVE_BATCH_SIZE, fast=fast)
 
 
 def _inputs(req: ClassifyRequest) -> list[tuple[str, str | None]]:
     return [(t, None) for t in req.texts] if req.texts is not None else [(a, b) for a, b in req.pairs]
 
 
-def _length(clf, x: tuple[str, str | None]) -> int:
-    return len(clf.length_tokenizer(x[0], x[1], truncation=True, max_length=clf.max_length)["input_ids"])
+def _length(clf, tok, x: tuple[str, str | None]) -> int:
+    return len(tok(x[0], x[1], truncation=True, max_length=clf.max_length)["input_ids"])
 
 
 def _run(clf, inputs: list[tuple[str, str | None]]) -> list[np.ndarray]:

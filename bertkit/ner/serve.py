@@ -4,9 +4,7 @@ with plain tags gives `words`). The batch runs through the Tagger's one inferenc
 
 from __future__ import annotations
 
-import copy
-from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated
 
 from pydantic import AfterValidator, Field
 
@@ -21,30 +19,18 @@ class NERRequest(ServeRequest):
     texts: list[Text] = Field(..., min_length=1, description="Texts to tag (entities come with character offsets).")
 
 
-@dataclass
-class ServedTagger:
-    """The Tagger, and a copy of its tokenizer for `_length`: lengths are counted on the event loop while the worker
-    thread runs a batch, and a fast tokenizer's truncation / stride settings are state shared by its callers (one
-    tokenizer used by both threads tagged other windows than asked for)."""
-
-    tagger: Any
-    counter: Any
-
-
-def _load(path: str, fast: bool = False) -> ServedTagger:
+def _load(path: str, fast: bool = False):
     from bertkit.ner.predict import Tagger
 
-    tagger = Tagger(path, batch_size=SERVE_BATCH_SIZE, fast=fast)
-    return ServedTagger(tagger, copy.deepcopy(tagger.tokenizer))
+    return Tagger(path, batch_size=SERVE_BATCH_SIZE, fast=fast)
 
 
-def _length(served: ServedTagger, text: str) -> int:
+def _length(tagger, tok, text: str) -> int:
     """Padded tokens of the text's windows (a text longer than the model's max length is cut into overlapping
     windows of `max_length` tokens sharing `stride`)."""
     from bertkit.ner.spans import split_words
 
     words, _ = split_words(text)
-    tagger, tok = served.tagger, served.counter
     n = len(tok(words, is_split_into_words=True, add_special_tokens=False, verbose=False)["input_ids"])
     special = tok.num_special_tokens_to_add()
     room = max(1, tagger.max_length - special)
@@ -53,12 +39,12 @@ def _length(served: ServedTagger, text: str) -> int:
     return (min(n, room) + special) * windows
 
 
-def _run(served: ServedTagger, texts: list[str]) -> list[dict]:
-    return served.tagger.predict_records(texts)
+def _run(tagger, texts: list[str]) -> list[dict]:
+    return tagger.predict_records(texts)
 
 
 ADAPTER = ServeAdapter(
     route="/v1/ner", request=NERRequest, summary="Tag named entities in texts", load=_load,
-    inputs=lambda req: list(req.texts), length=_length, run=_run, render=lambda served, req, recs: list(recs),
+    inputs=lambda req: list(req.texts), length=_length, run=_run, render=lambda tagger, req, recs: list(recs),
     chars=len, check=lambda served, req: None, warmup=lambda: ["warm up"],
 )

@@ -25,24 +25,18 @@ class QARequest(ServeRequest):
 
 
 def _load(path: str, fast: bool = False):
-    import copy
-
     from bertkit.qa.api import QA
 
-    qa = QA(path, batch_size=SERVE_BATCH_SIZE, fast=fast)
-    # lengths are counted on the event loop while the worker thread runs a batch, and a fast tokenizer's truncation /
-    # stride settings are state shared by its callers: counting on the predictor's own tokenizer changed answers
-    qa.length_tokenizer = copy.deepcopy(qa.tokenizer)
-    return qa
+    return QA(path, batch_size=SERVE_BATCH_SIZE, fast=fast)
 
 
 def _inputs(req: QARequest) -> list[tuple[str, str]]:
     return [(q.question, q.context) for q in req.questions]
 
 
-def _length(qa, x: tuple[str, str]) -> int:
+def _length(qa, tok, x: tuple[str, str]) -> int:
     """Padded tokens of the question's windows (a long context is cut into overlapping windows)."""
-    n = len(qa.length_tokenizer(x[0].strip(), x[1])["input_ids"])
+    n = len(tok(x[0].strip(), x[1])["input_ids"])
     size, step = qa.max_length, max(1, qa.max_length - qa.doc_stride)
     windows = 1 if n <= size else 1 + -(-(n - size) // step)
     return min(n, size) * windows

@@ -25,7 +25,8 @@ class ServeAdapter:
     summary: str  # the route's one-line OpenAPI summary
     load: Callable[..., Any]  # load(model_dir, fast=bool) -> predictor
     inputs: Callable[[Any], list[Any]]  # request -> its inputs (one per prediction)
-    length: Callable[[Any, Any], int]  # (predictor, input) -> tokens it will take
+    # (predictor, tokenizer, input) -> tokens it will take; the tokenizer is the server's own copy (Served.counter)
+    length: Callable[[Any, Any, Any], int]
     run: Callable[[Any, list[Any]], list[Any]]  # (predictor, inputs) -> one raw output per input (any order in)
     render: Callable[[Any, Any, list[Any]], list[dict]]  # (predictor, request, raw outputs) -> the JSON objects
     chars: Callable[[Any], int]  # input -> its characters (the --max-text-chars limit)

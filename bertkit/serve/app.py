@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import sys
 import traceback
 from dataclasses import dataclass, field
@@ -40,6 +41,10 @@ class Served:
     adapter: ServeAdapter
     predictor: Any
     batcher: Batcher | None = field(default=None, repr=False)
+    # the tokenizer that counts a request's tokens on the event loop while the worker thread runs a batch: a copy,
+    # since a fast tokenizer's truncation / stride settings are state its callers share (counting on the predictor's
+    # own tokenizer changed the windows a running batch was cut into, and so its answers)
+    counter: Any = field(default=None, repr=False)
 
 
 def load_models(dirs: list[str], fast: bool = False) -> list[Served]:
@@ -62,7 +67,8 @@ def load_models(dirs: list[str], fast: bool = False) -> list[Served]:
         adapter: ServeAdapter = load(spec.serve_ref)
         predictor = adapter.load(str(p), fast=fast)
         adapter.run(predictor, adapter.warmup())  # warm-up: first-call allocations before /health says ready
-        served[name] = Served(name, str(p), spec.name, adapter, predictor)
+        served[name] = Served(name, str(p), spec.name, adapter, predictor,
+                              counter=copy.deepcopy(getattr(predictor, "tokenizer", None)))
     return list(served.values())
 
 
@@ -143,7 +149,7 @@ def _endpoint(group: list[Served], every: list[Served], settings: ServeSettings)
             inputs = adapter.inputs(body)
             _check_limits(adapter, inputs, settings)
             adapter.check(m.predictor, body)
-            lengths = [adapter.length(m.predictor, x) for x in inputs]
+            lengths = [adapter.length(m.predictor, m.counter, x) for x in inputs]
         except _Refused as e:
             return _error(e.status, e.message, request, field=e.field)
         except RequestError as e:
