@@ -194,6 +194,22 @@ def test_report_qa(tiny_bert, tmp_path, opened):
     _report(tmp_path, opened, model, "Settings", "Training", "Dev metrics")
 
 
+def test_report_ner(tiny_bert, tmp_path, opened):
+    from test_ner_cli import FAST as NER_FAST
+    from test_ner_cli import toy_sentences, write_conll
+
+    train = write_conll(tmp_path / "train.conll", toy_sentences(160, 0))
+    dev = write_conll(tmp_path / "dev.conll", toy_sentences(40, 1))
+    model = tmp_path / "tagger"
+    r = invoke(["ner", "train", "-m", str(tiny_bert), "--train", str(train), "--dev", str(dev), "-o", str(model),
+                *NER_FAST])
+    assert r.exit_code == 0, r.output
+    o = _report(tmp_path, opened, model, "Settings", "Training", "Data", "Dev metrics", "Worst sentences")
+    assert o.page.locator("img").count() == 2  # training curves, the entity-type confusion matrix
+    cells = o.page.locator("td").all_inner_texts()
+    assert "person" in cells and "location" in cells  # per-type precision / recall / F1 rows
+
+
 # -- the tokenizer page ---------------------------------------------------------------------------------------------
 
 def test_tokenizer_page(tiny_bert, tmp_path, opened):
