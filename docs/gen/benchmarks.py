@@ -48,10 +48,15 @@ def tables_of(result: dict) -> list[dict]:
         group = [r for r in lines if r["kind"] == kind]
         columns: list[str] = []
         for r in group:
-            columns += [k for k in r if k not in SKIP_KEYS and k not in columns]
+            columns += [k for k in r if k not in SKIP_KEYS and k not in columns and not _series(r[k])]
         out.append({"columns": ["kind", *columns], "align": ["left"] * (len(columns) + 1),
                     "rows": [[kind, *("" if r.get(c) is None else r[c] for c in columns)] for r in group]})
     return out
+
+
+def _series(value) -> bool:
+    """A per-step series (a list of over 8 values, e.g. compile_train's losses): left to the result file."""
+    return isinstance(value, list) and len(value) > 8
 
 
 def render_table(result: dict) -> str:
@@ -95,11 +100,12 @@ def ner_recipe_line() -> str:
     mid = f1[len(f1) // 2]
     idle = [r for r in load("ner-wnut17")["records"] if r.get("kind") == "run" and r.get("side") == "bertkit"]
     minutes = idle[0]["train_s"] / 60  # the idle run (the seed runs shared the CPU)
-    peer = [100 * r["dev_f1"] for r in load("ner-wnut17")["records"]
-            if r.get("kind") == "run" and r["side"] == "trainer"]
+    peer = sorted(100 * r["dev_f1"] for name in ("ner-wnut17", "ner-wnut17-trainer-seeds")
+                  for r in load(name)["records"] if r.get("kind") == "run" and r["side"] == "trainer")
     return (f"The packaged recipe (`-c wnut17-minilm`) on WNUT-17 dev: entity F1 **{mid:.1f}** (median of {len(f1)} "
             f"seeds, {f1[0]:.1f}-{f1[-1]:.1f}; the Hugging Face example's Trainer at the same settings: "
-            f"{', '.join(f'{x:.1f}' for x in peer)}); {minutes:.1f} min of training on a 2-core CPU (bf16); "
+            f"{peer[len(peer) // 2]:.1f}, {peer[0]:.1f}-{peer[-1]:.1f} over {len(peer)} seeds); "
+            f"{minutes:.1f} min of training on a 2-core CPU (bf16); "
             "[output](docs/examples/ner-wnut17.md), [benchmarks](docs/benchmarks.md#token-classification-wnut-17).")
 
 
