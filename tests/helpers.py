@@ -39,3 +39,29 @@ def invoke(args: list[str], input: str | None = None):
 
 def jsonl(text: str) -> list[dict]:
     return [json.loads(ln) for ln in text.splitlines() if ln.strip()]
+
+
+MULTILABEL_ROWS = [("good fun film", "pos,fun"), ("bad boring plot", "neg"), ("great happy story", "pos,fun"),
+                   ("awful sad movie", "neg"), ("nice film", "pos"), ("worst acting", "neg")] * 3
+
+
+def train_multilabel(base, tmp_path, out, options: list[str]):
+    """A tiny multi-label classifier in `out`, trained (and scored) on the toy rows above; the folder."""
+    f = tmp_path / "ml.tsv"
+    f.write_text("sentence\tlabel\n" + "".join(f"{t}\t{y}\n" for t, y in MULTILABEL_ROWS))
+    r = invoke(["classify", "train", "--model", str(base), "--train", str(f), "--dev", str(f), "-o", str(out),
+                "--problem-type", "multilabel", *options])
+    assert r.exit_code == 0, r.output
+    return out
+
+
+def train_toy_qa(base, work, out, options: list[str]):
+    """A tiny QA model in `out`, trained (and scored) on test_qa_cli's toy SQuAD file written in `work`; the folder."""
+    from test_qa_cli import squad_json
+
+    f = work / "squad.json"
+    f.write_text(json.dumps(squad_json()))
+    r = invoke(["qa", "train", "--model", str(base), "--train", str(f), "--dev", str(f), "-o", str(out),
+                "--max-length", "32", "--doc-stride", "8", *options])
+    assert r.exit_code == 0, r.output
+    return out

@@ -4,14 +4,12 @@ the file, every image decoded, a title that names the model, and the attention p
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 from pathlib import Path
 
 import pytest
-from helpers import invoke, sentiment_rows
-from test_qa_cli import squad_json
+from helpers import invoke, sentiment_rows, train_multilabel, train_toy_qa
 
 FAST = ["--epochs", "1", "--batch-size", "8", "--lr", "3e-3", "--threads", "1"]
 TEXT = "the movie was good because it was fun"
@@ -173,24 +171,12 @@ def test_report_classify_binary(tiny_bert, tmp_path, opened):
 
 
 def test_report_classify_multilabel(tiny_bert, tmp_path, opened):
-    rows = [("good fun film", "pos,fun"), ("bad boring plot", "neg"), ("great happy story", "pos,fun"),
-            ("awful sad movie", "neg"), ("nice film", "pos"), ("worst acting", "neg")] * 3
-    f = tmp_path / "ml.tsv"
-    f.write_text("sentence\tlabel\n" + "".join(f"{t}\t{y}\n" for t, y in rows))
-    model = tmp_path / "multilabel"
-    r = invoke(["classify", "train", "--model", str(tiny_bert), "--train", str(f), "--dev", str(f), "-o", str(model),
-                "--problem-type", "multilabel", *FAST])
-    assert r.exit_code == 0, r.output
+    model = train_multilabel(tiny_bert, tmp_path, tmp_path / "multilabel", FAST)
     _report(tmp_path, opened, model, "Settings", "Training", "Dev metrics")
 
 
 def test_report_qa(tiny_bert, tmp_path, opened):
-    f = tmp_path / "squad.json"
-    f.write_text(json.dumps(squad_json()))
-    model = tmp_path / "qa"
-    r = invoke(["qa", "train", "--model", str(tiny_bert), "--train", str(f), "--dev", str(f), "-o", str(model),
-                "--max-length", "32", "--doc-stride", "8", *FAST])
-    assert r.exit_code == 0, r.output
+    model = train_toy_qa(tiny_bert, tmp_path, tmp_path / "qa", FAST)
     _report(tmp_path, opened, model, "Settings", "Training", "Dev metrics")
 
 

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers import invoke, sentiment_rows
+from helpers import invoke, sentiment_rows, train_multilabel, train_toy_qa
 from page_checks import parse_self_contained
 from test_qa_cli import squad_json
 
@@ -40,12 +40,7 @@ def clf(tiny_bert, work) -> Path:
 
 @pytest.fixture(scope="module")
 def qa(tiny_bert, work) -> Path:
-    f = work / "squad.json"
-    f.write_text(json.dumps(squad_json()))
-    out = work / "qa"
-    r = invoke(["qa", "train", "--model", str(tiny_bert), "--train", str(f), "--dev", str(f), "-o", str(out),
-                "--max-length", "32", "--doc-stride", "8", *FAST])
-    assert r.exit_code == 0, r.output
+    out = train_toy_qa(tiny_bert, work, work / "qa", FAST)
     return out
 
 
@@ -118,14 +113,7 @@ def test_report_data_override_and_errors(clf, work, tmp_path):
 
 
 def test_multilabel_report_has_per_label_f1_with_thresholds(tiny_bert, tmp_path):
-    rows = [("good fun film", "pos,fun"), ("bad boring plot", "neg"), ("great happy story", "pos,fun"),
-            ("awful sad movie", "neg"), ("nice film", "pos"), ("worst acting", "neg")] * 3
-    f = tmp_path / "ml.tsv"
-    f.write_text("sentence\tlabel\n" + "".join(f"{t}\t{y}\n" for t, y in rows))
-    out = tmp_path / "ml"
-    r = invoke(["classify", "train", "--model", str(tiny_bert), "--train", str(f), "--dev", str(f), "-o", str(out),
-                "--problem-type", "multilabel", *FAST])
-    assert r.exit_code == 0, r.output
+    out = train_multilabel(tiny_bert, tmp_path, tmp_path / "ml", FAST)
     r = invoke(["report", str(out), "-o", str(tmp_path / "ml.html")])
     assert r.exit_code == 0, r.output
     page = parse_self_contained((tmp_path / "ml.html").read_text())
