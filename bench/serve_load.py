@@ -1,18 +1,21 @@
 """Load test of `bertkit serve` against the naive peer: a FastAPI app whose sync route calls
 `pipeline("text-classification")` once per request, on the same model and machine, in the same run.
 
-    nice -n 10 python bench/serve_load.py [--model DIR] [--requests 300] [--concurrency 1 8 32 128]
-        [--memory-requests 5000] [--fault-requests 300] [--save-results serve-load]
+    python bench/serve_load.py [--model DIR] [--train-rows 4000] [--requests 400] [--concurrency 1 8 32 128]
+        [--sides bertkit bertkit-fast peer] [--memory-requests 5000] [--fault-requests 300] [--save-results serve-load]
 
-Model: --model (a folder from `bertkit classify train`), by default the packaged all-MiniLM-L6-v2 with a seeded
-2-label head (bench/predict_classify.py's make_classifier: speed does not depend on the head's weights). Each
-request carries one SST-2 dev sentence. Both servers run on loopback in their own process; the clients are httpx
-AsyncClients in this process, alternating sides at each concurrency (bertkit, peer, then peer, bertkit, ...).
-Output, one JSON line each: kind=load (req/s, p50, p99, statuses) per side and concurrency; kind=ratio per
-concurrency (bertkit / peer throughput, p99 difference); kind=memory (a server with --max-queue 16 under
-concurrency 64 for --memory-requests: statuses must be 200 or 503 only, RSS growth after warm-up); kind=fault
-(clients killed mid-request, malformed and oversize bodies interleaved with good requests, SIGTERM under load:
-every good request answered or refused, none cut off after the server took it, exit status 0).
+Model: --model (a folder from `bertkit classify train`), by default MiniLM fine-tuned here on the first --train-rows
+SST-2 train rows (1 epoch, seed 42), then `bertkit export --onnx --int8` (the accuracy gate on SST-2 dev): the side
+bertkit-fast (`bertkit serve --fast`) runs the int8 graph if the gate accepted it, ONNX Runtime fp32 otherwise
+(kind=model says which, with the gate's scores). Each request carries one SST-2 dev sentence. Every server runs on
+loopback in its own process; the clients are httpx AsyncClients in this process, the order of the sides reversed at
+each concurrency. Output, one JSON line each: kind=load per side and concurrency (req/s, p50, p99, statuses;
+server_cpu_ms and client_cpu_ms: CPU per request of the server and of the clients, which share a small machine's
+cores); kind=ratio per concurrency (each bertkit side / peer throughput, p99 difference); kind=memory (a server,
+--fast if that side runs, with --max-queue 16 under concurrency 64 for --memory-requests: statuses must be 200 or 503
+only, RSS growth after warm-up); kind=fault (clients killed mid-request, malformed and oversize bodies interleaved
+with good requests, SIGTERM under load: every good request answered or refused, none cut off after the server took
+it, exit status 0).
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from common import REPO, SHARED, emit, packaged_model, parse_args, read_tsv
+from common import REPO, SHARED, emit, packaged_model, parse_args, read_tsv, tiny_model
 
 ENV = {**os.environ, "PYTHONPATH": str(REPO), "TOKENIZERS_PARALLELISM": "false", "HF_HUB_OFFLINE": "1",
        "TRANSFORMERS_VERBOSITY": "error"}
@@ -70,8 +73,9 @@ def free_port() -> int:
 
 def start(side: str, model: str, log: Path, *extra: str) -> tuple[subprocess.Popen, str]:
     port = free_port()
-    if side == "bertkit":
-        cmd = [sys.executable, "-m", "bertkit", "serve", model, "--port", str(port), *extra]
+    if side.startswith("bertkit"):
+        fast = ["--fast"] if side == "bertkit-fast" else []
+        cmd = [sys.executable, "-m", "bertkit", "serve", model, "--port", str(port), *fast, *extra]
     else:
         cmd = [sys.executable, __file__, "--peer", model, "--port", str(port)]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=open(log, "w"), env=ENV, cwd=str(REPO))
@@ -97,6 +101,19 @@ def rss_mb(pid: int) -> float:
     return float("nan")
 
 
+def cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process (all its threads) so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def own_cpu_s() -> float:
+    import resource
+
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
 def pct(xs: list[float], q: float) -> float:
     if not xs:
         return float("nan")
@@ -111,9 +128,12 @@ async def load(url: str, texts: list[str], n: int, conc: int, timeout: float = 3
     lat: list[float] = []
     statuses: Counter = Counter()
     todo = iter(range(n))
-    limits = httpx.Limits(max_connections=conc, max_keepalive_connections=conc)
-    async with httpx.AsyncClient(limits=limits, timeout=timeout) as client:
-        async def worker():
+    # one client (one kept-alive connection) per simulated user: a shared pool of `conc` connections costs the client
+    # CPU that grows with `conc` (measured: 4.0 ms per request at 32, 15.8 at 128), which then bounds both sides
+    limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+
+    async def worker():
+        async with httpx.AsyncClient(limits=limits, timeout=timeout) as client:
             for i in todo:
                 t = time.perf_counter()
                 try:
@@ -126,9 +146,9 @@ async def load(url: str, texts: list[str], n: int, conc: int, timeout: float = 3
                 if progress is not None:
                     progress["done"] += 1
 
-        t0 = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(conc)))
-        wall = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(conc)))
+    wall = time.perf_counter() - t0
     return {"requests": n, "concurrency": conc, "wall_s": round(wall, 2), "req_per_s": round(n / wall, 1),
             "p50_ms": round(pct(lat, 0.5) * 1000, 1), "p99_ms": round(pct(lat, 0.99) * 1000, 1),
             "statuses": dict(statuses)}
@@ -146,36 +166,48 @@ def batch_stats(url: str) -> tuple[float, float]:
 
 
 def run_load(args, model: str, texts: list[str], tmp: Path) -> None:
-    procs = {side: start(side, model, tmp / f"{side}.log") for side in ("bertkit", "peer")}
+    procs = {side: start(side, model, tmp / f"{side}.log") for side in args.sides}
     try:
         for side, (_, url) in procs.items():  # warm-up, untimed
             asyncio.run(load(url, texts, 32, 8))
         for k, conc in enumerate(args.concurrency):
             res = {}
-            for side in (("bertkit", "peer") if k % 2 == 0 else ("peer", "bertkit")):
-                before = batch_stats(procs[side][1]) if side == "bertkit" else None
+            for side in (args.sides if k % 2 == 0 else args.sides[::-1]):
+                before = batch_stats(procs[side][1]) if side != "peer" else None
+                cpu0 = (cpu_s(procs[side][0].pid), own_cpu_s())
                 rec = {"kind": "load", "side": side, **asyncio.run(load(procs[side][1], texts, args.requests, conc))}
+                # CPU per request: the server's and the clients' (this process); 2 cores' worth bounds the rate
+                rec["server_cpu_ms"] = round(1000 * (cpu_s(procs[side][0].pid) - cpu0[0]) / args.requests, 2)
+                rec["client_cpu_ms"] = round(1000 * (own_cpu_s() - cpu0[1]) / args.requests, 2)
                 if before is not None:  # the server's own count: inputs per forward batch
                     after = batch_stats(procs[side][1])
                     rec["mean_batch_size"] = round((after[0] - before[0]) / max(1.0, after[1] - before[1]), 1)
                 res[side] = emit(rec)
-            b, p = res["bertkit"], res["peer"]
-            emit({"kind": "ratio", "concurrency": conc, "throughput_x": round(b["req_per_s"] / p["req_per_s"], 2),
-                  "p99_diff_ms": round(b["p99_ms"] - p["p99_ms"], 1)})
+            p = res.get("peer")
+            for side in (s for s in res if s != "peer" and p):
+                emit({"kind": "ratio", "side": side, "concurrency": conc,
+                      "throughput_x": round(res[side]["req_per_s"] / p["req_per_s"], 2),
+                      "p99_diff_ms": round(res[side]["p99_ms"] - p["p99_ms"], 1)})
     finally:
         for proc, _ in procs.values():
             proc.send_signal(signal.SIGTERM)
             proc.wait(60)
 
 
+def served_side(args) -> tuple[str, list[str]]:
+    """The bertkit side the memory and fault runs use: --fast when that side is measured."""
+    return ("bertkit-fast", ["--fast"]) if "bertkit-fast" in args.sides else ("bertkit", [])
+
+
 def run_memory(args, model: str, texts: list[str], tmp: Path) -> None:
-    proc, url = start("bertkit", model, tmp / "memory.log", "--max-queue", "16")
+    side = served_side(args)[0]
+    proc, url = start(side, model, tmp / "memory.log", "--max-queue", "16")
     try:
         warm = asyncio.run(load(url, texts, 300, 64))
         before = rss_mb(proc.pid)
         res = asyncio.run(load(url, texts, args.memory_requests, 64))
         after = rss_mb(proc.pid)
-        emit({"kind": "memory", "max_queue": 16, "warmup_statuses": warm["statuses"], **res,
+        emit({"kind": "memory", "side": side, "max_queue": 16, "warmup_statuses": warm["statuses"], **res,
               "rss_before_mb": round(before, 1), "rss_after_mb": round(after, 1),
               "rss_growth_pct": round(100 * (after - before) / before, 2),
               "only_200_or_503": set(res["statuses"]) <= {"200", "503"}})
@@ -222,7 +254,8 @@ async def bad_clients(url: str, rounds: int) -> Counter:
 
 
 def run_fault(args, model: str, texts: list[str], tmp: Path) -> None:
-    proc, url = start("bertkit", model, tmp / "fault.log")
+    side = served_side(args)[0]
+    proc, url = start(side, model, tmp / "fault.log")
 
     async def main():
         progress: Counter = Counter()
@@ -238,18 +271,46 @@ def run_fault(args, model: str, texts: list[str], tmp: Path) -> None:
     code = proc.wait(120)
     st = good["statuses"]
     lost = {k: v for k, v in st.items() if not k.isdigit() and k != "ConnectError"}
-    emit({"kind": "fault", "good": st, "bad": dict(bad), "exit_code": code, "cut_off_good_requests": lost,
+    emit({"kind": "fault", "side": side, "good": st, "bad": dict(bad), "exit_code": code, "cut_off_good_requests": lost,
           "ok": code == 0 and not lost and set(k for k in st if k.isdigit()) <= {"200", "503"}})
+
+
+def trained_classifier(rows: int, out: Path, base: str | None = None, dev_rows: int | None = None) -> str:
+    """MiniLM fine-tuned on the first `rows` SST-2 train rows, then int8 behind the accuracy gate (setup, untimed)."""
+    sst2 = SHARED / "glue" / "SST-2"
+    bertkit = [sys.executable, "-m", "bertkit", "-q"]
+    subprocess.run([*bertkit, "classify", "train", "--model", base or packaged_model(), "--train",
+                    str(sst2 / "train.tsv"), "--dev", str(sst2 / "dev.tsv"), "--limit", str(rows), "--epochs", "1",
+                    "--seed", "42", *(["--dev-limit", str(dev_rows)] if dev_rows else []), "-o", str(out)],
+                   check=True, stdout=subprocess.DEVNULL, env=ENV, cwd=str(REPO))
+    subprocess.run([*bertkit, "export", str(out), "--onnx", "--int8"], check=True, stdout=subprocess.DEVNULL,
+                   env=ENV, cwd=str(REPO))
+    return str(out)
+
+
+def model_record(model: str) -> dict:
+    """What `--fast` runs on this folder, and the accuracy gate's scores (bertkit.json)."""
+    import json
+
+    meta = Path(model) / "bertkit.json"
+    gate = json.loads(meta.read_text()).get("int8_gate", {}) if meta.is_file() else {}
+    shown = ("accepted", "metric", "fp32", "int8", "relative_drop", "agreement", "excluded", "why")
+    return {"fast_runs": "ONNX Runtime int8" if gate.get("accepted") else "ONNX Runtime fp32",
+            "gate": {k: gate[k] for k in shown if k in gate}}
 
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--model", help="a classifier folder [default: MiniLM + seeded head]")
-    ap.add_argument("--requests", type=int, default=300)
+    ap.add_argument("--train-rows", type=int, default=4000, help="SST-2 train rows of the default model")
+    ap.add_argument("--sides", nargs="+", default=["bertkit", "bertkit-fast", "peer"],
+                    choices=["bertkit", "bertkit-fast", "peer"])
+    ap.add_argument("--requests", type=int, default=400)
     ap.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32, 128])
     ap.add_argument("--memory-requests", type=int, default=5000)
     ap.add_argument("--fault-requests", type=int, default=300)
     ap.add_argument("--skip", nargs="*", default=[], choices=["load", "memory", "fault"])
+    ap.add_argument("--smoke", action="store_true", help="tiny random model, a few requests (for the tests)")
     ap.add_argument("--peer", help=argparse.SUPPRESS)
     ap.add_argument("--port", type=int, help=argparse.SUPPRESS)
     args = parse_args(ap, argv)
@@ -258,12 +319,12 @@ def main(argv=None) -> None:
     texts, _ = read_tsv(SHARED / "glue" / "SST-2" / "dev.tsv")
     with tempfile.TemporaryDirectory(prefix="bertkit-serve-bench-") as tmp:
         tmp = Path(tmp)
-        if args.model:
-            model = args.model
+        if args.smoke:
+            args.requests, args.concurrency, args.memory_requests, args.fault_requests = 12, [1, 4], 40, 40
+            model = trained_classifier(64, tmp / "tiny-sst2", tiny_model(tmp / "tiny"), dev_rows=64)
         else:
-            from predict_classify import make_classifier
-
-            model = make_classifier(packaged_model(), tmp / "minilm-clf")
+            model = args.model or trained_classifier(args.train_rows, tmp / "minilm-sst2")
+        emit({"kind": "model", "model": model, **model_record(model)})
         for part, fn in (("load", run_load), ("memory", run_memory), ("fault", run_fault)):
             if part not in args.skip:
                 fn(args, model, texts, tmp)

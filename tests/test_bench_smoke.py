@@ -120,3 +120,19 @@ def test_help_documents_the_command(script):
     r = subprocess.run([sys.executable, str(REPO / "bench" / script), "--help"], capture_output=True, text=True,
                        timeout=60)
     assert r.returncode == 0 and f"python bench/{script}" in r.stdout
+
+
+def test_serve_load_smoke(shared_data):
+    lines = run_bench("serve_load.py")
+    (model,) = [ln for ln in lines if ln["kind"] == "model"]
+    assert model["fast_runs"] in ("ONNX Runtime int8", "ONNX Runtime fp32") and "accepted" in model["gate"]
+    loads = [ln for ln in lines if ln["kind"] == "load"]
+    assert {(ln["side"], ln["concurrency"]) for ln in loads} == {(s, c) for s in ("bertkit", "bertkit-fast", "peer")
+                                                                 for c in (1, 4)}
+    assert all(ln["statuses"] == {"200": 12} for ln in loads)
+    assert {(ln["side"], ln["concurrency"]) for ln in lines if ln["kind"] == "ratio"} == {
+        (s, c) for s in ("bertkit", "bertkit-fast") for c in (1, 4)}
+    (mem,) = [ln for ln in lines if ln["kind"] == "memory"]
+    assert mem["side"] == "bertkit-fast" and mem["only_200_or_503"]
+    (fault,) = [ln for ln in lines if ln["kind"] == "fault"]
+    assert fault["ok"], fault

@@ -47,10 +47,11 @@ def test_benchmarks_page_is_current():
         f"docs/benchmarks.md is not what bench/results/ and its template give; regenerate it with: {gen.REGENERATE}"
 
 
-def test_readme_figures_are_current():
+def test_generated_figure_blocks_are_current():
     gen = _gen("benchmarks")
-    text = (REPO / "README.md").read_text()
-    assert gen.render_readme(text) == text, f"README.md's generated figure lines are stale: {gen.REGENERATE}"
+    for page in gen.BLOCKS:
+        text = (REPO / page).read_text()
+        assert gen.render_blocks(text, page) == text, f"{page}'s generated figures are stale: {gen.REGENERATE}"
 
 
 def test_every_result_says_when_where_and_how():

@@ -223,3 +223,26 @@ def test_fast_qa_matches_fp32(tiny_bert, tmp_path, cache):
     assert max(abs(a["score"] - b["score"]) for a, b in zip(ref, got)) < 1e-4
     r = invoke(["qa", "ask", "-m", str(tmp_path / "qa"), "-q", qs[0], "--context", ctx, "--fast"])
     assert r.exit_code == 0 and "--fast: ONNX Runtime fp32" in r.stderr and "answer" in jsonl(r.stdout)[0]
+
+
+def test_serve_fast_sessions_do_not_spin(clf_dir, cache, monkeypatch):
+    """`bertkit serve --fast` loads ONNX Runtime sessions whose threads sleep between ops (the event loop needs the
+    core); a batch job's sessions keep ONNX Runtime's default (spinning), and both answer the same."""
+    pytest.importorskip("fastapi")
+    from bertkit import Classifier
+    from bertkit.engine import backends
+    from bertkit.serve.app import load_models
+
+    monkeypatch.setattr(backends, "SPIN", True)
+    batch = Classifier(str(clf_dir[0]), fast=True)
+    [served] = load_models([str(clf_dir[0])], fast=True)
+    assert backends.SPIN is False
+
+    def spinning(clf) -> str:
+        return clf.runner.session.get_session_options().get_session_config_entry("session.intra_op.allow_spinning")
+
+    assert spinning(served.predictor) == "0"
+    with pytest.raises(Exception):  # not set: ONNX Runtime's default
+        spinning(batch)
+    texts = [f"text number {i} " * (1 + i % 5) for i in range(12)]
+    assert np.abs(batch.predict_proba(texts) - served.predictor.predict_proba(texts)).max() < 1e-5

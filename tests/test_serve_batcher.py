@@ -146,3 +146,29 @@ def test_stop_answers_every_queued_request_first():
         return await asyncio.gather(*jobs)
 
     assert asyncio.run(main()) == [[f"j{i}"] for i in range(5)]
+
+
+def test_the_warmup_runs_on_the_worker_thread_before_start_returns():
+    """The model computes on one thread only (each thread running a PyTorch model gets its own OpenMP team)."""
+    threads: dict[str, int] = {}
+
+    def run(xs):
+        threads["run"] = threading.get_ident()
+        return xs
+
+    b = Batcher(run, max_batch_tokens=100, max_wait_ms=0, max_queue=4)
+    b.start(warmup=lambda: threads.setdefault("warmup", threading.get_ident()))
+    assert "warmup" in threads and threads["warmup"] != threading.get_ident()
+    assert asyncio.run(b.submit(["a"], [1])) == ["a"]
+    assert threads["run"] == threads["warmup"]
+    b.stop(5)
+
+
+def test_a_failing_warmup_is_raised_by_start():
+    def boom():
+        raise RuntimeError("no memory for the model")
+
+    b = Batcher(lambda xs: xs, max_batch_tokens=100, max_wait_ms=0, max_queue=4)
+    with pytest.raises(RuntimeError, match="no memory"):
+        b.start(warmup=boom)
+    assert not b._thread.is_alive()

@@ -43,13 +43,21 @@ def default_path(model_dir: str | Path, int8: bool) -> Path:
     return Path(model_dir) / ONNX_DIR / (INT8_FILE if int8 else FP32_FILE)
 
 
+# ONNX Runtime's intra-op threads spin between ops by default: right for a batch job that owns the cores, wrong
+# for `bertkit serve`, whose event loop needs a core between batches (measured, idle 2-core EPYC, int8 MiniLM,
+# 32 clients: the server spent 8.3-10.1 ms of CPU per request spinning, 5.9-6.7 without; bench/serve_load.py)
+SPIN = True
+
+
 def session(onnx_file: str | Path, threads: int | None = None):
-    """An ONNX Runtime CPU session with every graph optimisation on."""
+    """An ONNX Runtime CPU session with every graph optimisation on (threads spinning between ops if SPIN)."""
     _, ort = require_onnx(runtime_only=True)
     so = ort.SessionOptions()
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     if threads:
         so.intra_op_num_threads = int(threads)
+    if not SPIN:
+        so.add_session_config_entry("session.intra_op.allow_spinning", "0")
     so.log_severity_level = 3
     # no per-shape memory plan: length-sorted batches rarely repeat a shape, and each plan keeps its own block
     # (measured, idle: SST-2 dev as fast, peak RSS 416 vs 427 MB; QA 437 vs 449 MB)

@@ -1,5 +1,6 @@
 """The ASGI app of `bertkit serve`: one route per served task (from its TaskSpec's serve adapter), /health,
-/metrics, OpenAPI at /docs. Models are loaded and warmed before the app is built; each has its own `Batcher`."""
+/metrics, OpenAPI at /docs. Models are loaded before the app is built; each has its own `Batcher`, whose worker thread
+warms it up before the port opens."""
 
 from __future__ import annotations
 
@@ -48,10 +49,12 @@ class Served:
 
 
 def load_models(dirs: list[str], fast: bool = False) -> list[Served]:
-    """Each folder's task detected (bertkit.json / config.json), its predictor loaded and warmed up."""
+    """Each folder's task detected (bertkit.json / config.json), its predictor loaded."""
+    from bertkit.engine import backends
     from bertkit.outdir import read_metadata
     from bertkit.taskspec import detect_or_fail, load
 
+    backends.SPIN = False  # --fast sessions: a core stays free for the event loop between batches
     served: dict[str, Served] = {}
     for d in dirs:
         p = Path(d)
@@ -65,8 +68,7 @@ def load_models(dirs: list[str], fast: bool = False) -> list[Served]:
         if not getattr(spec, "serve_ref", None):
             raise BertkitError(f"{d}: {spec.noun}, but the {spec.name} task has no serve adapter yet")
         adapter: ServeAdapter = load(spec.serve_ref)
-        predictor = adapter.load(str(p), fast=fast)
-        adapter.run(predictor, adapter.warmup())  # warm-up: first-call allocations before /health says ready
+        predictor = adapter.load(str(p), fast=fast)  # warmed up by create_app, on its batcher's worker thread
         served[name] = Served(name, str(p), spec.name, adapter, predictor,
                               counter=copy.deepcopy(getattr(predictor, "tokenizer", None)))
     return list(served.values())
@@ -86,11 +88,11 @@ def create_app(models: list[Served], settings: ServeSettings, metrics: Metrics |
         m.batcher = Batcher(_runner(m), max_batch_tokens=settings.max_batch_tokens, max_wait_ms=settings.max_wait_ms,
                             max_queue=settings.max_queue, name=m.name, observe=metrics.observer(m.name))
         metrics.queue_depth.labels(m.name).set_function(lambda b=m.batcher: b.depth)
+        # warm-up (first-call allocations) before the port opens, on the thread that will run every batch
+        m.batcher.start(warmup=lambda m=m: m.adapter.run(m.predictor, m.adapter.warmup()))
 
     @contextlib.asynccontextmanager
     async def lifespan(_app):
-        for m in models:
-            m.batcher.start()
         state["status"] = "ready"
         yield
         state["status"] = "draining"

@@ -3,8 +3,8 @@
     python docs/gen/benchmarks.py           # write docs/benchmarks.md
     python docs/gen/benchmarks.py --check   # exit 1 when docs/benchmarks.md is not what the results give
 
-It also renders the README's figure lines (between `<!-- NAME: generated ... -->` and `<!-- /NAME -->`) from
-their result files.
+It also renders the figure blocks of README.md and docs/commands/serve.md (between `<!-- NAME: generated ... -->`
+and `<!-- /NAME -->`) from their result files.
 
 The template holds the prose; each `<!-- result: NAME -->` line becomes the table of bench/results/NAME.json and
 one line saying when, where and how it was measured. A result file has `date`, `machine`, `command` and either a
@@ -109,23 +109,86 @@ def ner_recipe_line() -> str:
             "[output](docs/examples/ner-wnut17.md), [benchmarks](docs/benchmarks.md#token-classification-wnut-17).")
 
 
-README_BLOCKS = {"ner-wnut17": ner_recipe_line}
+def serve_load_table() -> str:
+    """docs/commands/serve.md's load table and memory / fault lines, from bench/serve_load.py's run (serve-load)."""
+    res = load("serve-load")
+    recs = res["records"]
+    loads = {(r["side"], r["concurrency"]): r for r in recs if r["kind"] == "load"}
+    ratio = {(r["side"], r["concurrency"]): r["throughput_x"] for r in recs if r["kind"] == "ratio"}
+    out = ["| clients | peer req/s | bertkit req/s | `--fast` req/s | p99 peer / bertkit / `--fast` | server CPU per "
+           "request, peer / bertkit / `--fast` | batch |", "|---:|---:|---:|---:|---:|---:|---:|"]
+    for c in sorted({c for _, c in loads}):
+        peer, b, f = (loads.get((s, c)) for s in ("peer", "bertkit", "bertkit-fast"))
+        cell = [f"{r['req_per_s']:.1f}" + (f" ({ratio[(s, c)]:.2f}×)" if (s, c) in ratio else "") if r else "-"
+                for s, r in (("peer", peer), ("bertkit", b), ("bertkit-fast", f))]
+        p99 = " / ".join(f"{r['p99_ms']:.0f}" if r else "-" for r in (peer, b, f)) + " ms"
+        cpu = " / ".join(f"{r['server_cpu_ms']:.1f}" if r and "server_cpu_ms" in r else "-" for r in (peer, b, f))
+        batch = " / ".join(f"{r['mean_batch_size']:.1f}" for r in (b, f) if r and "mean_batch_size" in r)
+        out.append(f"| {c} | {' | '.join(cell)} | {p99} | {cpu} ms | {batch} |")
+    out += ["", "Targets: " + "; ".join(_serve_targets(loads, ratio, recs)) + "."]
+    (model,) = [r for r in recs if r["kind"] == "model"] or [{}]
+    gate = model.get("gate", {})
+    if gate:
+        out += ["", f"`--fast` ran {model['fast_runs']}: the accuracy gate's verdict, {gate.get('why', '')} "
+                    f"(SST-2 dev, {100 * gate.get('agreement', 0):.1f} % of labels equal to fp32)."]
+    for r in (r for r in recs if r["kind"] == "memory"):
+        out += ["", f"Memory (`{r['side']}`, `--max-queue {r['max_queue']}`, 64 clients, {r['requests']:,} requests "
+                    f"in {r['wall_s']:.0f} s): answers {_statuses(r['statuses'])}; RSS {r['rss_before_mb']:.0f} MB "
+                    f"after warm-up, {r['rss_after_mb']:.0f} MB at the end ({r['rss_growth_pct']:+.1f} %)."]
+    for r in (r for r in recs if r["kind"] == "fault"):
+        out += ["", f"Faults (`{r['side']}`): good requests {_statuses(r['good'])}; bad ones {_statuses(r['bad'])}; "
+                    f"cut off: {sum(r['cut_off_good_requests'].values())}; exit status {r['exit_code']}."]
+    out += ["", f"<small>`bench/results/serve-load.json`: {res['date']}; {res['machine']}; `{res['command']}`.</small>"]
+    return "\n".join(out)
 
 
-def render_readme(text: str) -> str:
-    for name, fn in README_BLOCKS.items():
+def _serve_targets(loads: dict, ratio: dict, recs: list[dict]) -> list[str]:
+    """The issue's serving targets, each met or not, from the run's own records."""
+    out = []
+    for side, name in (("bertkit-fast", "`--fast`"), ("bertkit", "bertkit")):
+        if (side, 32) in ratio:
+            x = ratio[(side, 32)]
+            out.append(f"{name} at 32 clients {x:.2f}× the peer (≥ 4×: {'met' if x >= 4 else 'not met'})")
+    for side, name in (("bertkit-fast", "`--fast`"), ("bertkit", "bertkit")):
+        if (side, 1) in loads and ("peer", 1) in loads:
+            d = loads[(side, 1)]["p99_ms"] - loads[("peer", 1)]["p99_ms"]
+            verdict = "met" if d <= 10 else "not met"
+            out.append(f"{name} p99 at 1 client {d:+.1f} ms against the peer's (≤ +10 ms: {verdict})")
+    errors = [r for r in loads.values() if set(r["statuses"]) != {"200"}]
+    out.append("no error below the queue limit" if not errors else f"errors in {len(errors)} load runs")
+    for r in (r for r in recs if r["kind"] == "memory"):
+        ok = r["only_200_or_503"] and r["rss_growth_pct"] <= 10
+        out.append(f"memory over {r['requests']:,} requests {r['rss_growth_pct']:+.1f} %, only 200 / 503 "
+                   f"(≤ 10 %: {'met' if ok else 'not met'})")
+    for r in (r for r in recs if r["kind"] == "fault"):
+        out.append(f"fault run {'passed' if r['ok'] else 'failed'}")
+    return out
+
+
+def _statuses(counts: dict) -> str:
+    return ", ".join(f"{k} × {v:,}" for k, v in sorted(counts.items()))
+
+
+# generated blocks in hand-written pages: between `<!-- NAME: generated by ... -->` and `<!-- /NAME -->`
+BLOCKS = {"README.md": {"ner-wnut17": ner_recipe_line}, "docs/commands/serve.md": {"serve-load": serve_load_table}}
+
+
+def render_blocks(text: str, page: str = "README.md") -> str:
+    for name, fn in BLOCKS[page].items():
         begin, end = f"<!-- {name}: generated by `{REGENERATE}` -->", f"<!-- /{name} -->"
         if begin not in text or end not in text:
-            raise SystemExit(f"benchmarks: README.md has no {begin} ... {end} markers")
+            raise SystemExit(f"benchmarks: {page} has no {begin} ... {end} markers")
         head, rest = text.split(begin, 1)
         text = head + begin + "\n" + fn() + "\n" + end + rest.split(end, 1)[1]
     return text
 
 
 def main(argv: list[str] | None = None) -> int:
-    readme = REPO / "README.md"
     code = write_or_check(__doc__, OUTPUT, REPO, render(), REGENERATE, argv)
-    return code or write_or_check(__doc__, readme, REPO, render_readme(readme.read_text()), REGENERATE, argv)
+    for page in BLOCKS:
+        path = REPO / page
+        code = code or write_or_check(__doc__, path, REPO, render_blocks(path.read_text(), page), REGENERATE, argv)
+    return code
 
 
 if __name__ == "__main__":
