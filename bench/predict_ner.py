@@ -1,6 +1,6 @@
 """Benchmark `bertkit ner predict` against `transformers.pipeline("token-classification")` on WNUT-17 dev.
 
-    nice -n 5 python bench/predict_ner.py --model DIR [--fast] [--repeats 1] [--pipeline-batch-sizes 8,32]
+    nice -n 5 python bench/predict_ner.py --model DIR [--fast] [--bf16] [--repeats 1] [--pipeline-batch-sizes 8,32]
         [--save-results N]
 
 Model: --model, a token-classification folder (e.g. from `bertkit ner train -c wnut17-minilm`); both sides load it.
@@ -10,11 +10,13 @@ Each side runs in a fresh child process (alternated), loads the model (load_s, n
 texts, then answers every text once:
 - bertkit: the code path of `bertkit ner predict -m DIR FILE` (Tagger + predict_stream + the JSONL writer into
   /dev/null), reading the texts from a file; bertkit-fast (with --fast): the same with `--fast` (ONNX Runtime);
+  bertkit-bf16 (with --bf16): the same with `--bf16` (bf16 autocast);
 - pipeline: `pipe(texts, batch_size=bs)` with aggregation_strategy="first", each result written as a JSON line into
   /dev/null; bs=None is its default (1); --pipeline-batch-sizes are swept to find its best.
 One JSON line per child run (kind=run), then kind=summary per side (median over the repeats) and kind=ratio: bertkit /
-pipeline at its default and at its best batch size, with the agreement of their entities: on the texts where the
-pipeline's own word splitting (its pre-tokenizer) equals bertkit's, the share whose (type, start, end) sets are equal.
+pipeline at its default and at its best batch size (in fp32; with --bf16 also against the best bf16 pipeline), with
+the agreement of their entities: on the texts where the pipeline's own word splitting (its pre-tokenizer) equals
+bertkit's, the share whose (type, start, end) sets are equal.
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ def child_bertkit(p: dict) -> dict:
     from bertkit.ner.predict import Tagger, predict_stream
 
     t0 = time.perf_counter()
-    tagger = Tagger(p["model"], threads=p.get("threads"), fast=p.get("fast", False))
+    tagger = Tagger(p["model"], threads=p.get("threads"), fast=p.get("fast", False), bf16=p.get("bf16", False))
     load_s = time.perf_counter() - t0
     texts = Path(p["texts"]).read_text(encoding="utf-8").splitlines()
     tagger.predict_records(texts[:WARMUP])
@@ -69,7 +71,8 @@ def child_pipeline(p: dict) -> dict:
     from transformers import pipeline
 
     t0 = time.perf_counter()
-    pipe = pipeline("token-classification", model=p["model"], aggregation_strategy="first", device=-1)
+    pipe = pipeline("token-classification", model=p["model"], aggregation_strategy="first", device=-1,
+                    **({"dtype": torch.bfloat16} if p.get("bf16") else {}))
     load_s = time.perf_counter() - t0
     texts = Path(p["texts"]).read_text(encoding="utf-8").splitlines()
     pipe(texts[:WARMUP], batch_size=p["bs"] or 1)
@@ -120,9 +123,12 @@ def main() -> None:
     ap.add_argument("--model", default=None, help="a token-classification folder (default: --smoke's tiny tagger)")
     ap.add_argument("--dev", default=str(SHARED / "ner" / "wnut17" / "dev.conll"))
     ap.add_argument("--limit", type=int, default=None, help="first N dev sentences (default: all 1,009)")
-    ap.add_argument("--pipeline-batch-sizes", default="8,32", help="pipeline batch sizes to sweep for its best")
+    ap.add_argument("--pipeline-batch-sizes", default=None,
+                    help="pipeline batch sizes to sweep for its best [default: 8,32; none with --smoke]")
     ap.add_argument("--fast", action="store_true",
                     help="also time `ner predict --fast` (the folder's ONNX export: `bertkit export DIR --onnx`)")
+    ap.add_argument("--bf16", action="store_true", help="also time `ner predict --bf16` (bf16 autocast) and the "
+                    "pipeline with its weights in bf16 (dtype=torch.bfloat16) at each swept batch size")
     ap.add_argument("--repeats", type=int, default=1)
     ap.add_argument("--smoke", action="store_true", help="tiny random model, 40 sentences (for the tests)")
     args = parent_args(ap, {"bertkit": child_bertkit, "pipeline": child_pipeline})
@@ -130,13 +136,17 @@ def main() -> None:
         return
     with tempfile.TemporaryDirectory(prefix="bertkit-bench-ner-predict-") as tmp:
         if args.smoke or not args.model:
-            args.model, args.limit, args.pipeline_batch_sizes = tiny_tagger(Path(tmp)), 40, ""
+            args.model, args.limit = tiny_tagger(Path(tmp)), 40
+        if args.pipeline_batch_sizes is None:
+            args.pipeline_batch_sizes = "" if args.smoke else "8,32"
         texts = _texts(args.dev, args.limit)
         tfile = Path(tmp) / "texts.txt"
         tfile.write_text("\n".join(texts) + "\n", encoding="utf-8")
         common = {"bench": "predict_ner", "model": Path(args.model).name, "texts": len(texts)}
-        sides = ["bertkit"] + (["bertkit-fast"] if args.fast else []) + ["pipeline-default"]
+        sides = ["bertkit"] + (["bertkit-fast"] if args.fast else []) + (["bertkit-bf16"] if args.bf16 else [])
+        sides += ["pipeline-default"]
         sides += [f"pipeline-bs{b}" for b in args.pipeline_batch_sizes.split(",") if b]
+        sides += [f"pipeline-bf16-bs{b}" for b in args.pipeline_batch_sizes.split(",") if b and args.bf16]
         runs = run_sides(sides, args, tfile, common)
         report(runs, texts, common)
 
@@ -145,9 +155,11 @@ def run_sides(sides: list[str], args: argparse.Namespace, tfile: Path, common: d
     """Each side in a fresh child, alternated over the repeats; one kind=run line each."""
     env, runs = environment(), {}
     for i, side in enumerate(order(sides, args.repeats)):
-        p = {"model": args.model, "texts": str(tfile), "bs": None, "fast": side == "bertkit-fast"}
+        p = {"model": args.model, "texts": str(tfile), "bs": None, "fast": side == "bertkit-fast",
+             "bf16": side == "bertkit-bf16"}
         if side.startswith("pipeline"):
             p["bs"] = None if side == "pipeline-default" else int(side.split("bs")[1])
+            p["bf16"] = "-bf16-" in side
         res = run_child([__file__, "--child", "pipeline" if side.startswith("pipeline") else "bertkit", "--params",
                          json.dumps(p)])
         runs.setdefault(side, []).append(res)
@@ -162,8 +174,10 @@ def report(runs: dict[str, list[dict]], texts: list[str], common: dict) -> None:
     for s, v in med.items():
         emit({"kind": "summary", **common, "side": s, "runs": len(runs[s]), "sentences_per_s": round(v, 2),
               "peak_rss_mb": median([r["peak_rss_mb"] for r in runs[s]])})
-    pipes = {s: v for s, v in med.items() if s.startswith("pipeline")}
+    pipes = {s: v for s, v in med.items() if s.startswith("pipeline") and "-bf16-" not in s}
     best = max(pipes, key=pipes.get)
+    bf16 = {s: v for s, v in med.items() if "-bf16-" in s}  # the pipeline at bertkit --bf16's precision
+    best16 = max(bf16, key=bf16.get) if bf16 else None
     ref = runs["pipeline-default"][0]
     for side in (s for s in med if s.startswith("bertkit")):
         emit({"kind": "ratio", **common, "side": side, "pipeline_best": best,
@@ -172,11 +186,14 @@ def report(runs: dict[str, list[dict]], texts: list[str], common: dict) -> None:
               "pipeline_best_sentences_per_s": round(pipes[best], 2),
               "x_vs_default": round(med[side] / pipes["pipeline-default"], 2),
               "x_vs_best": round(med[side] / pipes[best], 2), "target_3x_best": med[side] >= 3 * pipes[best],
+              **({"pipeline_bf16_best": best16, "x_vs_pipeline_bf16_best": round(med[side] / bf16[best16], 2)}
+                 if best16 else {}),
               "agreement": agreement(texts, runs[side][0]["entities"], ref["entities"], ref["pre_words"])})
-    if "bertkit-fast" in med:
-        a, b = runs["bertkit"][0]["entities"], runs["bertkit-fast"][0]["entities"]
-        emit({"kind": "fast_vs_pytorch", **common, "texts_with_equal_entities": sum(x == y for x, y in zip(a, b)),
-              "x_fast_vs_pytorch": round(med["bertkit-fast"] / med["bertkit"], 2)})
+    for side in (s for s in ("bertkit-fast", "bertkit-bf16") if s in med):
+        a, b = runs["bertkit"][0]["entities"], runs[side][0]["entities"]
+        emit({"kind": "fast_vs_pytorch", **common, "side": side,
+              "texts_with_equal_entities": sum(x == y for x, y in zip(a, b)),
+              "x_fast_vs_pytorch": round(med[side] / med["bertkit"], 2)})
 
 if __name__ == "__main__":
     main()

@@ -57,6 +57,18 @@ def test_predict_ner_smoke(shared_data):
     assert agree["comparable"] > 0 and agree["same"] == agree["comparable"]
 
 
+def test_predict_ner_bf16_sides_smoke(shared_data):
+    lines = run_bench("predict_ner.py", "--bf16", "--pipeline-batch-sizes", "4")
+    assert {ln["side"] for ln in lines if ln["kind"] == "run"} == {"bertkit", "bertkit-bf16", "pipeline-default",
+                                                                  "pipeline-bs4", "pipeline-bf16-bs4"}
+    ratios = {ln["side"]: ln for ln in lines if ln["kind"] == "ratio"}
+    assert set(ratios) == {"bertkit", "bertkit-bf16"}
+    assert all(r["pipeline_best"] != "pipeline-bf16-bs4" and r["pipeline_bf16_best"] == "pipeline-bf16-bs4"
+               and r["x_vs_pipeline_bf16_best"] > 0 for r in ratios.values())
+    (same,) = [ln for ln in lines if ln["kind"] == "fast_vs_pytorch"]
+    assert same["side"] == "bertkit-bf16" and 0 <= same["texts_with_equal_entities"] <= 40
+
+
 def test_predict_classify_smoke(shared_data):
     lines = run_bench("predict_classify.py")
     ratios = {ln["corpus"]: ln for ln in lines if ln["kind"] == "ratio"}
