@@ -121,10 +121,17 @@ def check_qa_ask(f):
 
 
 def check_qa_ask_fast(f):
+    """--fast answers as PyTorch does, within 1e-4 in score. A tiny random model can score two spans alike to 1e-9
+    (seen: deberta-v2 under transformers 5.25, spans 8-27 and 8-57 at 0.05160472); either of such tied spans is
+    the same answer."""
     _ok(f["qa"])
-    ref, fast = _ask(f), _ask(f, "--fast")
-    assert [(a["answer"], a["start"]) for a in fast] == [(a["answer"], a["start"]) for a in ref]
-    assert max(abs(a["score"] - b["score"]) for a, b in zip(fast, ref)) < 1e-4
+    ref, fast = _ask(f, "--top-k", "3"), _ask(f, "--fast", "--top-k", "3")
+    assert len(ref) == len(fast)
+    for a, b in zip(ref, fast):
+        tied = {(a["start"], a["end"])} | {(x["start"], x["end"]) for x in a.get("alternatives", [])
+                                           if abs(x["score"] - a["score"]) < 1e-6}
+        assert (b["start"], b["end"]) in tied, (a, b)
+        assert abs(a["score"] - b["score"]) < 1e-4
 
 
 def check_attention(f):
