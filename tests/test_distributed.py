@@ -136,8 +136,8 @@ def test_classify_two_processes_train_like_one(setup):
 def test_two_machines_on_loopback(setup):
     d, model, one = setup
     out, port = d / "nodes", free_port()
-    cmds = [launch(cls_args(model, d, out, 8), "--num_processes", "2", "--num_machines", "2", "--machine_rank",
-                   str(rank),
+    cmds = [launch([*cls_args(model, d, out, 8), "--keep-checkpoints"], "--num_processes", "2", "--num_machines", "2",
+                   "--machine_rank", str(rank),
                    "--main_process_ip", "127.0.0.1", "--main_process_port", str(port)) for rank in (0, 1)]
     procs = [subprocess.Popen(c, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env()) for c in cmds]
     outs = [p.communicate(timeout=400) for p in procs]
@@ -145,6 +145,11 @@ def test_two_machines_on_loopback(setup):
     assert outs[1][0].strip() == ""  # machine 1 prints nothing on stdout
     assert_written_once(subprocess.CompletedProcess(cmds[0], 0, outs[0][0], outs[0][1]), out)
     assert_same_run(one, out, ("accuracy",))
+    run_dir = d / "nodes.run"  # each checkpoint is renamed into place only once both ranks' RNG states are in it
+    kept = sorted(p.name for p in run_dir.iterdir())
+    assert kept and all(k.startswith("checkpoint-") for k in kept), kept
+    for k in kept:
+        assert {"random_states_0.pkl", "random_states_1.pkl"} <= {f.name for f in (run_dir / k).iterdir()}, k
 
 
 def test_qa_two_processes_train_like_one(tiny_bert, setup):

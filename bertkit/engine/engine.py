@@ -299,6 +299,7 @@ class Engine:
             partial.mkdir(parents=True)
         acc.wait_for_everyone()
         acc.save_state(str(partial))
+        acc.wait_for_everyone()  # every rank's random_states_<i>.pkl is in before the folder is renamed
         if self.is_main:
             st.loss_sum, st.train_seconds = float(self._running.item()), self._elapsed()
             st.save(partial)
