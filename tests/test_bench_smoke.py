@@ -127,11 +127,21 @@ def test_peak_smoke():
 
 
 @pytest.mark.parametrize("script", ["train_classify.py", "train_ner.py", "predict_ner.py", "predict_classify.py",
-                                    "qa.py", "gpu.py", "fast_backends.py", "peak.py", "compile_train.py"])
+                                    "qa.py", "gpu.py", "fast_backends.py", "peak.py", "compile_train.py",
+                                    "dropout_step.py"])
 def test_help_documents_the_command(script):
     r = subprocess.run([sys.executable, str(REPO / "bench" / script), "--help"], capture_output=True, text=True,
                        timeout=60)
     assert r.returncode == 0 and f"python bench/{script}" in r.stdout
+
+
+def test_dropout_step_smoke():
+    lines = run_bench("dropout_step.py")
+    sides = {ln["side"]: ln for ln in lines if ln["kind"] == "side"}
+    assert set(sides) == {"torch", "bertkit", "none"} and all(s["step_ms"] > 0 and s["timed_steps"] == 1
+                                                                for s in sides.values())
+    (ratio,) = [ln for ln in lines if ln["kind"] == "ratio"]
+    assert ratio["x_bertkit_vs_torch"] > 0 and ratio["x_none_vs_torch"] > 0
 
 
 def test_serve_load_smoke(shared_data):

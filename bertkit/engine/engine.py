@@ -17,6 +17,7 @@ import torch
 
 from bertkit import console
 from bertkit.engine import checkpoint as ckpt
+from bertkit.engine import dropout as fast_dropout
 from bertkit.engine.batching import Features
 from bertkit.engine.callbacks import Callback, stop_signals
 from bertkit.engine.inference import Outputs, batched_forward
@@ -37,6 +38,8 @@ class Engine:
         self.task, self.cfg, self.run_dir, self.project_name = task, cfg, run_dir, project_name
         self.accelerator = make_accelerator(cfg, run_dir)
         self.model = model
+        cpu = self.accelerator.device.type == "cpu"  # a compiled graph draws its own masks; CUDA's kernel is fused
+        self.fast_dropouts = fast_dropout.install(model) if cpu and not cfg.compile else 0
         self.state = TrainState()
         self.callbacks = list(callbacks)
         self.best_weights: dict[str, torch.Tensor] | None = None  # main process only

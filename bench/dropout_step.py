@@ -1,0 +1,112 @@
+"""torch's CPU dropout against bertkit's (bertkit/engine/dropout.py) on one training step, in one process.
+
+    nice -n 10 python bench/dropout_step.py [--model DIR] [--batch-size 32] [--length 32] [--rounds 8]
+        [--steps 6] [--fp32] [--save-results dropout-step]
+
+The step: a token-classification head on --model (default: the packaged all-MiniLM-L6-v2), one synthetic batch
+(seed 0), the forward under bf16 autocast (as bertkit's auto precision on a CPU with avx512_bf16; --fp32 for fp32),
+backward, fused AdamW and zero_grad, as the engine runs it. Sides alternate within one process, --rounds times
+--steps steps each (the first step of each round is not timed), so the machine's drift falls on both alike:
+    torch     the model's nn.Dropout modules as they are (torch's bernoulli_ masks)
+    bertkit   the same modules after bertkit.engine.dropout.install (16-bit masks from torch's generator)
+    none      every dropout module's forward skipped: the most a faster kernel for them could save (the attention
+              probabilities' dropout, which SDPA draws inside its own kernel from the module's p, runs on every side)
+One JSON line per side (median step ms over the timed steps) and a ratio line (torch / bertkit step time).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from pathlib import Path
+
+import torch
+from common import emit, packaged_model, parse_args, tiny_model
+
+SIDES = ("torch", "bertkit", "none")
+
+
+def _model(path: str, labels: int = 13):
+    from transformers import AutoModelForTokenClassification
+
+    torch.manual_seed(0)
+    model = AutoModelForTokenClassification.from_pretrained(path, num_labels=labels, attn_implementation="sdpa")
+    return model.train()
+
+
+class _Skipped(torch.nn.Dropout):
+    """p kept (attention layers read it and pass it to SDPA), the module's own dropout skipped."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x
+
+
+def _switch(model, side: str, originals: dict) -> None:
+    from bertkit.engine.dropout import FastDropout
+
+    for name, module in model.named_modules():
+        for child_name, child in module.named_children():
+            key = f"{name}.{child_name}"
+            if isinstance(child, torch.nn.Dropout):
+                originals.setdefault(key, child.p)
+                p = originals[key]
+                new = {"bertkit": FastDropout, "none": _Skipped}.get(side, torch.nn.Dropout)(p)
+                setattr(module, child_name, new)
+
+
+def run(args: argparse.Namespace) -> dict[str, list[float]]:
+    torch.set_num_threads(args.threads)
+    model = _model(args.model)
+    opt = torch.optim.AdamW(model.parameters(), lr=5e-5, fused=True)
+    g = torch.Generator().manual_seed(0)
+    vocab = model.config.vocab_size
+    ids = torch.randint(min(1000, vocab // 2), vocab, (args.batch_size, args.length), generator=g)
+    labels = torch.randint(0, 13, (args.batch_size, args.length), generator=g)
+    mask = torch.ones_like(ids)
+    times: dict[str, list[float]] = {s: [] for s in SIDES}
+    originals: dict = {}
+    for _ in range(args.rounds):
+        for side in SIDES:
+            _switch(model, side, originals)
+            for k in range(args.steps):
+                t = time.perf_counter()
+                with torch.autocast("cpu", dtype=torch.bfloat16, enabled=not args.fp32):
+                    loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
+                loss.backward()
+                opt.step()
+                opt.zero_grad(set_to_none=True)
+                if k:
+                    times[side].append((time.perf_counter() - t) * 1000)
+    return times
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", default=None, help="default: the packaged all-MiniLM-L6-v2")
+    for flag, default in (("--batch-size", 32), ("--length", 32), ("--rounds", 8), ("--steps", 6), ("--threads", 2)):
+        ap.add_argument(flag, type=int, default=default)
+    ap.add_argument("--fp32", action="store_true", help="fp32 instead of bf16 autocast")
+    ap.add_argument("--smoke", action="store_true", help="tiny random model, 1 round of 2 steps (for the tests)")
+    args = parse_args(ap)
+    if args.smoke:
+        import tempfile
+
+        args.model = tiny_model(Path(tempfile.mkdtemp(prefix="bertkit-bench-")) / "tiny")
+        args.rounds, args.steps, args.batch_size, args.length = 1, 2, 4, 8
+    args.model = args.model or packaged_model()
+    common = {"bench": "dropout_step", "batch_size": args.batch_size, "length": args.length, "rounds": args.rounds,
+              "steps": args.steps, "threads": args.threads, "precision": "fp32" if args.fp32 else "bf16"}
+    times = run(args)
+    med = {s: round(statistics.median(v), 1) for s, v in times.items()}
+    lines = [{"kind": "side", **common, "side": s, "step_ms": med[s], "timed_steps": len(times[s])} for s in SIDES]
+    cost, saved = med["torch"] - med["none"], med["torch"] - med["bertkit"]  # what the modules cost, what was saved
+    lines.append({"kind": "ratio", **common, "x_bertkit_vs_torch": round(med["torch"] / med["bertkit"], 3),
+                  "x_none_vs_torch": round(med["torch"] / med["none"], 3),
+                  "share_of_dropout_cost_removed": round(saved / cost, 2) if cost > 0 else None})
+    for line in lines:
+        emit(line)
+
+
+if __name__ == "__main__":
+    main()
