@@ -13,7 +13,7 @@ from helpers import invoke, sentiment_rows
 pytest.importorskip("onnxruntime", reason="onnxruntime not installed: pip install 'bertkit[onnx]'")
 pytest.importorskip("onnx", reason="onnx not installed: pip install 'bertkit[onnx]' (the test extra has it)")
 
-TRAIN = ["--epochs", "6", "--batch-size", "8", "--lr", "1e-3", "--seed", "1", "--threads", "1"]
+TRAIN = ["--epochs", "10", "--batch-size", "8", "--lr", "1e-3", "--seed", "1", "--threads", "1"]
 
 
 def _tsv(path, n, seed):
@@ -43,7 +43,9 @@ def model(trained, tmp_path, monkeypatch):
 def _sabotage(monkeypatch, hit, noise: bool = False):
     """Quantization that breaks the int8 weights of the nodes whose name `hit` matches: negated (the classifier: its
     labels flip; the tiny model's pooled features are nearly one direction, so random weights might not hurt), or
-    noise (every node: negating them all would cancel out, the pooler's and the classifier's flips through tanh)."""
+    noise (every node: negating them all would cancel out, the pooler's and the classifier's flips through tanh),
+    with the classifier's weights negated too, int8 or fp32, so that no variant passes: a 2-layer model that learnt
+    the toy task keeps it with one layer in fp32 and random weights in the other."""
     import onnx
     from onnx import numpy_helper
 
@@ -61,10 +63,20 @@ def _sabotage(monkeypatch, hit, noise: bool = False):
                 arr = numpy_helper.to_array(w).astype(np.int16)
                 bad = np.random.default_rng(0).integers(-127, 128, size=arr.shape) if noise else -arr
                 w.CopyFrom(numpy_helper.from_array(np.clip(bad, -127, 127).astype(np.int8), w.name))
+            if noise and "classifier" in node.name and node.op_type in ("MatMul", "MatMulInteger", "Gemm"):
+                _negate(inits[node.input[1]])  # and the labels flip, whichever layers stay fp32
         onnx.save(m, str(dest))
         return dest
 
     monkeypatch.setattr(int8gate, "quantize", broken)
+
+
+def _negate(w) -> None:
+    from onnx import numpy_helper
+
+    arr = numpy_helper.to_array(w)
+    flipped = np.clip(-arr.astype(np.int16), -127, 127).astype(np.int8) if arr.dtype == np.int8 else -arr
+    w.CopyFrom(numpy_helper.from_array(flipped, w.name))
 
 
 def _gate(folder):
