@@ -13,6 +13,7 @@ from helpers import invoke, sentiment_rows
 pytest.importorskip("onnxruntime", reason="onnxruntime not installed: pip install 'bertkit[onnx]'")
 pytest.importorskip("onnx", reason="onnx not installed: pip install 'bertkit[onnx]' (the test extra has it)")
 
+MATMULS = ("MatMul", "MatMulInteger", "Gemm")
 TRAIN = ["--epochs", "10", "--batch-size", "8", "--lr", "1e-3", "--seed", "1", "--threads", "1"]
 
 
@@ -60,10 +61,12 @@ def _sabotage(monkeypatch, hit, noise: bool = False):
         for node in m.graph.node:
             if node.op_type == "MatMulInteger" and hit(node.name) and node.input[1] in inits:
                 w = inits[node.input[1]]
-                arr = numpy_helper.to_array(w).astype(np.int16)
-                bad = np.random.default_rng(0).integers(-127, 128, size=arr.shape) if noise else -arr
-                w.CopyFrom(numpy_helper.from_array(np.clip(bad, -127, 127).astype(np.int8), w.name))
-            if noise and "classifier" in node.name and node.op_type in ("MatMul", "MatMulInteger", "Gemm"):
+                if noise:
+                    bad = np.random.default_rng(0).integers(-127, 128, size=tuple(w.dims)).astype(np.int8)
+                    w.CopyFrom(numpy_helper.from_array(bad, w.name))
+                else:
+                    _negate(w)
+            if noise and "classifier" in node.name and node.op_type in MATMULS and node.input[1] in inits:
                 _negate(inits[node.input[1]])  # and the labels flip, whichever layers stay fp32
         onnx.save(m, str(dest))
         return dest

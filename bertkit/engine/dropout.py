@@ -9,6 +9,8 @@ checkpoints and exact resume hold as before. The design, with its measurements: 
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 _LEVELS = 1 << 16  # 16-bit uniforms
@@ -31,9 +33,7 @@ class _Dropout(torch.autograd.Function):
 
 def drop_mask(shape: torch.Size | tuple[int, ...], p: float) -> torch.Tensor:
     """A bool tensor of `shape`, each element True with probability round(p * 65536) / 65536."""
-    n = 1
-    for d in shape:
-        n *= d
+    n = math.prod(shape)
     words = torch.empty((n + 3) // 4, dtype=torch.int64).random_(-(1 << 63), None)  # the full 64-bit range
     uniforms = words.view(torch.int16)[:n].view(shape)  # four signed 16-bit uniforms per word
     return uniforms < round(p * _LEVELS) - (_LEVELS // 2)
