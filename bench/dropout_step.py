@@ -1,17 +1,20 @@
-"""torch's CPU dropout against bertkit's (bertkit/engine/dropout.py) on one training step, in one process.
+"""torch's CPU dropout against bertkit's (bertkit/engine/dropout.py, cpu_attention.py) on one training step.
 
     nice -n 10 python bench/dropout_step.py [--model DIR] [--batch-size 32] [--length 32] [--rounds 8]
         [--steps 6] [--fp32] [--save-results dropout-step]
 
 The step: a token-classification head on --model (default: the packaged all-MiniLM-L6-v2), one synthetic batch
-(seed 0), the forward under bf16 autocast (as bertkit's auto precision on a CPU with avx512_bf16; --fp32 for fp32),
-backward, fused AdamW and zero_grad, as the engine runs it. Sides alternate within one process, --rounds times
---steps steps each (the first step of each round is not timed), so the machine's drift falls on both alike:
+(seed 0; half its rows padded by a quarter of --length, as bucketed batches are), the forward under bf16 autocast
+(as bertkit's auto precision on a CPU with avx512_bf16; --fp32 for fp32), backward, fused AdamW and zero_grad, as the
+engine runs it. Sides alternate within one process, --rounds times --steps steps each (the first step of each round
+is not timed), so the machine's drift falls on every side alike:
     torch     the model's nn.Dropout modules as they are (torch's bernoulli_ masks)
     bertkit   the same modules after bertkit.engine.dropout.install (16-bit masks from torch's generator)
+    bertkit-attention   and the attention probabilities' dropout through bertkit.engine.cpu_attention (the engine's
+              CPU training path: scores and softmax in fp32 as SDPA's math path, bertkit's masks)
     none      every dropout module's forward skipped: the most a faster kernel for them could save (the attention
               probabilities' dropout, which SDPA draws inside its own kernel from the module's p, runs on every side)
-One JSON line per side (median step ms over the timed steps) and a ratio line (torch / bertkit step time).
+One JSON line per side (median step ms over the timed steps) and a ratio line (torch's step time over each side's).
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from pathlib import Path
 import torch
 from common import emit, packaged_model, parse_args, tiny_model
 
-SIDES = ("torch", "bertkit", "none")
+SIDES = ("torch", "bertkit", "bertkit-attention", "none")
 
 
 def _model(path: str, labels: int = 13):
@@ -44,9 +47,14 @@ class _Skipped(torch.nn.Dropout):
 
 def _switch(model, side: str) -> None:
     """Every dropout module of `model` as `side` runs it, with its p (every side's class keeps it)."""
+    from bertkit.engine import cpu_attention
     from bertkit.engine.dropout import FastDropout
 
-    cls = {"bertkit": FastDropout, "none": _Skipped}.get(side, torch.nn.Dropout)
+    if side == "bertkit-attention":
+        cpu_attention.install(model)
+    else:
+        cpu_attention.uninstall(model)
+    cls = {"bertkit": FastDropout, "bertkit-attention": FastDropout, "none": _Skipped}.get(side, torch.nn.Dropout)
     for module in list(model.modules()):
         for name, child in list(module.named_children()):
             if isinstance(child, torch.nn.Dropout):
@@ -62,6 +70,7 @@ def run(args: argparse.Namespace) -> dict[str, list[float]]:
     ids = torch.randint(min(1000, vocab // 2), vocab, (args.batch_size, args.length), generator=g)
     labels = torch.randint(0, 13, (args.batch_size, args.length), generator=g)
     mask = torch.ones_like(ids)
+    mask[: args.batch_size // 2, args.length - args.length // 4:] = 0
     times: dict[str, list[float]] = {s: [] for s in SIDES}
     for _ in range(args.rounds):
         for side in SIDES:
@@ -99,6 +108,7 @@ def main() -> None:
     lines = [{"kind": "side", **common, "side": s, "step_ms": med[s], "timed_steps": len(times[s])} for s in SIDES]
     cost, saved = med["torch"] - med["none"], med["torch"] - med["bertkit"]  # what the modules cost, what was saved
     lines.append({"kind": "ratio", **common, "x_bertkit_vs_torch": round(med["torch"] / med["bertkit"], 3),
+                  "x_bertkit_attention_vs_torch": round(med["torch"] / med["bertkit-attention"], 3),
                   "x_none_vs_torch": round(med["torch"] / med["none"], 3),
                   "share_of_dropout_cost_removed": round(saved / cost, 2) if cost > 0 else None})
     for line in lines:

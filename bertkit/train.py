@@ -158,7 +158,8 @@ def run(plugin: TrainingPlugin) -> dict[str, Any] | None:
                 f"process(es) ({kind}) ({threads} threads each: {threads_why}), {cfg.epochs:g} epochs, "
                 f"batch {cfg.batch_size} per process, lr {cfg.lr:g}, mixed precision {cfg.mixed_precision} "
                 f"({precision_why}), attention {cfg.attn} ({attn_why})"
-                + (f", dropout: bertkit's CPU masks on {engine.fast_dropouts} modules" if engine.fast_dropouts else ""))
+                + (f", dropout: bertkit's CPU masks on {engine.fast_dropouts} modules" if engine.fast_dropouts else "")
+                + (", attention dropout: bertkit's CPU path" if engine.fast_attention else ""))
     result = engine.fit(train_feats, dev_feats, resume=resume)
     summary = None
     if engine.is_main:

@@ -138,10 +138,10 @@ def test_help_documents_the_command(script):
 def test_dropout_step_smoke():
     lines = run_bench("dropout_step.py")
     sides = {ln["side"]: ln for ln in lines if ln["kind"] == "side"}
-    assert set(sides) == {"torch", "bertkit", "none"} and all(s["step_ms"] > 0 and s["timed_steps"] == 1
-                                                                for s in sides.values())
+    assert set(sides) == {"torch", "bertkit", "bertkit-attention", "none"}
+    assert all(s["step_ms"] > 0 and s["timed_steps"] == 1 for s in sides.values())
     (ratio,) = [ln for ln in lines if ln["kind"] == "ratio"]
-    assert ratio["x_bertkit_vs_torch"] > 0 and ratio["x_none_vs_torch"] > 0
+    assert all(ratio[k] > 0 for k in ("x_bertkit_vs_torch", "x_bertkit_attention_vs_torch", "x_none_vs_torch"))
 
 
 def test_serve_load_smoke(shared_data):

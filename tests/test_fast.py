@@ -45,6 +45,14 @@ def test_auto_precision_resolves_by_hardware(monkeypatch):
     assert precision.resolve_mixed_precision("bf16", "cpu") == ("bf16", "as asked")
 
 
+def test_cpu_training_paths_logged_and_the_saved_model_runs_sdpa(clf_dir):
+    """The engine's CPU dropout masks and attention path are said in the log; what is saved names SDPA only."""
+    out, log = clf_dir
+    assert "dropout: bertkit's CPU masks on" in log and "attention dropout: bertkit's CPU path" in log, log
+    assert "bertkit_cpu_sdpa" not in (out / "config.json").read_text() + (out / "bertkit.json").read_text()
+    assert json.loads((out / "bertkit.json").read_text())["training_args"]["attn"] == "sdpa"
+
+
 def test_auto_precision_logged_saved_and_in_env(clf_dir):
     from bertkit.engine.precision import resolve_mixed_precision
 

@@ -45,9 +45,18 @@ class FastDropout(torch.nn.Dropout):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.training or self.p == 0:
             return x
-        if self.inplace or x.device.type != "cpu" or not (_MIN_P <= self.p < 1.0):
+        if self.inplace:
             return super().forward(x)
-        return _Dropout.apply(x, self.p)
+        return dropout(x, self.p)
+
+
+def dropout(x: torch.Tensor, p: float) -> torch.Tensor:
+    """Training-mode dropout of `x`: bertkit's masks on the CPU for p in [1/256, 1), torch's own otherwise."""
+    if p == 0:
+        return x
+    if x.device.type != "cpu" or not (_MIN_P <= p < 1.0):
+        return torch.nn.functional.dropout(x, p, training=True)
+    return _Dropout.apply(x, p)
 
 
 def install(model: torch.nn.Module) -> int:
