@@ -65,3 +65,12 @@ def train_toy_qa(base, work, out, options: list[str]):
                 "--max-length", "32", "--doc-stride", "8", *options])
     assert r.exit_code == 0, r.output
     return out
+
+
+def tiny_engine_settings(compile_: bool = False):
+    """EngineSettings for one epoch of batch 2 in fp32, the unit tests' engine (`compile_`: --compile)."""
+    from bertkit.engine.settings import EngineSettings
+
+    return EngineSettings(epochs=1, batch_size=2, eval_batch_size=2, lr=1e-4, weight_decay=0.0, warmup_ratio=0.0,
+                          grad_accum=1, max_grad_norm=1.0, seed=0, mixed_precision="no", eval_steps=None,
+                          patience=None, compile=compile_, bucket_size=1, log_every=1, save_steps=None, keep=1)

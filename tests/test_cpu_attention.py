@@ -6,6 +6,7 @@ import json
 
 import pytest
 import torch
+from helpers import tiny_engine_settings
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch.nn.attention import SDPBackend, sdpa_kernel
@@ -129,12 +130,9 @@ def test_install_skips_what_it_does_not_cover(tiny_bert):
 
 def test_engine_uses_it_on_cpu_unless_compiling_and_restores_sdpa(tiny_bert):
     from bertkit.engine import Engine
-    from bertkit.engine.settings import EngineSettings
 
     def engine(compile_: bool) -> Engine:
-        cfg = EngineSettings(epochs=1, batch_size=2, eval_batch_size=2, lr=1e-4, weight_decay=0.0, warmup_ratio=0.0,
-                             grad_accum=1, max_grad_norm=1.0, seed=0, mixed_precision="no", eval_steps=None,
-                             patience=None, compile=compile_, bucket_size=1, log_every=1, save_steps=None, keep=1)
+        cfg = tiny_engine_settings(compile_)
         return Engine(None, _tiny(tiny_bert), cfg)
 
     eager = engine(False)

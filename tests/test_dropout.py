@@ -6,6 +6,7 @@ import math
 
 import pytest
 import torch
+from helpers import tiny_engine_settings
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -91,13 +92,10 @@ def test_engine_installs_on_cpu_unless_compiling(tiny_bert):
     from transformers import AutoModelForTokenClassification
 
     from bertkit.engine import Engine
-    from bertkit.engine.settings import EngineSettings
 
     def engine(compile_: bool) -> Engine:
         model = AutoModelForTokenClassification.from_pretrained(tiny_bert, num_labels=3)
-        cfg = EngineSettings(epochs=1, batch_size=2, eval_batch_size=2, lr=1e-4, weight_decay=0.0, warmup_ratio=0.0,
-                             grad_accum=1, max_grad_norm=1.0, seed=0, mixed_precision="no", eval_steps=None,
-                             patience=None, compile=compile_, bucket_size=1, log_every=1, save_steps=None, keep=1)
+        cfg = tiny_engine_settings(compile_)
         return Engine(None, model, cfg)
 
     eager = engine(False)

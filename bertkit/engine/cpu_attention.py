@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import torch
 
+from bertkit.engine.dropout import dropout as fast_dropout
+
 NAME = "bertkit_cpu_sdpa"
 _DROPOUT_KEYS = ("attention_probs_dropout_prob", "attention_dropout")  # the config fields families name it by
 _registered = False
@@ -45,8 +47,6 @@ def attention(module, query: torch.Tensor, key: torch.Tensor, value: torch.Tenso
     if _delegate(module, query, attention_mask, dropout, is_causal, kwargs):
         return _sdpa(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling,
                      is_causal=is_causal, **kwargs)
-    from bertkit.engine.dropout import dropout as fast_dropout
-
     scale = query.size(-1) ** -0.5 if scaling is None else scaling
     with torch.autocast("cpu", enabled=False):  # the scores and softmax in fp32, as SDPA's math path
         scores = torch.matmul(query.float() * scale, key.float().transpose(-1, -2))
