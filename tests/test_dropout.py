@@ -10,7 +10,7 @@ from helpers import tiny_engine_settings
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bertkit.engine.dropout import FastDropout, drop_mask, install
+from bertkit.engine.dropout import FastDropout, drop_mask, install, keep_mask
 
 
 def _fast(p: float) -> FastDropout:
@@ -49,6 +49,28 @@ def test_forward_scales_kept_and_zeroes_dropped_and_backward_uses_the_same_mask(
     y.backward(torch.ones_like(y))
     expect = torch.where(kept, torch.tensor(1 / (1 - p), dtype=dtype), torch.zeros((), dtype=dtype))
     torch.testing.assert_close(x.grad, expect, rtol=0, atol=0)
+
+
+@settings(max_examples=25, deadline=None)
+@given(p=st.floats(1 / 256, 0.95), shape=st.lists(st.integers(1, 33), min_size=1, max_size=3),
+       dtype=st.sampled_from([torch.float32, torch.bfloat16]), seed=st.integers(0, 2**31 - 1))
+def test_forward_and_backward_equal_the_masked_fill_formulation_bit_for_bit(p, shape, dtype, seed):
+    """The uint8 keep mask is drop_mask's complement from the same draws, and x * keep * scale equals the
+    x * scale with dropped elements set to zero (the formulation it replaced) value for value, gradients too
+    (torch.equal: a dropped element may now be -0.0)."""
+    x = torch.randn(shape).to(dtype).requires_grad_()
+    torch.manual_seed(seed)
+    drop = drop_mask(tuple(shape), p)
+    torch.manual_seed(seed)
+    keep = keep_mask(tuple(shape), p)
+    assert keep.dtype == torch.uint8 and torch.equal(keep.bool(), ~drop)
+    torch.manual_seed(seed)
+    y = _fast(p)(x)
+    scale = 1 / (1 - p)
+    assert torch.equal(y, x.detach().mul(scale).masked_fill_(drop, 0))
+    g = torch.randn(shape).to(dtype)
+    y.backward(g)
+    assert torch.equal(x.grad, g.mul(scale).masked_fill_(drop, 0))
 
 
 def test_same_seed_same_mask_and_generator_state_advances():

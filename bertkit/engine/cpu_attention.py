@@ -51,10 +51,11 @@ def attention(module, query: torch.Tensor, key: torch.Tensor, value: torch.Tenso
     with torch.autocast("cpu", enabled=False):  # the scores and softmax in fp32, as SDPA's math path
         scores = torch.matmul(query.float() * scale, key.float().transpose(-1, -2))
         if attention_mask is not None:
-            if attention_mask.dtype == torch.bool:  # True: attend
-                scores = scores.masked_fill_(~attention_mask, torch.finfo(scores.dtype).min)
-            else:
-                scores = scores + attention_mask
+            if attention_mask.dtype == torch.bool:  # True: attend. As an additive bias of the mask's own shape
+                # (heads broadcast): masked_fill_ on the whole score matrix is not vectorised on the CPU
+                attention_mask = torch.zeros(attention_mask.shape, dtype=scores.dtype).masked_fill_(
+                    ~attention_mask, torch.finfo(scores.dtype).min)
+            scores = scores + attention_mask
         probs = torch.softmax(scores, dim=-1).to(value.dtype)
         out = torch.matmul(fast_dropout(probs, dropout), value)
     return out.transpose(1, 2).contiguous(), None

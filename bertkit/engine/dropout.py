@@ -20,23 +20,39 @@ _MIN_P = 1 / 256  # below this (or at p >= 1) torch's own dropout runs: the roun
 class _Dropout(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x: torch.Tensor, p: float) -> torch.Tensor:
-        drop = drop_mask(x.shape, p)
-        ctx.save_for_backward(drop)
+        keep = keep_mask(x.shape, p)
+        ctx.save_for_backward(keep)
         ctx.scale = 1.0 / (1.0 - p)
-        return x.mul(ctx.scale).masked_fill_(drop, 0)
+        return (x * keep).mul_(ctx.scale)
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
-        (drop,) = ctx.saved_tensors
-        return grad.mul(ctx.scale).masked_fill_(drop, 0), None
+        (keep,) = ctx.saved_tensors
+        return (grad * keep).mul_(ctx.scale), None
+
+
+def _uniforms(shape: torch.Size | tuple[int, ...]) -> torch.Tensor:
+    """Signed 16-bit uniforms of `shape`, four from each 64-bit draw of torch's generator."""
+    n = math.prod(shape)
+    words = torch.empty((n + 3) // 4, dtype=torch.int64).random_(-(1 << 63), None)  # the full 64-bit range
+    return words.view(torch.int16)[:n].view(shape)
+
+
+def _threshold(p: float) -> int:
+    return round(p * _LEVELS) - (_LEVELS // 2)
 
 
 def drop_mask(shape: torch.Size | tuple[int, ...], p: float) -> torch.Tensor:
     """A bool tensor of `shape`, each element True with probability round(p * 65536) / 65536."""
-    n = math.prod(shape)
-    words = torch.empty((n + 3) // 4, dtype=torch.int64).random_(-(1 << 63), None)  # the full 64-bit range
-    uniforms = words.view(torch.int16)[:n].view(shape)  # four signed 16-bit uniforms per word
-    return uniforms < round(p * _LEVELS) - (_LEVELS // 2)
+    return _uniforms(shape) < _threshold(p)
+
+
+def keep_mask(shape: torch.Size | tuple[int, ...], p: float) -> torch.Tensor:
+    """The complement of `drop_mask` from the same draws, as uint8 (1: kept). A tensor times a uint8 mask is one
+    vectorised multiply on the CPU; `masked_fill_` with a bool mask (what this module did before) is not: on a bf16
+    batch of 32 x 32 x 384, 126 against 445 us (Xeon with AMX, 2 threads), 1.46 against 2.27 ms for a dropout's
+    forward and backward with its draw, the same values (a dropped element may read -0.0 instead of 0)."""
+    return (_uniforms(shape) >= _threshold(p)).view(torch.uint8)
 
 
 class FastDropout(torch.nn.Dropout):
