@@ -8,6 +8,9 @@ packaged all-MiniLM-L6-v2 with a freshly initialised 2-label head (seed 0) saved
 does not depend on the head's weights, and both sides load the same folder. Data:
 - sst2-dev: the 872 SST-2 dev sentences (≈ 25 tokens each);
 - long: --long-texts texts, each --join consecutive dev sentences joined by spaces (≈ 150 tokens each).
+Every side reads a text up to the same length: the model's max_length in bertkit.json when the folder has one (the
+length bertkit reads it at; the pipeline and the ONNX Runtime peer get truncation=True, max_length=that), else the
+tokenizer's own limit.
 
 Each side runs in a fresh child process (alternated: bertkit, pipeline default, pipeline bs=8, ..., and with
 --repeats 2 then the reverse order), loads the model (load_s, not in the rates), warms up on 16 texts, then answers
@@ -111,6 +114,8 @@ def child_pipeline(p: dict) -> dict:
     import torch
 
     kw = {} if p["batch_size"] is None else {"batch_size": p["batch_size"]}
+    if p.get("max_length"):  # the length bertkit reads the model at (bertkit.json): the same tokens on every side
+        kw.update(truncation=True, max_length=p["max_length"])
     first = Path(p["corpora"][0]["file"]).read_text(encoding="utf-8").splitlines()[:WARMUP]
     pipe(first, **kw)
     out: dict = {"load_s": round(load, 2), "threads": torch.get_num_threads(), "corpora": {}}
@@ -144,7 +149,8 @@ def child_ort(p: dict) -> dict:
     def labels_of(texts: list[str], bs: int, sink) -> list[str]:
         out: list[str] = []
         for i in range(0, len(texts), bs):
-            enc = tok(texts[i:i + bs], padding=True, truncation=True, return_tensors="np")
+            enc = tok(texts[i:i + bs], padding=True, truncation=True, max_length=p.get("max_length"),
+                      return_tensors="np")
             logits = sess.run(["logits"], {k: enc[k].astype(np.int64) for k in names})[0]
             for t, k in zip(texts[i:i + bs], logits.argmax(-1)):
                 out.append(id2label[int(k)])
@@ -222,10 +228,18 @@ def main() -> None:
             emit({"kind": "gate", "bench": "predict_classify", "data": args.dev, **gate})
         common = {"bench": "predict_classify",
                   "model": "tiny" if args.smoke else (args.model or "all-MiniLM-L6-v2 + seeded head")}
+        common["max_length"] = read_max_length(model)
         runs = run_sides(args, sides_of(args), model, corpora, onnx_files, common)
         ctx = {"common": common, "gate": gate, "peak": read_peak(args.peak), "lengths": lengths, "model": model,
                "sizes": {c["name"]: len(t) for c, t in zip(corpora, texts)}}
         report(runs, corpora, ctx)
+
+
+def read_max_length(model: str) -> int | None:
+    """The length the model was trained at (bertkit.json's max_length), which bertkit reads it at and the peers are
+    given too (the pipeline would otherwise read up to the tokenizer's 512); None for a folder without one."""
+    meta = Path(model) / "bertkit.json"
+    return json.loads(meta.read_text()).get("max_length") if meta.is_file() else None
 
 
 def write_corpora(args: argparse.Namespace, tmp: Path) -> tuple[list[dict], list[list[str]]]:
@@ -263,11 +277,11 @@ def run_sides(args: argparse.Namespace, sides: list[str], model: str, corpora: l
             res = run_child([__file__, "--child", "bertkit", "--params", json.dumps(p)])
         elif side.startswith("ort-"):
             p = {"model": model, "corpora": corpora, "onnx": onnx_files[side],
-                 "batch_sizes": [int(b) for b in args.ort_batch_sizes.split(",")]}
+                 "batch_sizes": [int(b) for b in args.ort_batch_sizes.split(",")], "max_length": common["max_length"]}
             res = run_child([__file__, "--child", "ort", "--params", json.dumps(p)])
         else:
             bs = None if side == "pipeline-default" else int(side.split("bs")[1])
-            p = {"model": model, "corpora": corpora, "batch_size": bs}
+            p = {"model": model, "corpora": corpora, "batch_size": bs, "max_length": common["max_length"]}
             res = run_child([__file__, "--child", "pipeline", "--params", json.dumps(p)])
         runs.setdefault(side, []).append(res)
         emit({"kind": "run", **common, "side": side, "run": i, "load_s": res["load_s"], "threads": res["threads"],

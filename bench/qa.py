@@ -20,7 +20,9 @@ reverse order). By default the first --limit 300 of the 1,190 questions (--limit
 - tf4-pipeline (--with-tf4-pipeline): transformers 4.57.1's pipeline("question-answering") at its defaults,
   run by a virtual environment that the script creates in $TMPDIR/bertkit-tf457 (system site packages for
   torch; `pip install transformers==4.57.1`), on the same examples and scorer.
-- bertkit-fast: `bertkit qa eval --fast` (its ONNX file exported beforehand with `bertkit export --onnx`, untimed);
+- bertkit-fast: `bertkit qa eval --fast` (its ONNX file exported beforehand with `bertkit export --onnx`, then
+  `bertkit export --onnx --int8 --calibration G` on --gate-questions held-out questions: the accuracy gate keeps
+  int8 only if F1 drops by at most 1 % relative; untimed, kind=gate says what it decided);
 - ort-loop-fp32 / ort-loop-int8: the per-question loop on an ONNX Runtime session of the exported file (fp32, dynamic
   int8), as ONNX Runtime's docs use it (--no-fast leaves these three out); kind=ratio-fast compares bertkit-fast.
 Model loading is timed apart (load_s) and excluded from questions/s; each side warms up on 8 questions first.
@@ -159,20 +161,22 @@ def child_tf4(p: dict) -> dict:
 
 # -- setup ----------------------------------------------------------------------------------------
 
-def train_questions_file(source: str, exclude_data: str, n: int, out: Path) -> Path:
-    """Answerable questions of a SQuAD file whose paragraphs are not in the evaluation data, as SQuAD v1.1 JSON."""
+def train_questions_file(source: str, exclude_data: str, n: int, out: Path, skip: int = 0) -> Path:
+    """Answerable questions of a SQuAD file whose paragraphs are not in the evaluation data, as SQuAD v1.1 JSON:
+    the first `n` of them after the first `skip` (the training questions are the first, the gate's the next)."""
     excl = {p["context"] for a in json.loads(Path(exclude_data).read_text())["data"] for p in a["paragraphs"]}
     src = json.loads(Path(source).read_text())
     data, k = [], 0
     for a in src["data"]:
         paras = []
         for para in a["paragraphs"]:
-            if para["context"] in excl or k >= n:
+            if para["context"] in excl or k >= skip + n:
                 continue
-            qas = [q for q in para["qas"] if not q.get("is_impossible") and q.get("answers")][: n - k]
+            qas = [q for q in para["qas"] if not q.get("is_impossible") and q.get("answers")]
+            chosen = [q for j, q in enumerate(qas, k) if skip <= j < skip + n]
             k += len(qas)
-            if qas:
-                paras.append({"context": para["context"], "qas": [{**q, "is_impossible": False} for q in qas]})
+            if chosen:
+                paras.append({"context": para["context"], "qas": [{**q, "is_impossible": False} for q in chosen]})
         if paras:
             data.append({"title": a["title"], "paragraphs": paras})
     out.write_text(json.dumps({"version": "1.1", "data": data}))
@@ -249,6 +253,9 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--with-tf4-pipeline", action="store_true", help=f"add transformers {TF4}'s QA pipeline as a peer")
     ap.add_argument("--bertkit-bf16", action="store_true", help="also run `bertkit qa eval --bf16` (side bertkit-bf16)")
     ap.add_argument("--no-fast", action="store_true", help="leave out bertkit --fast and the ONNX Runtime loops")
+    ap.add_argument("--gate-questions", type=int, default=300,
+                    help="the int8 gate's data (`bertkit export --int8 --calibration`): this many answerable questions "
+                         "of --train after the training ones, paragraphs not in --data (0: no gate, --fast runs fp32)")
     ap.add_argument("--smoke", action="store_true", help="tiny random model, 12 questions, 1 repeat")
     return ap
 
@@ -272,8 +279,15 @@ def main() -> None:
         if not args.no_fast:
             from fast_sides import export_for_fast
 
-            onnx = export_for_fast(model, Path(tmp))
+            gate_file = None
+            if args.gate_questions and not args.smoke:  # held out: after the training questions, not in XQuAD
+                gate_file = str(train_questions_file(args.train, args.data, args.gate_questions,
+                                                     Path(tmp) / "gate.json", skip=args.train_questions))
+            onnx = export_for_fast(model, Path(tmp), gate_file)
             model = onnx.pop("model")
+            gate = onnx.pop("gate", None)
+            if gate is not None:
+                emit({"kind": "gate", "bench": "qa", "questions": args.gate_questions, **gate})
             sides += ["bertkit-fast", "ort-loop-fp32", "ort-loop-int8"]
         tf4_py = tf4_python(cache_root) if args.with_tf4_pipeline else None
         limit = args.limit or None

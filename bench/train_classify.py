@@ -251,24 +251,23 @@ def report(runs: dict[str, list[dict]], common: dict, bertkit_precision: str) ->
         if side == "bertkit":
             summ[side]["dev_accuracy_tuned"] = round(median([r["dev_accuracy_tuned"] for r in rs]), 4)
         emit({"kind": "summary", **common, "side": side, "runs": len(rs), **summ[side]})
-    if "bertkit" in summ and "trainer" in summ:
-        b, t = summ["bertkit"], summ["trainer"]
-        g = summ.get("trainer-grouped")
-        grouped = {"x_vs_trainer_grouped": round(b["train_samples_per_s"] / g["train_samples_per_s"], 2),
-                   "bertkit_precision": bertkit_precision,
-                   "dev_accuracy_diff_points_vs_grouped": round(100 * (b["dev_accuracy"] - g["dev_accuracy"]),
-                                                                2)} if g else {}
-        emit({"kind": "ratio", **common, **grouped,
-              "train_samples_per_s_x": round(b["train_samples_per_s"] / t["train_samples_per_s"], 2),
-              "wall_x": round(t["wall_s"] / b["wall_s"], 2),
-              "dev_accuracy_diff_points": round(100 * (b["dev_accuracy"] - t["dev_accuracy"]), 2),
-              "peak_rss_ratio": round(b["peak_rss_mb"] / t["peak_rss_mb"], 2),
-              "targets": {"train_3.5x": b["train_samples_per_s"] >= 3.5 * t["train_samples_per_s"],
-                          **({"same_precision_1.5x_grouped":
-                              b["train_samples_per_s"] >= 1.5 * g["train_samples_per_s"]} if g else {}),
-                          "accuracy_within_0.3": b["dev_accuracy"] >= t["dev_accuracy"] - 0.003,
-                          "rss_not_above": b["peak_rss_mb"] <= t["peak_rss_mb"]}})
-
+    b, t, g = summ.get("bertkit"), summ.get("trainer"), summ.get("trainer-grouped")
+    if not b or not (t or g):  # a ratio against whichever Trainer sides ran
+        return
+    grouped = {"x_vs_trainer_grouped": round(b["train_samples_per_s"] / g["train_samples_per_s"], 2),
+               "bertkit_precision": bertkit_precision,
+               "dev_accuracy_diff_points_vs_grouped": round(100 * (b["dev_accuracy"] - g["dev_accuracy"]), 2),
+               } if g else {}
+    defaults = {"train_samples_per_s_x": round(b["train_samples_per_s"] / t["train_samples_per_s"], 2),
+                "wall_x": round(t["wall_s"] / b["wall_s"], 2),
+                "dev_accuracy_diff_points": round(100 * (b["dev_accuracy"] - t["dev_accuracy"]), 2),
+                "peak_rss_ratio": round(b["peak_rss_mb"] / t["peak_rss_mb"], 2)} if t else {}
+    targets = {**({"train_3.5x": b["train_samples_per_s"] >= 3.5 * t["train_samples_per_s"]} if t else {}),
+               **({"same_precision_1.5x_grouped": b["train_samples_per_s"] >= 1.5 * g["train_samples_per_s"]}
+                  if g else {}),
+               **({"accuracy_within_0.3": b["dev_accuracy"] >= t["dev_accuracy"] - 0.003,
+                   "rss_not_above": b["peak_rss_mb"] <= t["peak_rss_mb"]} if t else {})}
+    emit({"kind": "ratio", **common, **grouped, **defaults, "targets": targets})
 
 if __name__ == "__main__":
     main()

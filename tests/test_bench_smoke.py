@@ -39,13 +39,43 @@ def test_train_classify_smoke(shared_data):
 
 
 def test_train_ner_smoke(shared_data):
-    lines = run_bench("train_ner.py")
+    lines = run_bench("train_ner.py", "--bertkit-set", "bucket_size=1", "--bertkit-set", "log-every=5")
     runs = [ln for ln in lines if ln["kind"] == "run"]
     assert {r["side"] for r in runs} == {"bertkit", "trainer", "trainer-grouped"}
     for r in runs:
         assert r["train_samples_per_s"] > 0 and r["peak_rss_mb"] > 0 and 0.0 <= r["dev_f1"] <= 1.0
+        assert r["bertkit_settings"] == {"bucket_size": 1, "log_every": 5}  # said on every line
     (ratio,) = [ln for ln in lines if ln["kind"] == "ratio"]
     assert ratio["train_samples_per_s_x"] > 0 and ratio["x_vs_trainer_grouped"] > 0
+
+
+def test_train_ner_bertkit_set_refuses_a_malformed_pair():
+    cmd = [sys.executable, str(REPO / "bench" / "train_ner.py"), "--smoke", "--bertkit-set", "bucket_size"]
+    r = subprocess.run(cmd, cwd=str(REPO), capture_output=True, text=True, timeout=120)
+    assert r.returncode != 0 and "expected KEY=VALUE" in r.stderr
+
+
+def test_qa_gate_questions_are_held_out_from_training(tmp_path):
+    sys.path.insert(0, str(REPO / "bench"))
+    from qa import train_questions_file
+
+    def para(ctx, ids):
+        return {"context": ctx, "qas": [{"id": i, "question": "q?", "answers": [{"text": ctx[:3], "answer_start": 0}],
+                                         "is_impossible": False} for i in ids]}
+
+    src = tmp_path / "src.json"
+    src.write_text(json.dumps({"data": [{"title": "t", "paragraphs": [para("alpha text", ["a1", "a2", "a3"]),
+                                                                       para("beta text", ["b1", "b2"]),
+                                                                       para("in eval", ["e1"])]}]}))
+    excl = tmp_path / "eval.json"
+    excl.write_text(json.dumps({"data": [{"title": "x", "paragraphs": [para("in eval", ["z"])]}]}))
+
+    def ids(f):
+        return [q["id"] for a in json.loads(f.read_text())["data"] for p in a["paragraphs"] for q in p["qas"]]
+
+    assert ids(train_questions_file(str(src), str(excl), 2, tmp_path / "tr.json")) == ["a1", "a2"]
+    assert ids(train_questions_file(str(src), str(excl), 2, tmp_path / "g.json", skip=2)) == ["a3", "b1"]
+    assert ids(train_questions_file(str(src), str(excl), 9, tmp_path / "g2.json", skip=4)) == ["b2"]
 
 
 def test_predict_ner_smoke(shared_data):
