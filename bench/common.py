@@ -208,6 +208,13 @@ def packaged_model() -> str:
     return str(packaged_model_dir())
 
 
+def trained_max_length(model: str | Path, default: int | None = None) -> int | None:
+    """The max_length a bertkit folder was trained at (bertkit.json), which bertkit reads it at; `default` for a
+    folder without one."""
+    meta = Path(model) / "bertkit.json"
+    return json.loads(meta.read_text()).get("max_length", default) if meta.is_file() else default
+
+
 def tiny_model(path: Path) -> str:
     """The tests' 2-layer random BERT, for --smoke runs."""
     import importlib.util

@@ -49,6 +49,7 @@ from common import (
     read_tsv,
     run_child,
     tiny_model,
+    trained_max_length,
 )
 from fast_sides import agreement, export_for_fast, fast_ratio, forward_flops, limit_share, read_peak
 
@@ -227,19 +228,12 @@ def main() -> None:
         if gate is not None:
             emit({"kind": "gate", "bench": "predict_classify", "data": args.dev, **gate})
         common = {"bench": "predict_classify",
-                  "model": "tiny" if args.smoke else (args.model or "all-MiniLM-L6-v2 + seeded head")}
-        common["max_length"] = read_max_length(model)
+                  "model": "tiny" if args.smoke else (args.model or "all-MiniLM-L6-v2 + seeded head"),
+                  "max_length": trained_max_length(model)}  # the peers get it too (the pipeline would read 512)
         runs = run_sides(args, sides_of(args), model, corpora, onnx_files, common)
         ctx = {"common": common, "gate": gate, "peak": read_peak(args.peak), "lengths": lengths, "model": model,
                "sizes": {c["name"]: len(t) for c, t in zip(corpora, texts)}}
         report(runs, corpora, ctx)
-
-
-def read_max_length(model: str) -> int | None:
-    """The length the model was trained at (bertkit.json's max_length), which bertkit reads it at and the peers are
-    given too (the pipeline would otherwise read up to the tokenizer's 512); None for a folder without one."""
-    meta = Path(model) / "bertkit.json"
-    return json.loads(meta.read_text()).get("max_length") if meta.is_file() else None
 
 
 def write_corpora(args: argparse.Namespace, tmp: Path) -> tuple[list[dict], list[list[str]]]:

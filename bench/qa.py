@@ -41,7 +41,19 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import REPO, SHARED, emit, environment, median, order, packaged_model, parent_args, run_child, tiny_model
+from common import (
+    REPO,
+    SHARED,
+    emit,
+    environment,
+    median,
+    order,
+    packaged_model,
+    parent_args,
+    run_child,
+    tiny_model,
+    trained_max_length,
+)
 
 WARMUP = 8
 TF4 = "4.57.1"
@@ -291,10 +303,7 @@ def main() -> None:
             sides += ["bertkit-fast", "ort-loop-fp32", "ort-loop-int8"]
         tf4_py = tf4_python(cache_root) if args.with_tf4_pipeline else None
         limit = args.limit or None
-        max_length = args.max_length
-        if max_length is None:
-            meta = Path(model) / "bertkit.json"
-            max_length = json.loads(meta.read_text()).get("max_length", 384) if meta.is_file() else 384
+        max_length = trained_max_length(model, 384) if args.max_length is None else args.max_length
         p = {"model": model, "data": args.data, "limit": limit, "batch_size": args.batch_size, "max_length": max_length}
         common = {"bench": "qa", "data": Path(args.data).name, "limit": limit, "max_length": max_length,
                   "threads_option": args.threads,

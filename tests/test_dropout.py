@@ -54,7 +54,7 @@ def test_forward_scales_kept_and_zeroes_dropped_and_backward_uses_the_same_mask(
 @settings(max_examples=25, deadline=None)
 @given(p=st.floats(1 / 256, 0.95), shape=st.lists(st.integers(1, 33), min_size=1, max_size=3),
        dtype=st.sampled_from([torch.float32, torch.bfloat16]), seed=st.integers(0, 2**31 - 1))
-def test_forward_and_backward_equal_the_masked_fill_formulation_bit_for_bit(p, shape, dtype, seed):
+def test_forward_and_backward_equal_the_masked_fill_formulation_value_for_value(p, shape, dtype, seed):
     """The uint8 keep mask is drop_mask's complement from the same draws, and x * keep * scale equals the
     x * scale with dropped elements set to zero (the formulation it replaced) value for value, gradients too
     (torch.equal: a dropped element may now be -0.0)."""
