@@ -159,7 +159,9 @@ def run(plugin: TrainingPlugin) -> dict[str, Any] | None:
                 f"batch {cfg.batch_size} per process, lr {cfg.lr:g}, mixed precision {cfg.mixed_precision} "
                 f"({precision_why}), attention {cfg.attn} ({attn_why})"
                 + (f", dropout: bertkit's CPU masks on {engine.fast_dropouts} modules" if engine.fast_dropouts else "")
-                + (", attention dropout: bertkit's CPU path" if engine.fast_attention else ""))
+                + (", attention dropout: bertkit's CPU path" if engine.fast_attention else "")
+                + (f", embedding gradients: a kept buffer on {engine.buffered_embeddings} table(s)"
+                   if engine.buffered_embeddings else ""))
     result = engine.fit(train_feats, dev_feats, resume=resume)
     summary = None
     if engine.is_main:

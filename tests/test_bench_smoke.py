@@ -158,7 +158,7 @@ def test_peak_smoke():
 
 @pytest.mark.parametrize("script", ["train_classify.py", "train_ner.py", "predict_ner.py", "predict_classify.py",
                                     "qa.py", "gpu.py", "fast_backends.py", "peak.py", "compile_train.py",
-                                    "dropout_step.py"])
+                                    "dropout_step.py", "memory_step.py"])
 def test_help_documents_the_command(script):
     r = subprocess.run([sys.executable, str(REPO / "bench" / script), "--help"], capture_output=True, text=True,
                        timeout=60)
@@ -172,6 +172,15 @@ def test_dropout_step_smoke():
     assert all(s["step_ms"] > 0 and s["timed_steps"] == 1 for s in sides.values())
     (ratio,) = [ln for ln in lines if ln["kind"] == "ratio"]
     assert all(ratio[k] > 0 for k in ("x_bertkit_vs_torch", "x_bertkit_attention_vs_torch", "x_none_vs_torch"))
+
+
+def test_memory_step_smoke():
+    lines = run_bench("memory_step.py")
+    sides = {ln["side"]: ln for ln in lines if ln["kind"] == "side"}
+    assert set(sides) == {"before", "embedding", "both"}
+    assert all(s["step_ms"] > 0 and s["timed_steps"] == 1 and s["length"] == 8 for s in sides.values())
+    (ratio,) = [ln for ln in lines if ln["kind"] == "ratio"]
+    assert ratio["x_embedding_vs_before"] > 0 and ratio["x_both_vs_before"] > 0
 
 
 def test_serve_load_smoke(shared_data):

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 from helpers import write_sentiment_csv
 
 HERE = Path(__file__).resolve().parent
@@ -46,8 +47,8 @@ def launch(args: list[str], *extra_launch: str) -> list[str]:
             "--dynamo_backend", "no", *port, *extra_launch, "-m", "bertkit", *args]
 
 
-def run(cmd: list[str]) -> subprocess.CompletedProcess:
-    return subprocess.run(cmd, capture_output=True, text=True, env=env(), timeout=400)
+def run(cmd: list[str], **extra_env: str) -> subprocess.CompletedProcess:
+    return subprocess.run(cmd, capture_output=True, text=True, env={**env(), **extra_env}, timeout=400)
 
 
 def no_dropout_model(tiny_bert: Path, dest: Path) -> Path:
@@ -131,6 +132,24 @@ def test_classify_two_processes_train_like_one(setup):
     assert {k: v for k, v in dev.items() if isinstance(v, float)} == pytest.approx(
         {k: v for k, v in ref.items() if isinstance(v, float)}, abs=1e-6)
     assert dev["confusion_matrix"] == ref["confusion_matrix"]
+
+
+def test_buffered_embedding_gradients_train_the_same_model_in_one_and_two_processes(setup):
+    """bertkit.engine.embedding_grad on the tiny model's tables (its knob lowers the minimum size): one process gives
+    the unbuffered run's weights bit for bit, and two processes (DDP reads the gradients autograd took from the
+    buffer) train like one."""
+    from safetensors.torch import load_file
+
+    d, model, one = setup
+    knob = {"BERTKIT_EMBEDDING_BUFFER_MIN": "1"}
+    for out, cmd in ((d / "buf1", [sys.executable, "-m", "bertkit", *cls_args(model, d, d / "buf1", 16)]),
+                     (d / "buf2", launch(cls_args(model, d, d / "buf2", 8), "--num_processes", "2"))):
+        r = run(cmd, **knob)
+        assert r.returncode == 0, r.stderr[-3000:]
+        assert "embedding gradients: a kept buffer on 3 table(s)" in r.stderr  # word, position, token type
+    ref, buffered = load_file(str(one / "model.safetensors")), load_file(str(d / "buf1" / "model.safetensors"))
+    assert all(torch.equal(ref[k], buffered[k]) for k in ref)
+    assert_same_run(d / "buf1", d / "buf2", ("accuracy",))
 
 
 def test_two_machines_on_loopback(setup):

@@ -41,3 +41,32 @@ print((rss() - base) // (1 << 20))
         pytest.skip("Linux /proc")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert int(out) < 4  # MB still resident after freeing 80 MB of blocks (without the fix: 16 here, kept by the heap)
+
+
+def test_the_training_loop_keeps_freed_heap_memory_and_returns_it_after():
+    """Inside keep_freed_heap, 24 MB freed at the top of the heap stay resident (the next step's tensors reuse them
+    without page faults); after it, they are returned. Outside it (the 128 KiB trim threshold), freeing returns them."""
+    code = """
+import bertkit.engine.memory as m, numpy as np
+def rss():
+    return int(open('/proc/self/statm').read().split()[1]) * 4096 >> 20
+m.fix_mmap_threshold()
+def kept():
+    base = rss()
+    blocks = [np.ones(1 << 20, np.float32) for _ in range(6)]  # 6 x 4 MB, below the 32 MB threshold: the heap
+    del blocks
+    return rss() - base
+outside = kept()
+with m.keep_freed_heap() as ok:
+    inside = kept()
+after = kept()
+print(ok, outside, inside, after)
+"""
+    if not sys.platform.startswith("linux"):
+        pytest.skip("Linux /proc")
+    import os
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}
+    ok, outside, inside, after = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                                                env=env, check=True).stdout.split()
+    assert ok == "True" and int(outside) < 4 and int(inside) >= 20 and int(after) < 4, (outside, inside, after)

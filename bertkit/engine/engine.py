@@ -17,7 +17,7 @@ import torch
 
 from bertkit import console
 from bertkit.engine import checkpoint as ckpt
-from bertkit.engine import cpu_attention
+from bertkit.engine import cpu_attention, embedding_grad, memory
 from bertkit.engine import dropout as fast_dropout
 from bertkit.engine.batching import Features
 from bertkit.engine.callbacks import Callback, stop_signals
@@ -42,6 +42,7 @@ class Engine:
         cpu = self.accelerator.device.type == "cpu"  # a compiled graph draws its own masks; CUDA's kernel is fused
         self.fast_dropouts = fast_dropout.install(model) if cpu and not cfg.compile else 0
         self.fast_attention = cpu and not cfg.compile and cpu_attention.install(model)  # until fit ends
+        self.buffered_embeddings = embedding_grad.install(model) if cpu and not cfg.compile else 0  # until fit ends
         self.state = TrainState()
         self.callbacks = list(callbacks)
         self.best_weights: dict[str, torch.Tensor] | None = None  # main process only
@@ -89,12 +90,13 @@ class Engine:
             self.load_checkpoint(resume)
         self._call("on_train_begin")
         try:
-            with stop_signals() as flag:
+            with stop_signals() as flag, memory.keep_freed_heap():
                 self._signal = flag
                 self._loop()
         finally:
             self._call("on_train_end")
             cpu_attention.uninstall(self.model)
+            embedding_grad.uninstall(self.model)
         return self._finish()
 
     def _loop(self) -> None:
