@@ -61,36 +61,56 @@ def _switch(model, side: str) -> None:
                 setattr(module, name, cls(child.p))
 
 
+def synthetic_batch(model, batch: int, length: int):
+    """(ids, mask, labels): seed 0, half the rows padded by a quarter of `length`, as bucketed batches are."""
+    g = torch.Generator().manual_seed(0)
+    vocab = model.config.vocab_size
+    ids = torch.randint(min(1000, vocab // 2), vocab, (batch, length), generator=g)
+    labels = torch.randint(0, 13, (batch, length), generator=g)
+    mask = torch.ones_like(ids)
+    mask[: batch // 2, length - length // 4:] = 0
+    return ids, mask, labels
+
+
+def timed_step(model, opt, batch, fp32: bool) -> float:
+    """One training step as the engine runs it (bf16 autocast unless fp32); its milliseconds."""
+    ids, mask, labels = batch
+    t = time.perf_counter()
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=not fp32):
+        loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
+    loss.backward()
+    opt.step()
+    opt.zero_grad(set_to_none=True)
+    return (time.perf_counter() - t) * 1000
+
+
+def alternate(model, opt, batch, args: argparse.Namespace, sides, switch) -> dict[str, list[float]]:
+    """Step times per side: the sides in turn, --rounds times --steps steps, `switch(side)` before each round of
+    a side; the first step of each round is not timed."""
+    times: dict[str, list[float]] = {s: [] for s in sides}
+    for _ in range(args.rounds):
+        for side in sides:
+            switch(side)
+            for k in range(args.steps):
+                ms = timed_step(model, opt, batch, args.fp32)
+                if k:
+                    times[side].append(ms)
+    return times
+
+
 def run(args: argparse.Namespace) -> dict[str, list[float]]:
     torch.set_num_threads(args.threads)
     model = _model(args.model)
     opt = torch.optim.AdamW(model.parameters(), lr=5e-5, fused=True)
-    g = torch.Generator().manual_seed(0)
-    vocab = model.config.vocab_size
-    ids = torch.randint(min(1000, vocab // 2), vocab, (args.batch_size, args.length), generator=g)
-    labels = torch.randint(0, 13, (args.batch_size, args.length), generator=g)
-    mask = torch.ones_like(ids)
-    mask[: args.batch_size // 2, args.length - args.length // 4:] = 0
-    times: dict[str, list[float]] = {s: [] for s in SIDES}
-    for _ in range(args.rounds):
-        for side in SIDES:
-            _switch(model, side)
-            for k in range(args.steps):
-                t = time.perf_counter()
-                with torch.autocast("cpu", dtype=torch.bfloat16, enabled=not args.fp32):
-                    loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
-                loss.backward()
-                opt.step()
-                opt.zero_grad(set_to_none=True)
-                if k:
-                    times[side].append((time.perf_counter() - t) * 1000)
-    return times
+    batch = synthetic_batch(model, args.batch_size, args.length)
+    return alternate(model, opt, batch, args, SIDES, lambda side: _switch(model, side))
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def step_options(ap: argparse.ArgumentParser, ints: dict[str, int], smoke: dict) -> argparse.Namespace:
+    """--model, the integer options `ints` (flag: default), --fp32 and --smoke (the tiny random model, with the
+    attributes `smoke` sets), parsed."""
     ap.add_argument("--model", default=None, help="default: the packaged all-MiniLM-L6-v2")
-    for flag, default in (("--batch-size", 32), ("--length", 32), ("--rounds", 8), ("--steps", 6), ("--threads", 2)):
+    for flag, default in ints.items():
         ap.add_argument(flag, type=int, default=default)
     ap.add_argument("--fp32", action="store_true", help="fp32 instead of bf16 autocast")
     ap.add_argument("--smoke", action="store_true", help="tiny random model, 1 round of 2 steps (for the tests)")
@@ -99,8 +119,16 @@ def main() -> None:
         import tempfile
 
         args.model = tiny_model(Path(tempfile.mkdtemp(prefix="bertkit-bench-")) / "tiny")
-        args.rounds, args.steps, args.batch_size, args.length = 1, 2, 4, 8
+        for key, value in {"rounds": 1, "steps": 2, **smoke}.items():
+            setattr(args, key, value)
     args.model = args.model or packaged_model()
+    return args
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    args = step_options(ap, {"--batch-size": 32, "--length": 32, "--rounds": 8, "--steps": 6, "--threads": 2},
+                        {"batch_size": 4, "length": 8})
     common = {"bench": "dropout_step", "batch_size": args.batch_size, "length": args.length, "rounds": args.rounds,
               "steps": args.steps, "threads": args.threads, "precision": "fp32" if args.fp32 else "bf16"}
     times = run(args)

@@ -19,25 +19,13 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import time
 from contextlib import ExitStack
-from pathlib import Path
 
 import torch
-from common import emit, packaged_model, parse_args, tiny_model
-from dropout_step import _model, _switch
+from common import emit
+from dropout_step import _model, _switch, alternate, step_options, synthetic_batch
 
 SIDES = ("before", "embedding", "both")
-
-
-def _batch(model, batch: int, length: int):
-    g = torch.Generator().manual_seed(0)
-    vocab = model.config.vocab_size
-    ids = torch.randint(min(1000, vocab // 2), vocab, (batch, length), generator=g)
-    labels = torch.randint(0, 13, (batch, length), generator=g)
-    mask = torch.ones_like(ids)
-    mask[: batch // 2, length - length // 4:] = 0
-    return ids, mask, labels
 
 
 def _enter(model, side: str, stack: ExitStack) -> None:
@@ -57,39 +45,15 @@ def run(args: argparse.Namespace, batch: int, length: int) -> dict[str, list[flo
     model = _model(args.model)
     _switch(model, "bertkit-attention")
     opt = torch.optim.AdamW(model.parameters(), lr=5e-5, fused=True)
-    ids, mask, labels = _batch(model, batch, length)
-    times: dict[str, list[float]] = {s: [] for s in SIDES}
+    data = synthetic_batch(model, batch, length)
     with ExitStack() as stack:
-        for _ in range(args.rounds):
-            for side in SIDES:
-                _enter(model, side, stack)
-                for k in range(args.steps):
-                    t = time.perf_counter()
-                    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=not args.fp32):
-                        loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
-                    loss.backward()
-                    opt.step()
-                    opt.zero_grad(set_to_none=True)
-                    if k:
-                        times[side].append((time.perf_counter() - t) * 1000)
-    return times
+        return alternate(model, opt, data, args, SIDES, lambda side: _enter(model, side, stack))
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model", default=None, help="default: the packaged all-MiniLM-L6-v2")
     ap.add_argument("--shapes", default="32x16,32x32,16x256", help="BATCHxLENGTH, comma-separated")
-    for flag, default in (("--rounds", 8), ("--steps", 4), ("--threads", 2)):
-        ap.add_argument(flag, type=int, default=default)
-    ap.add_argument("--fp32", action="store_true", help="fp32 instead of bf16 autocast")
-    ap.add_argument("--smoke", action="store_true", help="tiny random model, 1 round of 2 steps (for the tests)")
-    args = parse_args(ap)
-    if args.smoke:
-        import tempfile
-
-        args.model = tiny_model(Path(tempfile.mkdtemp(prefix="bertkit-bench-")) / "tiny")
-        args.rounds, args.steps, args.shapes = 1, 2, "4x8"
-    args.model = args.model or packaged_model()
+    args = step_options(ap, {"--rounds": 8, "--steps": 4, "--threads": 2}, {"shapes": "4x8"})
     for shape in args.shapes.split(","):
         batch, length = (int(v) for v in shape.lower().split("x"))
         common = {"bench": "memory_step", "batch_size": batch, "length": length, "rounds": args.rounds,
