@@ -222,14 +222,15 @@ def run_sides(args: argparse.Namespace, params: dict, common: dict, bertkit_prec
 
 
 def report(runs: dict[str, list], common: dict) -> None:
-    """kind=summary per side (medians, the F1 range over seeds), then kind=ratio."""
+    """kind=summary per side (medians; the F1 mean and range over seeds), then kind=ratio."""
     summ = {}
     for side, rs in runs.items():
         summ[side] = {k: round(median([r[k] for r in rs]), 4) for k in
                       ("train_samples_per_s", "train_s", "wall_s", "dev_f1", "peak_rss_mb")}
         f1s = [r["dev_f1"] for r in rs]
         emit({"kind": "summary", **common, "side": side, "runs": len(rs), **summ[side],
-              "dev_f1_min": round(min(f1s), 4), "dev_f1_max": round(max(f1s), 4)})
+              "dev_f1_mean": round(sum(f1s) / len(f1s), 4), "dev_f1_min": round(min(f1s), 4),
+              "dev_f1_max": round(max(f1s), 4)})
     b, t, g = summ.get("bertkit"), summ.get("trainer"), summ.get("trainer-grouped")
     if b and (t or g):  # against whichever Trainer sides ran
         emit({"kind": "ratio", **common,

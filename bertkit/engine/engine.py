@@ -118,9 +118,10 @@ class Engine:
                 self._after_step(epoch_end)
 
     def _loss(self, model, batch: dict[str, torch.Tensor], lb: LocalBatch, items: float) -> torch.Tensor:
-        """The accumulation window's mean loss, as this process's share: DDP averages gradients over processes, so
-        sum(local losses) × processes / (the window's items, every process together) gives every item (a row; a
-        labelled token for token classification) the same weight, whatever the batch's length or the process count."""
+        """The accumulation window's loss, as this process's share: DDP averages gradients over processes, so
+        sum(local losses) × processes / `items` (the window's denominator, `ShardedBucketSampler.window_items`) gives
+        every item (a row; a labelled token for token classification) the same weight, whatever the batch's lengths
+        or the process count."""
         with self.accelerator.autocast():
             per_row = self.task.loss(model, batch).float()
         weights = torch.tensor(lb.weights, device=per_row.device)

@@ -27,6 +27,7 @@ class ShardedBucketSampler:
         self.lengths = np.asarray(lengths)
         self.items = None if items is None else np.asarray(items, dtype=np.float64)
         self.global_batch = batch_size * num_processes
+        self._items_per_batch = None if self.items is None else float(self.items.sum()) / max(len(self), 1)
         self.seed, self.bucket_size = seed, bucket_size
         self.num_processes, self.process_index = num_processes, process_index
         self._cache: tuple[int, EpochPlan] | None = None
@@ -52,9 +53,13 @@ class ShardedBucketSampler:
         return LocalBatch(part, [1.0] * len(part), len(gb), tokens, items)
 
     def window_items(self, epoch: int, start: int, end: int) -> float:
-        """The loss items of global batches start..end-1 of `epoch` (one accumulation window), every process
-        together: the same number on every process, computed from the plan without communication."""
+        """The loss's denominator for global batches start..end-1 of `epoch` (one accumulation window), the same on
+        every process and computed without communication: the window's rows when the task counts no items (a row
+        each), else the epoch's mean items a batch times the window's batches. So every item (a labelled token for
+        token classification) weighs the same in every step of the epoch, whatever the lengths of the sentences its
+        batch was grouped with: a batch's own count would make a token of a short-sentence batch weigh up to several
+        times one of a long-sentence batch under length bucketing (docs/design/engine.md#the-loss-of-a-step)."""
+        if self._items_per_batch is not None:
+            return self._items_per_batch * (end - start)
         plan = self.global_batches(epoch)
-        if self.items is None:
-            return float(sum(len(plan[b]) for b in range(start, end)))
-        return float(sum(self.items[plan[b]].sum() for b in range(start, end)))
+        return float(sum(len(plan[b]) for b in range(start, end)))
