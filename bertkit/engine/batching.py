@@ -16,7 +16,8 @@ class Features:
     """Columnar, unpadded features: `columns[name][i]` is row i (a list of ids, or a scalar/array).
 
     `items`: what each row adds to the training loss's denominator, when that is not one per row (token
-    classification: its labelled tokens); the engine divides a step's summed loss by its global batch's items."""
+    classification: its labelled tokens); the engine divides a step's summed loss by the epoch's mean items a global
+    batch (`ShardedBucketSampler.window_items`)."""
 
     def __init__(self, columns: dict[str, list], lengths: Sequence[int] | None = None, meta: dict | None = None,
                  items: Sequence[float] | None = None):

@@ -79,8 +79,8 @@ class TokenClassificationTask:
         sum by the epoch's mean labelled tokens a global batch (`Features.items`, from the plan: no communication),
         so every labelled token weighs the same in every step of the epoch, as in the Trainer's token mean over random
         batches, and 2 processes × batch 8 train exactly like 1 × 16. (Dividing by the batch's own count, as the
-        Trainer does, over-weights short sentences under length grouping: 1.1 points of WNUT-17 dev F1 lower,
-        docs/design/engine.md#the-loss-of-a-step.)"""
+        Trainer does, weighs a token of a short-sentence batch more than one of a long-sentence batch under length
+        grouping: docs/design/engine.md#the-loss-of-a-step.)"""
         logits = self.logits(model, batch).float()
         y = batch["labels"]
         tok = F.cross_entropy(logits.transpose(1, 2), y, ignore_index=align.IGNORE, reduction="none")

@@ -93,21 +93,26 @@ def render() -> str:
 
 
 def ner_recipe_line() -> str:
-    """The README's line on the packaged WNUT-17 recipe, from bench/train_ner.py's runs (results ner-wnut17*)."""
+    """The README's line on the packaged WNUT-17 recipe, from bench/train_ner.py's same-run seeds of bertkit and the
+    Trainer (result ner-wnut17-zen3)."""
     import statistics
 
-    runs = [r for name in ("ner-wnut17", "ner-wnut17-seeds", "ner-wnut17-seeds-more") for r in load(name)["records"]
-            if r.get("kind") == "run" and r.get("side") == "bertkit"]
-    f1 = sorted(100 * r["dev_f1"] for r in runs)
-    mid = statistics.median(f1)
-    idle = [r for r in load("ner-wnut17")["records"] if r.get("kind") == "run" and r.get("side") == "bertkit"]
-    minutes = idle[0]["train_s"] / 60  # the idle run (the seed runs shared the CPU)
-    peer = sorted(100 * r["dev_f1"] for name in ("ner-wnut17", "ner-wnut17-trainer-seeds")
-                  for r in load(name)["records"] if r.get("kind") == "run" and r["side"] == "trainer")
-    return (f"The packaged recipe (`-c wnut17-minilm`) on WNUT-17 dev: entity F1 **{mid:.1f}** (median of {len(f1)} "
-            f"seeds, {f1[0]:.1f}-{f1[-1]:.1f}; the Hugging Face example's Trainer at the same settings: "
-            f"{statistics.median(peer):.1f}, {peer[0]:.1f}-{peer[-1]:.1f} over {len(peer)} seeds); "
-            f"{minutes:.1f} min of training on a 2-core CPU (bf16); "
+    result = load("ner-wnut17-zen3")
+    runs = [r for r in result["records"] if r.get("kind") == "run"]
+
+    def side(name: str) -> list[dict]:
+        return [r for r in runs if r["side"] == name]
+
+    def f1(rs: list[dict]) -> str:
+        v = sorted(100 * r["dev_f1"] for r in rs)
+        return f"{statistics.mean(v):.1f} (mean of {len(v)} seeds, {v[0]:.1f}-{v[-1]:.1f})"
+
+    ours = side("bertkit")
+    minutes = statistics.median(r["train_s"] for r in ours) / 60
+    precision = "fp32" if ours[0]["precision"] == "no" else ours[0]["precision"]
+    return (f"The packaged recipe (`-c wnut17-minilm`) on WNUT-17 dev: entity F1 **{f1(ours)}**; the Hugging Face "
+            f"example's Trainer at the same settings and seeds, same run: {f1(side('trainer'))}; {minutes:.1f} min of "
+            f"training on a 2-core CPU ({precision}); "
             "[output](docs/examples/ner-wnut17.md), [benchmarks](docs/benchmarks.md#token-classification-wnut-17).")
 
 
