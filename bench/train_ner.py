@@ -2,6 +2,7 @@
 
     nice -n 10 python bench/train_ner.py [--rows N] [--epochs 5] [--lr 1e-4] [--seeds 42] [--save-results ner-wnut17]
         [--bertkit-set KEY=VALUE ...]   # a recipe setting for bertkit's side only, e.g. bucket_size=1
+        [--trainer-patches dropout,attention,embedding]   # bertkit's CPU training pieces on the Trainer's model
 
 Every side: the packaged all-MiniLM-L6-v2, the first --rows sentences of WNUT-17 train (default: all 3,394), the whole
 dev split (1,009 sentences), the same seed, batch 32, 6 % warmup, weight decay 0.01, clipping at 1.0, --max-length 128,
@@ -78,6 +79,19 @@ def _example_encoder(tok, ids: dict[str, int], max_length: int):
     return enc
 
 
+PATCHES = ("dropout", "attention", "embedding")
+
+
+def _bertkit_patches(model, which: str) -> None:
+    """--trainer-patches: bertkit's CPU training pieces (its dropout masks, its attention path, the kept embedding
+    gradient) installed on the Trainer's model, to tell what they do to F1 from what bertkit's loop does."""
+    from bertkit.engine import cpu_attention, dropout, embedding_grad
+
+    install = {"dropout": dropout.install, "attention": cpu_attention.install, "embedding": embedding_grad.install}
+    for name in filter(None, which.split(",")):
+        install[name](model)
+
+
 def child_trainer(p: dict) -> dict:
     """What run_ner.py does (the parts that matter for speed and F1)."""
     import numpy as np
@@ -103,6 +117,7 @@ def child_trainer(p: dict) -> dict:
     model = AutoModelForTokenClassification.from_pretrained(p["model"], num_labels=len(labels),
                                                             id2label=dict(enumerate(labels)), label2id=ids)
 
+    _bertkit_patches(model, p.get("trainer_patches", ""))
     enc = _example_encoder(tok, ids, p["max_length"])
     train_ds = Dataset.from_dict({"tokens": tr_w, "tags": tr_t}).map(enc, batched=True,
                                                                      remove_columns=["tokens", "tags"])
@@ -152,6 +167,8 @@ def main() -> None:
     ap.add_argument("--keep-model", default=None, help="save the first bertkit run's model folder here")
     ap.add_argument("--bertkit-set", action="append", default=[], metavar="KEY=VALUE",
                     help="a recipe setting for bertkit's side (repeatable; e.g. bucket_size=1); the value is YAML")
+    ap.add_argument("--trainer-patches", default="", type=_patch_list, metavar="NAMES",
+                    help=f"bertkit's CPU training pieces on the Trainer sides' model: comma-separated of {PATCHES}")
     ap.add_argument("--smoke", action="store_true", help="tiny random model, 48 sentences (for the tests)")
     children = {"bertkit": child_bertkit, "trainer": child_trainer, "trainer-grouped": child_trainer}
     args = parent_args(ap, children)
@@ -176,11 +193,20 @@ def main() -> None:
         params = {"model": model, "train": str(train_file), "dev": str(dev_file), "epochs": args.epochs,
                   "batch_size": args.batch_size, "eval_batch_size": args.eval_batch_size, "lr": args.lr,
                   "warmup_ratio": args.warmup_ratio, "weight_decay": args.weight_decay,
-                  "max_length": args.max_length, "extra": extra}
+                  "max_length": args.max_length, "extra": extra, "trainer_patches": args.trainer_patches}
         if extra:
             common["bertkit_settings"] = extra
+        if args.trainer_patches:
+            common["trainer_patches"] = args.trainer_patches
         runs = run_sides(args, params, common, bertkit_precision)
         report(runs, common)
+
+
+def _patch_list(value: str) -> str:
+    bad = [n for n in value.split(",") if n and n not in PATCHES]
+    if bad:
+        raise argparse.ArgumentTypeError(f"unknown {', '.join(bad)}; choose from {', '.join(PATCHES)}")
+    return value
 
 
 def bertkit_settings(pairs: list[str]) -> dict:

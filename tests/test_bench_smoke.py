@@ -39,12 +39,14 @@ def test_train_classify_smoke(shared_data):
 
 
 def test_train_ner_smoke(shared_data):
-    lines = run_bench("train_ner.py", "--bertkit-set", "bucket_size=1", "--bertkit-set", "log-every=5")
+    lines = run_bench("train_ner.py", "--bertkit-set", "bucket_size=1", "--bertkit-set", "log-every=5",
+                      "--trainer-patches", "dropout,attention,embedding")
     runs = [ln for ln in lines if ln["kind"] == "run"]
     assert {r["side"] for r in runs} == {"bertkit", "trainer", "trainer-grouped"}
     for r in runs:
         assert r["train_samples_per_s"] > 0 and r["peak_rss_mb"] > 0 and 0.0 <= r["dev_f1"] <= 1.0
         assert r["bertkit_settings"] == {"bucket_size": 1, "log_every": 5}  # said on every line
+        assert r["trainer_patches"] == "dropout,attention,embedding"
     (ratio,) = [ln for ln in lines if ln["kind"] == "ratio"]
     assert ratio["train_samples_per_s_x"] > 0 and ratio["x_vs_trainer_grouped"] > 0
 
@@ -53,6 +55,9 @@ def test_train_ner_bertkit_set_refuses_a_malformed_pair():
     cmd = [sys.executable, str(REPO / "bench" / "train_ner.py"), "--smoke", "--bertkit-set", "bucket_size"]
     r = subprocess.run(cmd, cwd=str(REPO), capture_output=True, text=True, timeout=120)
     assert r.returncode != 0 and "expected KEY=VALUE" in r.stderr
+    r = subprocess.run([*cmd[:3], "--trainer-patches", "dropout,fused"], cwd=str(REPO), capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 2 and "unknown fused" in r.stderr
 
 
 def test_qa_gate_questions_are_held_out_from_training(tmp_path):
