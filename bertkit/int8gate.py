@@ -118,13 +118,11 @@ def cpu_has_vnni() -> bool:
     """Whether this x86 CPU multiplies int8 with VNNI (AVX512-VNNI or AVX-VNNI); True off x86 or when unknown."""
     import platform
 
+    from bertkit.engine.precision import cpu_flags
+
     if platform.machine().lower() not in ("x86_64", "amd64", "i686", "x86"):
         return True
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            flags = next((ln for ln in f if ln.startswith("flags")), "").split()
-    except OSError:
-        return True
+    flags = cpu_flags()
     return not flags or "avx512_vnni" in flags or "avx_vnni" in flags
 
 

@@ -18,7 +18,6 @@ class LocalBatch:
     weights: list[float]  # 1 for a real row, 0 for a filler
     global_rows: int  # real rows in the global batch (every process together)
     global_tokens: int  # their real (unpadded) tokens
-    global_items: float  # their loss items (`Features.items`; the rows themselves when a task counts none)
 
 
 class ShardedBucketSampler:
@@ -47,10 +46,9 @@ class ShardedBucketSampler:
         gb = self.global_batches(epoch)[position]
         part = np.array_split(gb, self.num_processes)[self.process_index].tolist()
         tokens = int(self.lengths[gb].sum())
-        items = float(len(gb)) if self.items is None else float(self.items[gb].sum())
         if not part:
-            return LocalBatch([int(gb[0])], [0.0], len(gb), tokens, items)
-        return LocalBatch(part, [1.0] * len(part), len(gb), tokens, items)
+            return LocalBatch([int(gb[0])], [0.0], len(gb), tokens)
+        return LocalBatch(part, [1.0] * len(part), len(gb), tokens)
 
     def window_items(self, epoch: int, start: int, end: int) -> float:
         """The loss's denominator for global batches start..end-1 of `epoch` (one accumulation window), the same on
