@@ -1,7 +1,7 @@
 """Benchmark `bertkit classify train` against `transformers.Trainer` + `DataCollatorWithPadding` on SST-2.
 
     nice -n 5 python bench/train_classify.py [--rows 2000] [--epochs 1] [--repeats 1] [--threads N] [--train F]
-        [--dev F]
+        [--dev F] [--peak bench/results/peak-epyc.json]
 
 Both sides: the packaged all-MiniLM-L6-v2, the first --rows rows of SST-2 train, the same seed (set before
 the classification head is initialised), batch size 32, lr 5e-5, linear schedule with 6% warmup, weight decay
@@ -29,6 +29,10 @@ One JSON line per run (kind=run), then one per side (kind=summary, medians) and 
                           trainer.predict returns with the predictions: grouped, it predicts in its sampler's order)
     dev_accuracy_tuned    bertkit only: at the threshold bertkit tunes on dev (what `classify train` reports)
     peak_rss_mb           the child's peak resident memory
+    achieved_gflops       model FLOPs on real tokens (forward + backward) per training second; executed_gflops: on
+                          the padded rows; padded_per_real; with --peak (a bench/peak.py result of this machine),
+                          shares of its matmul peak in the side's precision, and ceiling_x_vs_trainer in the ratio
+                          line (bench/train_flops.py)
 """
 
 from __future__ import annotations
@@ -51,6 +55,15 @@ from common import (
     run_child,
     tiny_model,
 )
+from train_flops import (
+    FLOP_KEYS,
+    ceiling,
+    count_training_tokens,
+    flops_report,
+    hook_bertkit_models,
+    model_shape,
+    peak_share,
+)
 
 SIDES = ("bertkit", "trainer", "trainer-grouped")
 
@@ -62,6 +75,7 @@ def child_bertkit(p: dict) -> dict:
     from bertkit.classify.train import train
 
     t0 = time.perf_counter()
+    count = hook_bertkit_models()
     with tempfile.TemporaryDirectory(prefix="bertkit-bench-out-") as tmp:
         kw = dict(model=p["model"], train=p["train"], dev=p["dev"], output_dir=str(Path(tmp) / "out"),
                   epochs=p["epochs"], batch_size=p["batch_size"], lr=p["lr"], seed=p["seed"],
@@ -79,7 +93,8 @@ def child_bertkit(p: dict) -> dict:
             "train_tokens_per_s": summary["train_tokens_per_second"], "steps": summary["steps"],
             "wall_s": round(wall, 2), "dev_accuracy": tuning.get("at_0.5", metrics["dev"]["accuracy"]),
             "dev_accuracy_tuned": metrics["dev"]["accuracy"], "train_rows": summary["train_rows"],
-            "final_loss": summary["final_loss"], "threads": threads}
+            "final_loss": summary["final_loss"], "threads": threads, "precision": cfg.mixed_precision,
+            **flops_report(count, model_shape(p["model"]), summary["train_seconds"], count["rows"])}
 
 
 def child_trainer(p: dict) -> dict:
@@ -102,6 +117,7 @@ def child_trainer(p: dict) -> dict:
     tok = AutoTokenizer.from_pretrained(p["model"])
     set_seed(p["seed"])
     model = AutoModelForSequenceClassification.from_pretrained(p["model"], num_labels=2)
+    count = count_training_tokens(model)
 
     def enc(b):
         return tok(b["sentence"], truncation=True, max_length=p["max_length"])
@@ -131,7 +147,9 @@ def child_trainer(p: dict) -> dict:
     m = out.metrics
     return {"train_samples_per_s": round(m["train_samples_per_second"], 2), "train_s": round(m["train_runtime"], 2),
             "steps": out.global_step, "wall_s": round(wall, 2), "dev_accuracy": acc, "train_rows": len(train_ds),
-            "final_loss": round(float(out.training_loss), 4), "threads": torch.get_num_threads()}
+            "final_loss": round(float(out.training_loss), 4), "threads": torch.get_num_threads(),
+            "precision": "bf16" if p.get("trainer_bf16", p["bf16"]) else "no",
+            **flops_report(count, model_shape(p["model"]), m["train_runtime"], count["rows"])}
 
 
 # -- parent ---------------------------------------------------------------------------------------
@@ -160,6 +178,8 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--bertkit-option", action="append", default=[], metavar="KEY=VALUE",
                     help="ClassifyConfig setting for the bertkit side only (A/B experiments), e.g. bucket_size=16 or "
                          "mixed_precision=bf16 (JSON values; anything else is a string)")
+    ap.add_argument("--peak", default=None, help="a bench/peak.py result (.json) of this machine: FLOP/s as shares "
+                                                 "of its matmul peak")
     ap.add_argument("--smoke", action="store_true", help="tiny random model, 64 rows, 1 repeat (for the tests)")
     return ap
 
@@ -195,7 +215,10 @@ def main() -> None:
                   "max_length": args.max_length, "seed": args.seed, "bf16": args.bf16, "fp32": args.fp32,
                   "bertkit_precision": bertkit_precision, "threads_option": args.threads,
                   **({"bertkit_options": extra} if extra else {})}
-        report(run_sides(args, params, params_grouped, common), common, bertkit_precision)
+        from fast_sides import read_peak
+
+        peak = read_peak(args.peak)
+        report(run_sides(args, params, params_grouped, common, peak), common, bertkit_precision, peak)
 
 
 def write_data(args: argparse.Namespace, tmp: Path) -> tuple[Path, str, int]:
@@ -226,7 +249,8 @@ def bertkit_options(pairs: list[str]) -> dict:
     return extra
 
 
-def run_sides(args: argparse.Namespace, params: dict, params_grouped: dict, common: dict) -> dict[str, list[dict]]:
+def run_sides(args: argparse.Namespace, params: dict, params_grouped: dict, common: dict,
+              peak: dict | None = None) -> dict[str, list[dict]]:
     """Each side in a fresh child, alternated over the repeats; one kind=run line each."""
     env = environment()
     runs: dict[str, list[dict]] = {}
@@ -235,6 +259,7 @@ def run_sides(args: argparse.Namespace, params: dict, params_grouped: dict, comm
         res = run_child([__file__, "--child", side, "--params",
                          json.dumps(params_grouped if side == "trainer-grouped" else params)],
                         env={"OMP_NUM_THREADS": str(args.threads)} if args.threads else None)
+        res.update(peak_share(res, peak, res.get("precision", "no")))
         runs.setdefault(side, []).append(res)
         emit({"kind": "run", **common, "side": side, "run": i, **env, **res,
               **({"group_by_length": True, "trainer_bf16": params_grouped["trainer_bf16"]}
@@ -242,12 +267,13 @@ def run_sides(args: argparse.Namespace, params: dict, params_grouped: dict, comm
     return runs
 
 
-def report(runs: dict[str, list[dict]], common: dict, bertkit_precision: str) -> None:
+def report(runs: dict[str, list[dict]], common: dict, bertkit_precision: str, peak: dict | None = None) -> None:
     """kind=summary per side (medians), then kind=ratio with the targets."""
     summ = {}
     for side, rs in runs.items():
         summ[side] = {k: round(median([r[k] for r in rs]), 4) for k in
-                      ("train_samples_per_s", "train_s", "wall_s", "dev_accuracy", "peak_rss_mb")}
+                      ("train_samples_per_s", "train_s", "wall_s", "dev_accuracy", "peak_rss_mb", *FLOP_KEYS)
+                      if k in rs[0]}
         if side == "bertkit":
             summ[side]["dev_accuracy_tuned"] = round(median([r["dev_accuracy_tuned"] for r in rs]), 4)
         emit({"kind": "summary", **common, "side": side, "runs": len(rs), **summ[side]})
@@ -267,7 +293,8 @@ def report(runs: dict[str, list[dict]], common: dict, bertkit_precision: str) ->
                   if g else {}),
                **({"accuracy_within_0.3": b["dev_accuracy"] >= t["dev_accuracy"] - 0.003,
                    "rss_not_above": b["peak_rss_mb"] <= t["peak_rss_mb"]} if t else {})}
-    emit({"kind": "ratio", **common, **grouped, **defaults, "targets": targets})
+    emit({"kind": "ratio", **common, **grouped, **defaults, **ceiling(t, runs.get("trainer"), peak),
+          "targets": targets})
 
 if __name__ == "__main__":
     main()

@@ -3,6 +3,7 @@
     nice -n 10 python bench/train_ner.py [--rows N] [--epochs 5] [--lr 1e-4] [--seeds 42] [--save-results ner-wnut17]
         [--bertkit-set KEY=VALUE ...]   # a recipe setting for bertkit's side only, e.g. bucket_size=1
         [--trainer-patches dropout,attention,embedding]   # bertkit's CPU training pieces on the Trainer's model
+        [--peak bench/results/peak-epyc.json]   # this machine's matmul peak (bench/peak.py): shares of it
 
 Every side: the packaged all-MiniLM-L6-v2, the first --rows sentences of WNUT-17 train (default: all 3,394), the whole
 dev split (1,009 sentences), the same seed, batch 32, 6 % warmup, weight decay 0.01, clipping at 1.0, --max-length 128,
@@ -15,6 +16,10 @@ defaults: fp32), trainer-grouped (the Trainer with length grouping at the precis
 Each run is a fresh child process, sides alternated; one JSON line per run, per side (medians) and a ratio line:
     train_samples_per_s   training windows (bertkit) / sentences (Trainer) per training second, eval excluded
     dev_f1                entity micro F1 on WNUT-17 dev (bertkit: its own metrics; Trainer: seqeval)
+    achieved_gflops       model FLOPs on real tokens (forward + backward) per training second; executed_gflops: on
+                          the padded rows the model ran; padded_per_real; with --peak, each as a share of the matmul
+                          peak in the side's precision (bench/train_flops.py), and in the ratio line
+                          ceiling_x_vs_trainer: the most any side could gain on the Trainer at this machine's peak
 """
 
 from __future__ import annotations
@@ -26,6 +31,15 @@ import time
 from pathlib import Path
 
 from common import SHARED, emit, environment, median, order, packaged_model, parent_args, run_child, tiny_model
+from train_flops import (
+    FLOP_KEYS,
+    ceiling,
+    count_training_tokens,
+    flops_report,
+    hook_bertkit_models,
+    model_shape,
+    peak_share,
+)
 
 SIDES = ("bertkit", "trainer", "trainer-grouped")
 
@@ -35,6 +49,7 @@ def child_bertkit(p: dict) -> dict:
     from bertkit.ner.train import train
 
     t0 = time.perf_counter()
+    count = hook_bertkit_models()
     with tempfile.TemporaryDirectory(prefix="bertkit-bench-ner-") as tmp:
         cfg = NERConfig(model=p["model"], train=p["train"], dev=p["dev"], output_dir=str(Path(tmp) / "out"),
                         epochs=p["epochs"], batch_size=p["batch_size"], lr=p["lr"], seed=p["seed"],
@@ -52,7 +67,8 @@ def child_bertkit(p: dict) -> dict:
             "steps": summary["steps"], "wall_s": round(time.perf_counter() - t0, 2), "dev_f1": metrics["dev"]["f1"],
             "dev_loss": round(metrics["history"][-1].get("dev_loss", float("nan")), 4),
             "final_loss": summary["final_loss"], "threads": torch.get_num_threads(),
-            "precision": cfg.mixed_precision}
+            "precision": cfg.mixed_precision,
+            **flops_report(count, model_shape(p["model"]), summary["train_seconds"], count["rows"])}
 
 
 def _read(path: str, limit: int | None):
@@ -118,6 +134,7 @@ def child_trainer(p: dict) -> dict:
                                                             id2label=dict(enumerate(labels)), label2id=ids)
 
     _bertkit_patches(model, p.get("trainer_patches", ""))
+    count = count_training_tokens(model)
     enc = _example_encoder(tok, ids, p["max_length"])
     train_ds = Dataset.from_dict({"tokens": tr_w, "tags": tr_t}).map(enc, batched=True,
                                                                      remove_columns=["tokens", "tags"])
@@ -142,7 +159,8 @@ def child_trainer(p: dict) -> dict:
             "steps": out.global_step, "wall_s": round(time.perf_counter() - t0, 2), "dev_f1": f1_score(true, guess),
             "dev_loss": round(float(pred.metrics.get("test_loss", float("nan"))), 4),
             "final_loss": round(float(out.training_loss), 4), "threads": torch.get_num_threads(),
-            "precision": "bf16" if p.get("trainer_bf16") else "no"}
+            "precision": "bf16" if p.get("trainer_bf16") else "no",
+            **flops_report(count, model_shape(p["model"]), m["train_runtime"], count["rows"])}
 
 
 def main() -> None:
@@ -169,6 +187,8 @@ def main() -> None:
                     help="a recipe setting for bertkit's side (repeatable; e.g. bucket_size=1); the value is YAML")
     ap.add_argument("--trainer-patches", default="", type=_patch_list, metavar="NAMES",
                     help=f"bertkit's CPU training pieces on the Trainer sides' model: comma-separated of {PATCHES}")
+    ap.add_argument("--peak", default=None, help="a bench/peak.py result (.json) of this machine: FLOP/s as shares "
+                                                 "of its matmul peak")
     ap.add_argument("--smoke", action="store_true", help="tiny random model, 48 sentences (for the tests)")
     children = {"bertkit": child_bertkit, "trainer": child_trainer, "trainer-grouped": child_trainer}
     args = parent_args(ap, children)
@@ -198,8 +218,11 @@ def main() -> None:
             common["bertkit_settings"] = extra
         if args.trainer_patches:
             common["trainer_patches"] = args.trainer_patches
-        runs = run_sides(args, params, common, bertkit_precision)
-        report(runs, common)
+        from fast_sides import read_peak
+
+        peak = read_peak(args.peak)
+        runs = run_sides(args, params, common, bertkit_precision, peak)
+        report(runs, common, peak)
 
 
 def _patch_list(value: str) -> str:
@@ -230,7 +253,8 @@ def write_conll(src: str, dst: Path, limit: int | None) -> int:
     return len(w)
 
 
-def run_sides(args: argparse.Namespace, params: dict, common: dict, bertkit_precision: str) -> dict[str, list]:
+def run_sides(args: argparse.Namespace, params: dict, common: dict, bertkit_precision: str,
+              peak: dict | None = None) -> dict[str, list]:
     """Every side for every seed, each in a fresh child, alternated; one kind=run line each."""
     env, runs = environment(), {}
     sides = [s for s in args.sides.split(",") if s]
@@ -242,24 +266,25 @@ def run_sides(args: argparse.Namespace, params: dict, common: dict, bertkit_prec
             if side == "bertkit" and args.keep_model and "bertkit" not in runs:
                 side_params["keep_model"] = args.keep_model
             res = run_child([__file__, "--child", side, "--params", json.dumps(side_params)])
+            res.update(peak_share(res, peak, res.get("precision", "no")))
             runs.setdefault(side, []).append(res)
             emit({"kind": "run", **common, "side": side, "seed": seed, "run": i, **env, **res})
     return runs
 
 
-def report(runs: dict[str, list], common: dict) -> None:
+def report(runs: dict[str, list], common: dict, peak: dict | None = None) -> None:
     """kind=summary per side (medians; the F1 mean and range over seeds), then kind=ratio."""
     summ = {}
     for side, rs in runs.items():
         summ[side] = {k: round(median([r[k] for r in rs]), 4) for k in
-                      ("train_samples_per_s", "train_s", "wall_s", "dev_f1", "peak_rss_mb")}
+                      ("train_samples_per_s", "train_s", "wall_s", "dev_f1", "peak_rss_mb", *FLOP_KEYS) if k in rs[0]}
         f1s = [r["dev_f1"] for r in rs]
         emit({"kind": "summary", **common, "side": side, "runs": len(rs), **summ[side],
               "dev_f1_mean": round(sum(f1s) / len(f1s), 4), "dev_f1_min": round(min(f1s), 4),
               "dev_f1_max": round(max(f1s), 4)})
     b, t, g = summ.get("bertkit"), summ.get("trainer"), summ.get("trainer-grouped")
     if b and (t or g):  # against whichever Trainer sides ran
-        emit({"kind": "ratio", **common,
+        emit({"kind": "ratio", **common, **ceiling(t, runs.get("trainer"), peak),
               **({"train_samples_per_s_x": round(b["train_samples_per_s"] / t["train_samples_per_s"], 2),
                   "dev_f1_diff_points": round(100 * (b["dev_f1"] - t["dev_f1"]), 2)} if t else {}),
               **({"x_vs_trainer_grouped": round(b["train_samples_per_s"] / g["train_samples_per_s"], 2),

@@ -25,30 +25,65 @@ def run_bench(script: str, *args: str) -> list[dict]:
 
 
 def test_train_classify_smoke(shared_data):
-    lines = run_bench("train_classify.py")
+    lines = run_bench("train_classify.py", "--peak", str(REPO / "bench" / "results" / "peak-epyc.json"))
     runs = [ln for ln in lines if ln["kind"] == "run"]
     assert {r["side"] for r in runs} == {"bertkit", "trainer", "trainer-grouped"}
     assert [r["group_by_length"] for r in runs if r["side"] == "trainer-grouped"] == [True]
     for r in runs:
         assert r["train_rows"] == 64 and r["train_samples_per_s"] > 0 and r["peak_rss_mb"] > 0
         assert 0.0 <= r["dev_accuracy"] <= 1.0
+        assert 0 < r["achieved_gflops"] <= r["executed_gflops"] and r["padded_per_real"] >= 1.0
+        assert 0 < r["achieved_share_of_peak"] <= r["executed_share_of_peak"]
     (ratio,) = [ln for ln in lines if ln["kind"] == "ratio"]
     assert ratio["train_samples_per_s_x"] > 0 and ratio["x_vs_trainer_grouped"] > 0
+    assert ratio["ceiling_x_vs_trainer"] > 0
     assert set(ratio["targets"]) == {"train_3.5x", "same_precision_1.5x_grouped", "accuracy_within_0.3",
                                      "rss_not_above"}
 
 
 def test_train_ner_smoke(shared_data):
+    peak = REPO / "bench" / "results" / "peak-epyc.json"
     lines = run_bench("train_ner.py", "--bertkit-set", "bucket_size=1", "--bertkit-set", "log-every=5",
-                      "--trainer-patches", "dropout,attention,embedding")
+                      "--trainer-patches", "dropout,attention,embedding", "--peak", str(peak))
     runs = [ln for ln in lines if ln["kind"] == "run"]
     assert {r["side"] for r in runs} == {"bertkit", "trainer", "trainer-grouped"}
     for r in runs:
         assert r["train_samples_per_s"] > 0 and r["peak_rss_mb"] > 0 and 0.0 <= r["dev_f1"] <= 1.0
         assert r["bertkit_settings"] == {"bucket_size": 1, "log_every": 5}  # said on every line
         assert r["trainer_patches"] == "dropout,attention,embedding"
+        assert 0 < r["achieved_gflops"] <= r["executed_gflops"] and r["padded_per_real"] >= 1.0
+        assert r["peak_precision"] in ("fp32", "bf16")
+        assert 0 < r["achieved_share_of_peak"] <= r["executed_share_of_peak"]
+        assert r["model_gflop_per_sample"] > 0
     (ratio,) = [ln for ln in lines if ln["kind"] == "ratio"]
     assert ratio["train_samples_per_s_x"] > 0 and ratio["x_vs_trainer_grouped"] > 0
+    assert ratio["ceiling_x_vs_trainer"] > 0
+
+
+def test_training_flops_count_the_training_forwards_real_and_padded(tiny_bert):
+    import torch
+    from transformers import AutoModelForTokenClassification
+
+    sys.path.insert(0, str(REPO / "bench"))
+    import train_flops
+
+    train_flops._COUNT.update(dict.fromkeys(train_flops._COUNT, 0))
+    model = AutoModelForTokenClassification.from_pretrained(str(tiny_bert), num_labels=3)
+    count = train_flops.count_training_tokens(model)
+    ids, mask = torch.ones(2, 5, dtype=torch.long), torch.tensor([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]])
+    model.train()
+    model(input_ids=ids, attention_mask=mask)
+    model.eval()
+    model(input_ids=ids, attention_mask=mask)  # evaluation is not training: not counted
+    assert count == {"rows": 2, "real": 8, "padded": 10, "real_sq": 9 + 25, "padded_sq": 50}
+    shape = train_flops.model_shape(str(tiny_bert))
+    rep = train_flops.flops_report(count, shape, train_s=2.0, samples=2)
+    h, f, layers = shape
+    real = 3 * (2 * layers * (4 * h * h + 2 * h * f) * 8 + layers * 4 * h * 34)
+    assert rep["achieved_gflops"] == float(f"{real / 1e9 / 2.0:.4g}") and rep["padded_per_real"] == 1.25
+    assert train_flops.peak_share(rep | {"achieved_gflops": 50.0, "executed_gflops": 80.0},
+                                  {"gflops": {"fp32": 100.0, "bf16": 400.0}}, "bf16") == {
+        "peak_precision": "bf16", "peak_gflops": 400.0, "achieved_share_of_peak": 0.125, "executed_share_of_peak": 0.2}
 
 
 def test_train_ner_bertkit_set_refuses_a_malformed_pair():
