@@ -170,7 +170,7 @@ def test_tagger_api_and_windows_cover_every_word(trained):
 
 def test_hf_pipeline_loads_the_folder_and_agrees(trained, shared_data):
     """transformers' token-classification pipeline (aggregation "first") on the folder as saved: its entities equal
-    bertkit's (type, start, end) on every text where its word splitting matches ours."""
+    bertkit's (type, start, end) with --decode argmax on every text where its word splitting matches ours."""
     from transformers import pipeline
 
     from bertkit.ner.predict import Tagger
@@ -179,7 +179,7 @@ def test_hf_pipeline_loads_the_folder_and_agrees(trained, shared_data):
     out = trained[0]
     texts = [" ".join(w for w, _ in s) for s in toy_sentences(60, 7)]
     pipe = pipeline("token-classification", model=str(out), aggregation_strategy="first", device="cpu")
-    ours = Tagger(str(out), max_length=512)(texts)
+    ours = Tagger(str(out), max_length=512, decode="argmax")(texts)  # the pipeline's reading of the same tags
     same = comparable = 0
     for text, rec in zip(texts, ours):
         pre = pipe.tokenizer.backend_tokenizer.pre_tokenizer.pre_tokenize_str(text)

@@ -20,6 +20,7 @@ LabelNames = o.option(NERConfig, "label_names")
 ModelDir = Annotated[str, typer.Option(
     "--model", "-m", help="A model folder trained by bertkit (or any HF token classifier).")]
 Aggregate = o.option(NERUse, "aggregate")
+Decode = o.option(NERConfig, "decode")
 _DATA = ("Tagged data: CoNLL columns (token ... tag), JSON/JSONL with tokens + tags, Parquet/CSV with list columns, or "
          "NAME[:CONFIG]\\[#SPLIT] of a Hugging Face dataset.")
 FORMATS = ("jsonl", "json", "table", "conll")
@@ -38,7 +39,7 @@ def eval_cmd(
     strict: Annotated[Optional[bool], typer.Option(
         "--strict/--conlleval", help="Strict entity matching instead of conlleval's. "
         "\\[default: as the model was trained]")] = None,
-    aggregate: Aggregate = None, batch_size: o.BatchSizePredict = None, fast: o.Fast = None,
+    aggregate: Aggregate = None, decode: Decode = None, batch_size: o.BatchSizePredict = None, fast: o.Fast = None,
     fmt: o.FormatOpt = Format.json,
     allow_pickle: o.AllowPickle = None, trust_remote_code: o.TrustRemoteCode = None, extra_metric: o.ExtraMetric = None,
 ) -> None:
@@ -48,7 +49,8 @@ def eval_cmd(
 
     res = evaluate_file(model, data, tag_col=tag_col, label_names=label_names, limit=limit, batch_size=batch_size,
                         aggregate=aggregate or "first", fast=bool(fast), allow_pickle=bool(allow_pickle),
-                        trust_remote_code=bool(trust_remote_code), strict=strict, extra_metrics=extra_metric)
+                        trust_remote_code=bool(trust_remote_code), strict=strict, extra_metrics=extra_metric,
+                        decode=decode)
     write_metrics(res, fmt, title=f"ner eval: {data}")
 
 
@@ -61,7 +63,8 @@ def predict_cmd(
     input_format: Annotated[Optional[str], typer.Option(
         "--input-format", help="text | jsonl | conll. \\[default: from the suffix (.conll, .iob, .tsv ...: conll), "
         "else text]")] = None,
-    aggregate: Aggregate = None, batch_size: o.BatchSizePredict = None, bf16: o.Bf16 = None, fast: o.Fast = None,
+    aggregate: Aggregate = None, decode: Decode = None, batch_size: o.BatchSizePredict = None, bf16: o.Bf16 = None,
+    fast: o.Fast = None,
     fmt: Annotated[str, typer.Option(
         "--format", "-f", help="jsonl | json | table | conll (token<TAB>tag lines, blank line between sentences; needs "
         "CoNLL or JSONL tokens input).")] = "jsonl",
@@ -76,7 +79,7 @@ def predict_cmd(
     if fmt == "conll" and input_format_of(input, input_format) == "text":
         raise UsageError("--format conll needs pre-split input (CoNLL, or JSONL with tokens); use --format jsonl")
     tagger = Tagger(model, batch_size=batch_size, aggregate=aggregate or "first", bf16=bool(bf16), fast=bool(fast),
-                    allow_pickle=bool(allow_pickle), trust_remote_code=bool(trust_remote_code))
+                    allow_pickle=bool(allow_pickle), trust_remote_code=bool(trust_remote_code), decode=decode)
     records = predict_stream(tagger, input, input_format=input_format)
     if fmt == "conll":
         write_conll(records)

@@ -42,6 +42,7 @@ def evaluate_tagger(tagger, data: str, tag_col: int | None = None, label_names: 
     secs = time.perf_counter() - t0
     strict = bool(tagger.meta.get("strict")) if strict is None else strict
     metrics = {"data": data, "sentences": len(pred), "words": tagged.words, "scheme": tagger.scheme,
+               **({"decode": tagger.decode} if tagger.scheme != "plain" else {}),
                **score(tagged.tags, pred, tagger.scheme, strict, detail=True),
                "invalid_continuations_gold": tagged.invalid, **tagger.last_counts,
                "seconds": round(secs, 3), "words_per_second": round(tagged.words / max(secs, 1e-9), 1)}
@@ -50,14 +51,14 @@ def evaluate_tagger(tagger, data: str, tag_col: int | None = None, label_names: 
 
 def evaluate_file(model_dir: str, data: str, tag_col=None, label_names=None, limit=None, batch_size=None,
                   aggregate="first", fast=False, allow_pickle=False, trust_remote_code=False, strict=None,
-                  extra_metrics=None) -> dict[str, Any]:
+                  extra_metrics=None, decode=None) -> dict[str, Any]:
     from bertkit.extra_metrics import load_all
     from bertkit.ner.metric_adapter import ner_extra
     from bertkit.ner.predict import Tagger
 
     load_all(extra_metrics)
     tagger = Tagger(model_dir, batch_size=batch_size, aggregate=aggregate, fast=fast, allow_pickle=allow_pickle,
-                    trust_remote_code=trust_remote_code)
+                    trust_remote_code=trust_remote_code, decode=decode)
     run = evaluate_tagger(tagger, data, tag_col, label_names, limit, strict)
     if extra_metrics:
         run.metrics["extra_metrics"] = ner_extra(extra_metrics, run.data.tags, run.pred)

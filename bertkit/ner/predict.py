@@ -20,12 +20,13 @@ from bertkit.settings import check_options
 
 class Tagger(Predictor):
     """A fine-tuned token classifier (bertkit's or any Hugging Face `*ForTokenClassification` folder):
-    `Tagger("out/wnut")(["Going to Paris"])` → [{"text", "entities": [{"text", "type", "start", "end", "score"}]}]."""
+    `Tagger("out/wnut")(["Going to Paris"])` → [{"text", "entities": [{"text", "type", "start", "end", "score"}]}].
+    `decode`: viterbi | argmax (bertkit.ner.decode); default: as the model was trained (viterbi for other folders)."""
 
     def __init__(self, model_dir: str, batch_size: int | None = None, aggregate: str = "first",
                  device: str | None = None, max_length: int | None = None, stride: int | None = None,
                  allow_pickle: bool = False, trust_remote_code: bool = False, bf16: bool = False, fast: bool = False,
-                 threads: int | str | None = None):
+                 threads: int | str | None = None, decode: str | None = None):
         from bertkit.ner.spec import SPEC
         from bertkit.ner.task import TokenClassificationTask
         from bertkit.ner.train import ensure_prefix_space
@@ -42,7 +43,9 @@ class Tagger(Predictor):
         self.max_length = min(max_length or self.meta.get("max_length") or limit, limit)
         self.stride = stride if stride is not None else self.meta.get("stride", min(32, self.max_length // 4))
         self.batch_size, self.aggregate, self.bf16 = opts["batch_size"], opts["aggregate"], bf16
-        self.task = TokenClassificationTask(self.labels, self.scheme, self.tokenizer.pad_token_id or 0)
+        self.decode = check_options(NERConfig, decode=decode or self.meta.get("decode"))["decode"]  # as trained
+        self.task = TokenClassificationTask(self.labels, self.scheme, self.tokenizer.pad_token_id or 0,
+                                            decode=self.decode)
         self.last_counts: dict[str, int] = {}
 
     def tag_words(self, sentences: Sequence[Sequence[str]]) -> tuple[list[list[str]], list[list[float]]]:
@@ -59,7 +62,7 @@ class Tagger(Predictor):
         win = feats.meta["windows"]
         self.last_counts = {"sentences": len(sentences), "windows": len(feats), "words": sum(map(len, sentences)),
                             "dropped_words": win.dropped_words, "long_sentences": win.long_sentences}
-        return word_tags(self.labels, feats, out["probs"], self.aggregate)
+        return word_tags(self.labels, feats, out["probs"], self.aggregate, self.scheme, self.decode)
 
     def predict_records(self, texts: Sequence[str]) -> list[dict[str, Any]]:
         """Per text, the record `ner predict --format jsonl` prints: {"text", "entities": [{"text", "type",

@@ -10,6 +10,7 @@ from bertkit.settings import Check, Checked, SettingError, new_default, setting
 
 NER_METRICS = ("f1", "precision", "recall", "f1_macro", "accuracy")
 SCHEME_CHOICES = ("auto", "IOB2", "IOB1", "BIOES", "BILOU", "plain")
+DECODES = ("viterbi", "argmax")  # bertkit.ner.decode
 _D, _T = "Data", "Training"
 _HIDDEN_STR = Check("str", optional=True)
 
@@ -42,6 +43,11 @@ class NERConfig(TrainConfig):
                                         flags=("--label-all-subtokens/--first-subtoken",),
                                         help="Train every sub-token of a word (B- continued as I-), not only the "
                                              "first. \\[default: --first-subtoken]")
+    decode: str = setting("viterbi", check=Check("str", choices=DECODES), panel=_T,
+                          help="Tags from the word probabilities: viterbi (the most likely sequence the tag scheme "
+                               "allows: no I-X after O or after another type) or argmax (each word's most likely tag, "
+                               "as transformers' pipeline). Used for dev scores and model selection, and by ner "
+                               "eval/predict unless given there. {default}")
     strict: bool = setting(False, check=Check("bool"), panel=_T, flags=("--strict/--conlleval",),
                            help="Entity metrics in strict mode (well-formed spans only) instead of conlleval's "
                                 "reading (an I- after O opens an entity). \\[default: --conlleval]")

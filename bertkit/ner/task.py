@@ -11,8 +11,8 @@ import torch.nn.functional as F
 from bertkit.engine.batching import Features, pad_collate
 from bertkit.modeling import model_inputs
 from bertkit.ner import align
+from bertkit.ner.decode import decode
 from bertkit.ner.metrics import entity_scores, token_accuracy
-from bertkit.ner.schemes import OUTSIDE
 from bertkit.ner.spec import SPEC
 
 
@@ -30,17 +30,14 @@ def featurize(tokenizer, words: Sequence[Sequence[str]], max_length: int, stride
     return Features(cols, meta=meta, items=items)
 
 
-def outside_id(names: Sequence[str]) -> int:
-    return names.index(OUTSIDE) if OUTSIDE in names else 0
-
-
-def word_tags(names: Sequence[str], feats: Features, probs: Sequence[np.ndarray], aggregate: str = "first"):
-    """Per sentence: (tags, scores) of its words, each from the window where it has the most context; a word
-    the tokenizer dropped gets the outside tag (score 0)."""
+def word_tags(names: Sequence[str], feats: Features, probs: Sequence[np.ndarray], aggregate: str = "first",
+              scheme: str = "plain", method: str = "viterbi"):
+    """Per sentence: (tags, scores) of its words, each from the window where it has the most context, read with
+    `method` (bertkit.ner.decode: viterbi, the best sequence `scheme` allows; argmax); a word the tokenizer dropped
+    gets the outside tag (score 0). A word's score is its probability of the tag it got."""
     rows = align.word_predictions(feats.meta["windows"], probs, feats.meta["n_words"], aggregate)
-    out_id, tags, scores = outside_id(names), [], []
-    for sent in rows:
-        ids = [int(np.argmax(p)) if p is not None else out_id for p in sent]
+    tags, scores = [], []
+    for sent, ids in zip(rows, decode(rows, names, scheme, method)):
         tags.append([names[i] for i in ids])
         scores.append([float(p[i]) if p is not None else 0.0 for p, i in zip(sent, ids)])
     return tags, scores
@@ -62,8 +59,8 @@ def score(gold, pred, scheme: str, strict: bool = False, detail: bool = False) -
 
 class TokenClassificationTask:
     def __init__(self, names: Sequence[str], scheme: str, pad_id: int, metric: str | None = None,
-                 strict: bool = False):
-        self.names, self.scheme, self.strict = list(names), scheme, strict
+                 strict: bool = False, decode: str = "viterbi"):
+        self.names, self.scheme, self.strict, self.decode = list(names), scheme, strict, decode
         self.pads = {"input_ids": pad_id, "token_type_ids": 0, **SPEC.pad}
         self.metric = metric or ("accuracy" if scheme == "plain" else "f1")
         self.greater_is_better = True
@@ -103,5 +100,5 @@ class TokenClassificationTask:
 
     def compute_metrics(self, outputs: dict[str, list[np.ndarray]], features: Features,
                         detail: bool = False) -> dict[str, Any]:
-        pred, _ = word_tags(self.names, features, outputs["probs"])
+        pred, _ = word_tags(self.names, features, outputs["probs"], scheme=self.scheme, method=self.decode)
         return score(features.meta["gold"], pred, self.scheme, self.strict, detail)

@@ -101,7 +101,7 @@ class NERTraining:
 
     def make_task(self, tokenizer) -> TokenClassificationTask:
         return TokenClassificationTask(self.labels, self.scheme, tokenizer.pad_token_id, self.cfg.metric,
-                                       self.cfg.strict)
+                                       self.cfg.strict, self.cfg.decode)
 
     def describe_eval(self, record: dict[str, Any]) -> str:
         m = self.cfg.metric or ("accuracy" if self.scheme == "plain" else "f1")
@@ -110,21 +110,35 @@ class NERTraining:
     def after_fit(self, engine, result) -> Finished:
         cfg, dev_metrics = self.cfg, None
         if self.dev_feats is not None and result.best_outputs is not None:
-            pred, _ = word_tags(self.labels, self.dev_feats, result.best_outputs["probs"])
-            dev_metrics = score(self.dev_data.tags, pred, self.scheme, cfg.strict, detail=True)
-            if self.scheme != "plain":
-                from bertkit.ner.report import type_confusion
-
-                dev_metrics["confusion_matrix"] = type_confusion(self.dev_data.tags, pred)
+            dev_metrics = self._dev_metrics(result.best_outputs["probs"])
         meta = {"task": "ner", "labels": self.labels, "scheme": self.scheme, "max_length": cfg.max_length,
                 "stride": cfg.stride, "label_all_subtokens": cfg.label_all_subtokens, "tag_col": cfg.tag_col,
-                "strict": cfg.strict}
+                "strict": cfg.strict, "decode": cfg.decode}
         summary: dict[str, Any] = {"scheme": self.scheme, "labels": len(self.labels)}
         if dev_metrics:
             summary[engine.task.metric] = dev_metrics.get(engine.task.metric)
         return Finished(meta=meta, metrics={"dev": dev_metrics}, summary=summary,
                         train={"train_sentences": self.counts["train"]["sentences"], "windows": self.counts},
                         figures=lambda folder: confusion_figure(dev_metrics, folder))
+
+
+    def _dev_metrics(self, probs) -> dict[str, Any]:
+        """The best model's dev metrics, read with --decode; for span schemes also the confusion matrix of entity
+        types and, beside viterbi, what each word's own argmax would have scored (the same run's comparison)."""
+        cfg = self.cfg
+        pred, _ = word_tags(self.labels, self.dev_feats, probs, scheme=self.scheme, method=cfg.decode)
+        out = score(self.dev_data.tags, pred, self.scheme, cfg.strict, detail=True)
+        if self.scheme == "plain":
+            return out
+        from bertkit.ner.report import type_confusion
+
+        out["decode"] = cfg.decode
+        out["confusion_matrix"] = type_confusion(self.dev_data.tags, pred)
+        if cfg.decode != "argmax":
+            alone, _ = word_tags(self.labels, self.dev_feats, probs, scheme=self.scheme, method="argmax")
+            s = score(self.dev_data.tags, alone, self.scheme, cfg.strict)
+            out["argmax"] = {k: s[k] for k in ("f1", "precision", "recall")}
+        return out
 
 
 def confusion_figure(dev_metrics: dict | None, folder: Path) -> None:
