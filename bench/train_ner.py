@@ -15,7 +15,9 @@ Sides: bertkit (its defaults: windows instead of truncation, mixed precision aut
 defaults: fp32), trainer-grouped (the Trainer with length grouping at the precision bertkit runs).
 Each run is a fresh child process, sides alternated; one JSON line per run, per side (medians) and a ratio line:
     train_samples_per_s   training windows (bertkit) / sentences (Trainer) per training second, eval excluded
-    dev_f1                entity micro F1 on WNUT-17 dev (bertkit: its own metrics; Trainer: seqeval)
+    dev_f1                entity micro F1 on WNUT-17 dev (bertkit: its own metrics, tags read with its --decode,
+                          viterbi by default; Trainer: seqeval on each word's argmax, as the example does)
+    dev_f1_argmax         bertkit only: the same model's dev F1 with each word's argmax (the Trainer's reading)
     achieved_gflops       model FLOPs on real tokens (forward + backward) per training second; executed_gflops: on
                           the padded rows the model ran; padded_per_real; with --peak, each as a share of the matmul
                           peak in the side's precision (bench/train_flops.py), and in the ratio line
@@ -65,6 +67,7 @@ def child_bertkit(p: dict) -> dict:
 
     return {"train_samples_per_s": summary["train_samples_per_second"], "train_s": summary["train_seconds"],
             "steps": summary["steps"], "wall_s": round(time.perf_counter() - t0, 2), "dev_f1": metrics["dev"]["f1"],
+            "decode": metrics["dev"].get("decode"), "dev_f1_argmax": metrics["dev"].get("argmax", {}).get("f1"),
             "dev_loss": round(metrics["history"][-1].get("dev_loss", float("nan")), 4),
             "final_loss": summary["final_loss"], "threads": torch.get_num_threads(),
             "precision": cfg.mixed_precision,
@@ -279,9 +282,11 @@ def report(runs: dict[str, list], common: dict, peak: dict | None = None) -> Non
         summ[side] = {k: round(median([r[k] for r in rs]), 4) for k in
                       ("train_samples_per_s", "train_s", "wall_s", "dev_f1", "peak_rss_mb", *FLOP_KEYS) if k in rs[0]}
         f1s = [r["dev_f1"] for r in rs]
+        alone = [r["dev_f1_argmax"] for r in rs if r.get("dev_f1_argmax") is not None]
         emit({"kind": "summary", **common, "side": side, "runs": len(rs), **summ[side],
               "dev_f1_mean": round(sum(f1s) / len(f1s), 4), "dev_f1_min": round(min(f1s), 4),
-              "dev_f1_max": round(max(f1s), 4)})
+              "dev_f1_max": round(max(f1s), 4),
+              **({"dev_f1_argmax_mean": round(sum(alone) / len(alone), 4)} if alone else {})})
     b, t, g = summ.get("bertkit"), summ.get("trainer"), summ.get("trainer-grouped")
     if b and (t or g):  # against whichever Trainer sides ran
         emit({"kind": "ratio", **common, **ceiling(t, runs.get("trainer"), peak),

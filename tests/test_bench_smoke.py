@@ -55,6 +55,8 @@ def test_train_ner_smoke(shared_data):
         assert r["peak_precision"] in ("fp32", "bf16")
         assert 0 < r["achieved_share_of_peak"] <= r["executed_share_of_peak"]
         assert r["model_gflop_per_sample"] > 0
+        if r["side"] == "bertkit":  # its tags read with viterbi, and the same model's argmax F1 beside
+            assert r["decode"] == "viterbi" and 0.0 <= r["dev_f1_argmax"] <= 1.0
     (ratio,) = [ln for ln in lines if ln["kind"] == "ratio"]
     assert ratio["train_samples_per_s_x"] > 0 and ratio["x_vs_trainer_grouped"] > 0
     assert ratio["ceiling_x_vs_trainer"] > 0
