@@ -20,7 +20,9 @@ LabelNames = o.option(NERConfig, "label_names")
 ModelDir = Annotated[str, typer.Option(
     "--model", "-m", help="A model folder trained by bertkit (or any HF token classifier).")]
 Aggregate = o.option(NERUse, "aggregate")
-Decode = o.option(NERConfig, "decode")
+Decode = Annotated[Optional[str], typer.Option(  # checked against NERConfig.decode's declaration (bertkit.ner.predict)
+    "--decode", help="How tags are read from the word probabilities: viterbi | argmax (see ner train --decode). "
+    "\\[default: as the model was trained; viterbi for other folders]")]
 _DATA = ("Tagged data: CoNLL columns (token ... tag), JSON/JSONL with tokens + tags, Parquet/CSV with list columns, or "
          "NAME[:CONFIG]\\[#SPLIT] of a Hugging Face dataset.")
 FORMATS = ("jsonl", "json", "table", "conll")

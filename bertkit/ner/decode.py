@@ -5,7 +5,8 @@ sequence may then hold `O I-person` or `B-person I-location`, which conlleval re
 `viterbi` (the default for span schemes) takes the sequence of highest total log-probability among those the scheme
 allows: in IOB2 an `I-X` follows only `B-X` or `I-X`; in BIOES `I-X`/`E-X` follow only `B-X`/`I-X`, an open `B-`/`I-`
 is always closed by its `E-`, and nothing else follows it. The model and its probabilities are the same; only the
-reading changes (on WNUT-17 dev it raised entity F1 by ~2 points, mostly precision: docs/commands/ner.md#decoding).
+reading changes (on WNUT-17 dev it raised entity F1 by ~2 points, mostly precision:
+docs/commands/ner.md#decoding-on-wnut-17).
 Plain tags (part-of-speech, chunks) have no constraints: both give the argmax. Vectorised over sentences: one
 (sentences × tags × tags) step a word position.
 """
