@@ -16,7 +16,9 @@ texts, then answers every text once:
 One JSON line per child run (kind=run), then kind=summary per side (median over the repeats) and kind=ratio: bertkit /
 pipeline at its default and at its best batch size (in fp32; with --bf16 also against the best bf16 pipeline), with
 the agreement of their entities: on the texts where the pipeline's own word splitting (its pre-tokenizer) equals
-bertkit's, the share whose (type, start, end) sets are equal.
+bertkit's, the share whose (type, start, end) sets are equal, with bertkit's tags read as the pipeline reads them
+(`--decode argmax`, untimed: `agreement`) and as bertkit predicts by default (the model's decode, viterbi unless
+trained otherwise: `agreement_decode`, which differs where the argmax tags are ill formed).
 """
 
 from __future__ import annotations
@@ -61,9 +63,14 @@ def child_bertkit(p: dict) -> dict:
     with open(os.devnull, "w") as sink:
         write_records(keep(predict_stream(tagger, p["texts"], input_format="text")), "jsonl", out=sink)
     dt = time.perf_counter() - t0
+    decode, tagger.decode = tagger.decode, "argmax"  # untimed: the same model read as the pipeline reads it
+
+    def spans(rs: list[dict]) -> list:
+        return [[[e["type"], e["start"], e["end"]] for e in r["entities"]] for r in rs]
+
     return {"load_s": round(load_s, 2), "seconds": round(dt, 3), "sentences_per_s": round(len(texts) / dt, 2),
-            "threads": torch.get_num_threads(),
-            "entities": [[[e["type"], e["start"], e["end"]] for e in r["entities"]] for r in recs]}
+            "threads": torch.get_num_threads(), "decode": decode, "entities": spans(recs),
+            "entities_argmax": spans(tagger.predict_records(texts))}
 
 
 def child_pipeline(p: dict) -> dict:
@@ -188,7 +195,9 @@ def report(runs: dict[str, list[dict]], texts: list[str], common: dict) -> None:
               "x_vs_best": round(med[side] / pipes[best], 2), "target_3x_best": med[side] >= 3 * pipes[best],
               **({"pipeline_bf16_best": best16, "x_vs_pipeline_bf16_best": round(med[side] / bf16[best16], 2)}
                  if best16 else {}),
-              "agreement": agreement(texts, runs[side][0]["entities"], ref["entities"], ref["pre_words"])})
+              "agreement": agreement(texts, runs[side][0]["entities_argmax"], ref["entities"], ref["pre_words"]),
+              "decode": runs[side][0]["decode"],
+              "agreement_decode": agreement(texts, runs[side][0]["entities"], ref["entities"], ref["pre_words"])})
     for side in (s for s in ("bertkit-fast", "bertkit-bf16") if s in med):
         a, b = runs["bertkit"][0]["entities"], runs[side][0]["entities"]
         emit({"kind": "fast_vs_pytorch", **common, "side": side,

@@ -125,8 +125,9 @@ def test_predict_ner_smoke(shared_data):
     assert {ln["side"] for ln in lines if ln["kind"] == "run"} == {"bertkit", "pipeline-default"}
     (ratio,) = [ln for ln in lines if ln["kind"] == "ratio"]
     assert ratio["bertkit_sentences_per_s"] > 0 and ratio["x_vs_best"] > 0
-    agree = ratio["agreement"]  # the same folder: the same entities wherever the word splitting is the same
-    assert agree["comparable"] > 0 and agree["same"] == agree["comparable"]
+    agree = ratio["agreement"]  # the same folder read as the pipeline reads it (argmax): the same entities wherever
+    assert agree["comparable"] > 0 and agree["same"] == agree["comparable"]  # the word splitting is the same
+    assert ratio["decode"] == "viterbi" and ratio["agreement_decode"]["comparable"] == agree["comparable"]
 
 
 def test_predict_ner_bf16_sides_smoke(shared_data):
