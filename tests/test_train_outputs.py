@@ -30,9 +30,8 @@ EXPECTED = {
     },
     "ner": {
         "files": MODEL_FILES | {"confusion_matrix.png"},
-        "meta": {"label_all_subtokens", "labels", "max_length", "metric", "scheme", "stride", "strict", "tag_col",
-                 "task",
-                 "training_args", "versions"},
+        "meta": {"decode", "label_all_subtokens", "labels", "max_length", "metric", "scheme", "stride", "strict",
+                 "tag_col", "task", "training_args", "versions"},
         "summary": SUMMARY | {"f1", "labels", "scheme", "train_sentences", "windows"},
     },
 }
