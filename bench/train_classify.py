@@ -43,6 +43,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import train_flops as flops
 from common import (
     SHARED,
     emit,
@@ -55,15 +56,6 @@ from common import (
     run_child,
     tiny_model,
 )
-from train_flops import (
-    FLOP_KEYS,
-    ceiling,
-    count_training_tokens,
-    flops_report,
-    hook_bertkit_models,
-    model_shape,
-    peak_share,
-)
 
 SIDES = ("bertkit", "trainer", "trainer-grouped")
 
@@ -75,7 +67,7 @@ def child_bertkit(p: dict) -> dict:
     from bertkit.classify.train import train
 
     t0 = time.perf_counter()
-    count = hook_bertkit_models()
+    count = flops.hook_bertkit_models()
     with tempfile.TemporaryDirectory(prefix="bertkit-bench-out-") as tmp:
         kw = dict(model=p["model"], train=p["train"], dev=p["dev"], output_dir=str(Path(tmp) / "out"),
                   epochs=p["epochs"], batch_size=p["batch_size"], lr=p["lr"], seed=p["seed"],
@@ -94,7 +86,7 @@ def child_bertkit(p: dict) -> dict:
             "wall_s": round(wall, 2), "dev_accuracy": tuning.get("at_0.5", metrics["dev"]["accuracy"]),
             "dev_accuracy_tuned": metrics["dev"]["accuracy"], "train_rows": summary["train_rows"],
             "final_loss": summary["final_loss"], "threads": threads, "precision": cfg.mixed_precision,
-            **flops_report(count, model_shape(p["model"]), summary["train_seconds"], count["rows"])}
+            **flops.figures(count, flops.model_shape(p["model"]), summary["train_seconds"], count["rows"])}
 
 
 def child_trainer(p: dict) -> dict:
@@ -117,7 +109,7 @@ def child_trainer(p: dict) -> dict:
     tok = AutoTokenizer.from_pretrained(p["model"])
     set_seed(p["seed"])
     model = AutoModelForSequenceClassification.from_pretrained(p["model"], num_labels=2)
-    count = count_training_tokens(model)
+    count = flops.count_training_tokens(model)
 
     def enc(b):
         return tok(b["sentence"], truncation=True, max_length=p["max_length"])
@@ -149,7 +141,7 @@ def child_trainer(p: dict) -> dict:
             "steps": out.global_step, "wall_s": round(wall, 2), "dev_accuracy": acc, "train_rows": len(train_ds),
             "final_loss": round(float(out.training_loss), 4), "threads": torch.get_num_threads(),
             "precision": "bf16" if p.get("trainer_bf16", p["bf16"]) else "no",
-            **flops_report(count, model_shape(p["model"]), m["train_runtime"], count["rows"])}
+            **flops.figures(count, flops.model_shape(p["model"]), m["train_runtime"], count["rows"])}
 
 
 # -- parent ---------------------------------------------------------------------------------------
@@ -259,7 +251,7 @@ def run_sides(args: argparse.Namespace, params: dict, params_grouped: dict, comm
         res = run_child([__file__, "--child", side, "--params",
                          json.dumps(params_grouped if side == "trainer-grouped" else params)],
                         env={"OMP_NUM_THREADS": str(args.threads)} if args.threads else None)
-        res.update(peak_share(res, peak, res.get("precision", "no")))
+        res.update(flops.peak_share(res, peak, res.get("precision", "no")))
         runs.setdefault(side, []).append(res)
         emit({"kind": "run", **common, "side": side, "run": i, **env, **res,
               **({"group_by_length": True, "trainer_bf16": params_grouped["trainer_bf16"]}
@@ -272,7 +264,7 @@ def report(runs: dict[str, list[dict]], common: dict, bertkit_precision: str, pe
     summ = {}
     for side, rs in runs.items():
         summ[side] = {k: round(median([r[k] for r in rs]), 4) for k in
-                      ("train_samples_per_s", "train_s", "wall_s", "dev_accuracy", "peak_rss_mb", *FLOP_KEYS)
+                      ("train_samples_per_s", "train_s", "wall_s", "dev_accuracy", "peak_rss_mb", *flops.FLOP_KEYS)
                       if k in rs[0]}
         if side == "bertkit":
             summ[side]["dev_accuracy_tuned"] = round(median([r["dev_accuracy_tuned"] for r in rs]), 4)
@@ -293,7 +285,7 @@ def report(runs: dict[str, list[dict]], common: dict, bertkit_precision: str, pe
                   if g else {}),
                **({"accuracy_within_0.3": b["dev_accuracy"] >= t["dev_accuracy"] - 0.003,
                    "rss_not_above": b["peak_rss_mb"] <= t["peak_rss_mb"]} if t else {})}
-    emit({"kind": "ratio", **common, **grouped, **defaults, **ceiling(t, runs.get("trainer"), peak),
+    emit({"kind": "ratio", **common, **grouped, **defaults, **flops.ceiling(t, runs.get("trainer"), peak),
           "targets": targets})
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 
 `count_training_tokens(model)` hooks the task model's forward (`BertForTokenClassification`, ...) and adds up, over
 its training calls, each row's real tokens (the attention mask) and its padded length; `hook_bertkit_models()` does it
-for the model `bertkit`'s training skeleton loads. `flops_report` turns them into:
+for the model `bertkit`'s training skeleton loads. `figures` turns them into:
     model_gflop_per_sample   forward + backward FLOPs a training sample needs on its real tokens (3 x the forward)
     achieved_gflops          those model FLOPs per training second: the useful work rate
     executed_gflops          the same on the padded rows the model ran: how busy the matrix units were
@@ -74,7 +74,7 @@ def training_flops(shape: tuple[int, int, int], tokens: int, tokens_sq: int) -> 
     return 3.0 * forward
 
 
-def flops_report(count: dict[str, int], shape: tuple[int, int, int], train_s: float, samples: int) -> dict[str, Any]:
+def figures(count: dict[str, int], shape: tuple[int, int, int], train_s: float, samples: int) -> dict[str, Any]:
     """The child's FLOP figures (see the module docstring); the parent adds the shares of the peak."""
     if not count["rows"] or train_s <= 0:
         return {}

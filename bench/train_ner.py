@@ -32,16 +32,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import train_flops as flops
 from common import SHARED, emit, environment, median, order, packaged_model, parent_args, run_child, tiny_model
-from train_flops import (
-    FLOP_KEYS,
-    ceiling,
-    count_training_tokens,
-    flops_report,
-    hook_bertkit_models,
-    model_shape,
-    peak_share,
-)
 
 SIDES = ("bertkit", "trainer", "trainer-grouped")
 
@@ -51,7 +43,7 @@ def child_bertkit(p: dict) -> dict:
     from bertkit.ner.train import train
 
     t0 = time.perf_counter()
-    count = hook_bertkit_models()
+    count = flops.hook_bertkit_models()
     with tempfile.TemporaryDirectory(prefix="bertkit-bench-ner-") as tmp:
         cfg = NERConfig(model=p["model"], train=p["train"], dev=p["dev"], output_dir=str(Path(tmp) / "out"),
                         epochs=p["epochs"], batch_size=p["batch_size"], lr=p["lr"], seed=p["seed"],
@@ -71,7 +63,7 @@ def child_bertkit(p: dict) -> dict:
             "dev_loss": round(metrics["history"][-1].get("dev_loss", float("nan")), 4),
             "final_loss": summary["final_loss"], "threads": torch.get_num_threads(),
             "precision": cfg.mixed_precision,
-            **flops_report(count, model_shape(p["model"]), summary["train_seconds"], count["rows"])}
+            **flops.figures(count, flops.model_shape(p["model"]), summary["train_seconds"], count["rows"])}
 
 
 def _read(path: str, limit: int | None):
@@ -137,7 +129,7 @@ def child_trainer(p: dict) -> dict:
                                                             id2label=dict(enumerate(labels)), label2id=ids)
 
     _bertkit_patches(model, p.get("trainer_patches", ""))
-    count = count_training_tokens(model)
+    count = flops.count_training_tokens(model)
     enc = _example_encoder(tok, ids, p["max_length"])
     train_ds = Dataset.from_dict({"tokens": tr_w, "tags": tr_t}).map(enc, batched=True,
                                                                      remove_columns=["tokens", "tags"])
@@ -163,7 +155,7 @@ def child_trainer(p: dict) -> dict:
             "dev_loss": round(float(pred.metrics.get("test_loss", float("nan"))), 4),
             "final_loss": round(float(out.training_loss), 4), "threads": torch.get_num_threads(),
             "precision": "bf16" if p.get("trainer_bf16") else "no",
-            **flops_report(count, model_shape(p["model"]), m["train_runtime"], count["rows"])}
+            **flops.figures(count, flops.model_shape(p["model"]), m["train_runtime"], count["rows"])}
 
 
 def main() -> None:
@@ -269,7 +261,7 @@ def run_sides(args: argparse.Namespace, params: dict, common: dict, bertkit_prec
             if side == "bertkit" and args.keep_model and "bertkit" not in runs:
                 side_params["keep_model"] = args.keep_model
             res = run_child([__file__, "--child", side, "--params", json.dumps(side_params)])
-            res.update(peak_share(res, peak, res.get("precision", "no")))
+            res.update(flops.peak_share(res, peak, res.get("precision", "no")))
             runs.setdefault(side, []).append(res)
             emit({"kind": "run", **common, "side": side, "seed": seed, "run": i, **env, **res})
     return runs
@@ -280,7 +272,8 @@ def report(runs: dict[str, list], common: dict, peak: dict | None = None) -> Non
     summ = {}
     for side, rs in runs.items():
         summ[side] = {k: round(median([r[k] for r in rs]), 4) for k in
-                      ("train_samples_per_s", "train_s", "wall_s", "dev_f1", "peak_rss_mb", *FLOP_KEYS) if k in rs[0]}
+                      ("train_samples_per_s", "train_s", "wall_s", "dev_f1", "peak_rss_mb", *flops.FLOP_KEYS)
+                      if k in rs[0]}
         f1s = [r["dev_f1"] for r in rs]
         alone = [r["dev_f1_argmax"] for r in rs if r.get("dev_f1_argmax") is not None]
         emit({"kind": "summary", **common, "side": side, "runs": len(rs), **summ[side],
@@ -289,7 +282,7 @@ def report(runs: dict[str, list], common: dict, peak: dict | None = None) -> Non
               **({"dev_f1_argmax_mean": round(sum(alone) / len(alone), 4)} if alone else {})})
     b, t, g = summ.get("bertkit"), summ.get("trainer"), summ.get("trainer-grouped")
     if b and (t or g):  # against whichever Trainer sides ran
-        emit({"kind": "ratio", **common, **ceiling(t, runs.get("trainer"), peak),
+        emit({"kind": "ratio", **common, **flops.ceiling(t, runs.get("trainer"), peak),
               **({"train_samples_per_s_x": round(b["train_samples_per_s"] / t["train_samples_per_s"], 2),
                   "dev_f1_diff_points": round(100 * (b["dev_f1"] - t["dev_f1"]), 2)} if t else {}),
               **({"x_vs_trainer_grouped": round(b["train_samples_per_s"] / g["train_samples_per_s"], 2),

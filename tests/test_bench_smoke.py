@@ -79,7 +79,7 @@ def test_training_flops_count_the_training_forwards_real_and_padded(tiny_bert):
     model(input_ids=ids, attention_mask=mask)  # evaluation is not training: not counted
     assert count == {"rows": 2, "real": 8, "padded": 10, "real_sq": 9 + 25, "padded_sq": 50}
     shape = train_flops.model_shape(str(tiny_bert))
-    rep = train_flops.flops_report(count, shape, train_s=2.0, samples=2)
+    rep = train_flops.figures(count, shape, train_s=2.0, samples=2)
     h, f, layers = shape
     real = 3 * (2 * layers * (4 * h * h + 2 * h * f) * 8 + layers * 4 * h * 34)
     assert rep["achieved_gflops"] == float(f"{real / 1e9 / 2.0:.4g}") and rep["padded_per_real"] == 1.25
