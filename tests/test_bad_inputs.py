@@ -215,6 +215,8 @@ CASES = [
      ["ner-unknown.conll: tags the model does not know", "B-corporation"]),
     ("ner stride too big", _with(NER_TRAIN, train="{d}/ner-good.conll") + ["--stride", "40"], 2,
      ["--stride 40 must be below --max-length 32"]),
+    ("ner decode choice", _with(NER_TRAIN, train="{d}/ner-good.conll") + ["--decode", "beam"], 2,
+     ["--decode must be one of viterbi, argmax"]),
     ("ner scheme choice", _with(NER_TRAIN, train="{d}/ner-good.conll") + ["--scheme", "BIO"], 2,
      ["--scheme must be one of"]),
     ("ner train missing", _with(NER_TRAIN, train="{d}/missing.conll"), 1, ["missing.conll: file not found"]),
@@ -235,6 +237,8 @@ CASES = [
     ("ner predict aggregate", ["ner", "predict", "-m", "{ner}", "{d}/ner-good.conll", "--aggregate", "mean"], 2,
      ["--aggregate must be one of first, average, max"]),
     ("ner predict bad jsonl", ["ner", "predict", "-m", "{ner}", "{d}/bad.jsonl"], 1, ["bad.jsonl:2: not valid JSON"]),
+    ("ner predict decode", ["ner", "predict", "-m", "{d}/no-such-model", "{d}/ner-good.conll", "--decode", "beam"], 2,
+     ["--decode must be one of viterbi, argmax"]),  # refused before the (missing) model is looked for
     # env and the root
     ("env format", ["env", "--format", "xml"], 2, ["'xml' is not one of", "bertkit env --help"]),
 ]

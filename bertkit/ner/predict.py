@@ -33,6 +33,7 @@ class Tagger(Predictor):
 
         opts = check_options(NERUse, NERConfig, batch_size=PREDICT_BATCH_SIZE if batch_size is None else batch_size,
                              aggregate=aggregate, threads=threads)
+        given = check_options(NERConfig, decode=decode)["decode"] if decode is not None else None  # before loading
         self._load_model(SPEC, model_dir, device=device, threads=opts["threads"], allow_pickle=allow_pickle,
                          trust_remote_code=trust_remote_code, bf16=bf16, fast=fast)
         self.tokenizer = ensure_prefix_space(self.tokenizer)
@@ -43,7 +44,7 @@ class Tagger(Predictor):
         self.max_length = min(max_length or self.meta.get("max_length") or limit, limit)
         self.stride = stride if stride is not None else self.meta.get("stride", min(32, self.max_length // 4))
         self.batch_size, self.aggregate, self.bf16 = opts["batch_size"], opts["aggregate"], bf16
-        self.decode = check_options(NERConfig, decode=decode or self.meta.get("decode"))["decode"]  # as trained
+        self.decode = given or check_options(NERConfig, decode=self.meta.get("decode"))["decode"]  # else as trained
         self.task = TokenClassificationTask(self.labels, self.scheme, self.tokenizer.pad_token_id or 0,
                                             decode=self.decode)
         self.last_counts: dict[str, int] = {}
