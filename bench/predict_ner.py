@@ -19,6 +19,8 @@ the agreement of their entities: on the texts where the pipeline's own word spli
 bertkit's, the share whose (type, start, end) sets are equal, with bertkit's tags read as the pipeline reads them
 (`--decode argmax`, untimed: `agreement`) and as bertkit predicts by default (the model's decode, viterbi unless
 trained otherwise: `agreement_decode`, which differs where the argmax tags are ill formed).
+kind=fast_vs_pytorch (with --fast / --bf16): the texts whose entities equal PyTorch fp32's, the share of words tagged
+the same, the backend, and the int8 accuracy gate's decision from the model's bertkit.json (`int8_gate`).
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ def child_bertkit(p: dict) -> dict:
 
     from bertkit.formats import write_records
     from bertkit.ner.predict import Tagger, predict_stream
+    from bertkit.ner.spans import split_words
 
     t0 = time.perf_counter()
     tagger = Tagger(p["model"], threads=p.get("threads"), fast=p.get("fast", False), bf16=p.get("bf16", False))
@@ -63,13 +66,16 @@ def child_bertkit(p: dict) -> dict:
     with open(os.devnull, "w") as sink:
         write_records(keep(predict_stream(tagger, p["texts"], input_format="text")), "jsonl", out=sink)
     dt = time.perf_counter() - t0
+    words = [split_words(t)[0] for t in texts]
+    tags = tagger.tag_words(words)[0]  # untimed: each word's tag, to compare --fast with PyTorch word by word
     decode, tagger.decode = tagger.decode, "argmax"  # untimed: the same model read as the pipeline reads it
 
     def spans(rs: list[dict]) -> list:
         return [[[e["type"], e["start"], e["end"]] for e in r["entities"]] for r in rs]
 
     return {"load_s": round(load_s, 2), "seconds": round(dt, 3), "sentences_per_s": round(len(texts) / dt, 2),
-            "threads": torch.get_num_threads(), "decode": decode, "entities": spans(recs),
+            "threads": torch.get_num_threads(), "backend": tagger.backend, "decode": decode, "entities": spans(recs),
+            "tags": tags,
             "entities_argmax": spans(tagger.predict_records(texts))}
 
 
@@ -155,7 +161,7 @@ def main() -> None:
         sides += [f"pipeline-bs{b}" for b in args.pipeline_batch_sizes.split(",") if b]
         sides += [f"pipeline-bf16-bs{b}" for b in args.pipeline_batch_sizes.split(",") if b and args.bf16]
         runs = run_sides(sides, args, tfile, common)
-        report(runs, texts, common)
+        report(runs, texts, common, args.model)
 
 
 def run_sides(sides: list[str], args: argparse.Namespace, tfile: Path, common: dict) -> dict[str, list[dict]]:
@@ -171,11 +177,11 @@ def run_sides(sides: list[str], args: argparse.Namespace, tfile: Path, common: d
                          json.dumps(p)])
         runs.setdefault(side, []).append(res)
         emit({"kind": "run", **common, "side": side, "run": i, **env,
-              **{k: v for k, v in res.items() if k not in ("entities", "pre_words")}})
+              **{k: v for k, v in res.items() if k not in ("entities", "entities_argmax", "tags", "pre_words")}})
     return runs
 
 
-def report(runs: dict[str, list[dict]], texts: list[str], common: dict) -> None:
+def report(runs: dict[str, list[dict]], texts: list[str], common: dict, model_dir: str) -> None:
     """kind=summary per side (the median), then kind=ratio for each bertkit side against the pipeline."""
     med = {s: median([r["sentences_per_s"] for r in rs]) for s, rs in runs.items()}
     for s, v in med.items():
@@ -200,9 +206,19 @@ def report(runs: dict[str, list[dict]], texts: list[str], common: dict) -> None:
               "agreement_decode": agreement(texts, runs[side][0]["entities"], ref["entities"], ref["pre_words"])})
     for side in (s for s in ("bertkit-fast", "bertkit-bf16") if s in med):
         a, b = runs["bertkit"][0]["entities"], runs[side][0]["entities"]
-        emit({"kind": "fast_vs_pytorch", **common, "side": side,
+        pairs = [(x, y) for ta, tb in zip(runs["bertkit"][0]["tags"], runs[side][0]["tags"]) for x, y in zip(ta, tb)]
+        emit({"kind": "fast_vs_pytorch", **common, "side": side, "backend": runs[side][0]["backend"],
               "texts_with_equal_entities": sum(x == y for x, y in zip(a, b)),
-              "x_fast_vs_pytorch": round(med[side] / med["bertkit"], 2)})
+              "words": len(pairs), "words_with_equal_tags_share": round(sum(x == y for x, y in pairs) / len(pairs), 5),
+              "x_fast_vs_pytorch": round(med[side] / med["bertkit"], 2), **gate_summary(model_dir)})
+
+
+def gate_summary(model_dir: str) -> dict:
+    """The int8 accuracy gate's decision recorded in the model's bertkit.json (bertkit export --onnx --int8), if any."""
+    f = Path(model_dir) / "bertkit.json"
+    rec = json.loads(f.read_text()).get("int8_gate") if f.is_file() else None
+    keys = ("accepted", "metric", "fp32", "int8", "relative_drop", "agreement", "weight_bits", "excluded")
+    return {"int8_gate": {k: rec.get(k) for k in keys}} if rec else {}
 
 if __name__ == "__main__":
     main()

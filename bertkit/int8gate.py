@@ -3,7 +3,8 @@
 1. The fp32 graph and ONNX Runtime's dynamic int8 quantization of it (every MatMul / Gemm) are scored on labelled
    data (the run's recorded dev file, or `--calibration`) with the task's metric, through the task's gate hook
    (`TaskSpec.gate_ref`: classify scores its selection metric, QA its F1, ner its entity micro F1), and the
-   predictions' agreement with fp32 (ner: per word).
+   predictions' agreement with fp32 (ner: per word). Where the CPU has no VNNI, both 8-bit and 7-bit weights are
+   scored (`weight_widths`); the better one is kept, and the fallback below uses it.
 2. The relative drop, (fp32 - int8) / |fp32| (the other way round for a lower-is-better metric), must be at most
    `max_drop` (default 1 %: the acceptance rule of Intel Neural Compressor's validated int8 models).
 3. Otherwise each group of nodes (an encoder layer, or the head: pooler / classifier / QA outputs) is measured: the
@@ -50,8 +51,8 @@ class Variant:
     extra: dict = field(default_factory=dict)
 
     def record(self) -> dict[str, Any]:
-        return {"excluded": self.excluded, "metric": round(self.metric, 6), "relative_drop": round(self.drop, 6),
-                "agreement": round(self.agreement, 6), "passed": self.passed}
+        return {"excluded": self.excluded, "weight_bits": self.extra.get("bits"), "metric": round(self.metric, 6),
+                "relative_drop": round(self.drop, 6), "agreement": round(self.agreement, 6), "passed": self.passed}
 
 
 def check_max_drop(max_drop: float) -> float:
@@ -126,21 +127,30 @@ def cpu_has_vnni() -> bool:
     return not flags or "avx512_vnni" in flags or "avx_vnni" in flags
 
 
-def quantize(pre: Path, dest: Path, exclude: Sequence[str] = ()) -> Path:
+def weight_widths() -> list[int]:
+    """The int8 weight widths the gate scores for the all-int8 graph: 8 bits, and where the CPU has no VNNI, 7 bits as
+    well (ONNX Runtime's `reduce_range`). Without VNNI the u8 x s8 products are summed in pairs into 16 bits, which
+    8-bit weights can saturate (ONNX Runtime's docs) and 7-bit ones cannot; whether it costs accuracy depends on the
+    model, so the gate measures both (WNUT-17 MiniLM on an AVX2-only AMD EPYC: entity F1 0.5744 with 8-bit weights,
+    0.5634 with 7-bit, fp32 0.5765)."""
+    return [8] if cpu_has_vnni() else [8, 7]
+
+
+def quantize(pre: Path, dest: Path, exclude: Sequence[str] = (), bits: int | None = None) -> Path:
     """ONNX Runtime's dynamic quantization, as its docs give it for transformer models on CPU; `exclude`: node names
-    left in fp32."""
+    left in fp32; `bits`: the weights' width, 8 or 7 (default, ungated: 7 where the CPU has no VNNI, the choice that
+    cannot saturate)."""
     import logging
 
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
+    bits = bits or (8 if cpu_has_vnni() else 7)
     level = logging.getLogger().level
     logging.getLogger().setLevel(logging.ERROR)
     try:
-        # per channel: SST-2 dev labels agree with fp32 on 98.3 % (per tensor: 95.1 %) at the same speed. 7-bit
-        # weights (reduce_range) where the CPU has no VNNI: there the u8 x s8 products saturate 16-bit sums (ONNX
-        # Runtime's docs); on an AVX2-only AMD EPYC 8-bit weights moved a test model's probabilities by 0.063
+        # per channel: SST-2 dev labels agree with fp32 on 98.3 % (per tensor: 95.1 %) at the same speed
         quantize_dynamic(str(pre), str(dest), weight_type=QuantType.QInt8, per_channel=True,
-                         reduce_range=not cpu_has_vnni(), nodes_to_exclude=list(exclude))
+                         reduce_range=bits == 7, nodes_to_exclude=list(exclude))
     finally:
         logging.getLogger().setLevel(level)
     return dest
@@ -177,24 +187,26 @@ def run_gate(score: Callable[[Path], Score], fp32: Path, pre: Path, work: Path, 
     groups = node_groups(pre)
     tried: list[Variant] = []
 
-    def attempt(excluded: list[str]) -> Variant:
-        f = quantize(pre, work / f"int8-{len(tried)}.onnx", [n for g in excluded for n in groups[g]])
+    def attempt(excluded: list[str], bits: int) -> Variant:
+        f = quantize(pre, work / f"int8-{len(tried)}.onnx", [n for g in excluded for n in groups[g]], bits=bits)
         got = score(f)
         drop = relative_drop(ref, got)
-        v = Variant(excluded, got.value, drop, agreement(ref, got), drop <= max_drop, {"file": f})
+        v = Variant(excluded, got.value, drop, agreement(ref, got), drop <= max_drop, {"file": f, "bits": bits})
         tried.append(v)
-        log(f"int8 gate: {'all nodes int8' if not excluded else 'fp32 kept in ' + ', '.join(excluded)}: "
-            f"{ref.metric} {got.value:.4f} (relative drop {drop:.2%}, labels agree {v.agreement:.2%}) "
+        log(f"int8 gate: {'all nodes int8' if not excluded else 'fp32 kept in ' + ', '.join(excluded)} ({bits}-bit "
+            f"weights): {ref.metric} {got.value:.4f} (relative drop {drop:.2%}, labels agree {v.agreement:.2%}) "
             f"{'passes' if v.passed else 'fails'} --max-drop {max_drop:.2%}")
         return v
 
-    v = attempt([])
-    if not v.passed:
-        v = _fallback(attempt, list(groups), tried)
+    v = _best([attempt([], bits) for bits in weight_widths()])
+    if not v.passed:  # per group, with the weight width that did best on the whole graph
+        bits = v.extra["bits"]
+        v = _fallback(lambda excluded: attempt(excluded, bits), list(groups), tried)
     decision = {"accepted": v.passed, "metric": ref.metric, "fp32": round(ref.value, 6), "int8": round(v.metric, 6),
                 "relative_drop": round(v.drop, 6), "max_drop": max_drop, "agreement": round(v.agreement, 6),
                 "excluded": v.excluded, "excluded_nodes": [n for g in v.excluded for n in groups[g]],
-                "quantization": "dynamic int8 (ONNX Runtime, per channel)",
+                "weight_bits": v.extra["bits"],
+                "quantization": f"dynamic int8 (ONNX Runtime, per channel, {v.extra['bits']}-bit weights)",
                 "variants": [t.record() for t in tried]}
     if v.passed:
         decision["why"] = (f"{ref.metric} {v.metric:.4f} vs fp32 {ref.value:.4f}: relative drop {v.drop:.2%} <= "
@@ -206,18 +218,24 @@ def run_gate(score: Callable[[Path], Score], fp32: Path, pre: Path, work: Path, 
     return decision, (v.extra["file"] if v.passed else None)
 
 
+def _best(variants: Sequence[Variant]) -> Variant:
+    """The variant with the smallest drop, then the highest agreement; then the narrower weights (which cannot
+    saturate)."""
+    return min(variants, key=lambda v: (v.drop, -v.agreement, v.extra["bits"]))
+
+
 def _fallback(attempt: Callable[[list[str]], Variant], names: list[str], tried: list[Variant]) -> Variant:
     """Measure each group (quantized everywhere but there), then leave the most sensitive ones in fp32, the one that
-    recovers most first, until a variant passes; the last one tried when none does."""
+    recovers most first, until a variant passes; the best one tried when none does."""
     if len(names) < 2:
-        return tried[-1]
+        return _best(tried)
     alone = {g: attempt([g]) for g in names}
     passing = [v for v in alone.values() if v.passed]
     if passing:
-        return min(passing, key=lambda v: (v.drop, -v.agreement))
+        return _best(passing)
     order = sorted(names, key=lambda g: (alone[g].drop, -alone[g].agreement))
     for k in range(2, len(order)):  # every group in fp32 would be the fp32 model itself
         v = attempt(order[:k])
         if v.passed:
             return v
-    return tried[-1]
+    return _best(tried)

@@ -140,6 +140,9 @@ def test_predict_ner_bf16_sides_smoke(shared_data):
                and r["x_vs_pipeline_bf16_best"] > 0 for r in ratios.values())
     (same,) = [ln for ln in lines if ln["kind"] == "fast_vs_pytorch"]
     assert same["side"] == "bertkit-bf16" and 0 <= same["texts_with_equal_entities"] <= 40
+    assert same["words"] > 40 and 0.5 <= same["words_with_equal_tags_share"] <= 1  # bf16 rounds: most, maybe not all
+    assert "int8_gate" not in same and "bf16" in same["backend"]  # the tiny tagger was never exported
+    assert all(len(json.dumps(ln)) < 2000 for ln in lines)  # per-text results stay out of the JSON lines
 
 
 def test_predict_classify_smoke(shared_data):

@@ -41,12 +41,13 @@ def model(trained, tmp_path, monkeypatch):
     return shutil.copytree(trained, tmp_path / "m")
 
 
-def _sabotage(monkeypatch, hit, noise: bool = False):
+def _sabotage(monkeypatch, hit, noise: bool = False, widths=(8, 7)):
     """Quantization that breaks the int8 weights of the nodes whose name `hit` matches: negated (the classifier: its
     labels flip; the tiny model's pooled features are nearly one direction, so random weights might not hurt), or
     noise (every node: negating them all would cancel out, the pooler's and the classifier's flips through tanh),
     with the classifier's weights negated too, int8 or fp32, so that no variant passes: a 2-layer model that learnt
-    the toy task keeps it with one layer in fp32 and random weights in the other."""
+    the toy task keeps it with one layer in fp32 and random weights in the other. Only graphs with weights of a width
+    in `widths` are broken."""
     import onnx
     from onnx import numpy_helper
 
@@ -54,8 +55,10 @@ def _sabotage(monkeypatch, hit, noise: bool = False):
 
     real = int8gate.quantize
 
-    def broken(pre, dest, exclude=()):
-        real(pre, dest, exclude)
+    def broken(pre, dest, exclude=(), bits=None):
+        real(pre, dest, exclude, bits=bits)
+        if bits not in widths:
+            return dest
         m = onnx.load(str(dest))
         inits = {i.name: i for i in m.graph.initializer}
         for node in m.graph.node:
@@ -119,6 +122,28 @@ def test_gate_falls_back_per_layer_when_the_head_breaks(model, monkeypatch):
     assert first["excluded"] == [] and not first["passed"] and first["relative_drop"] > 0.01
     assert len(rec["variants"]) >= 2 and "fails --max-drop" in r.stderr
     assert Classifier(str(model), fast=True).backend.startswith("ONNX Runtime int8")
+
+
+@pytest.mark.parametrize("vnni", [False, True])
+def test_gate_tries_7_bit_weights_where_the_cpu_has_no_vnni(model, monkeypatch, vnni):
+    """Without VNNI, 8-bit weights may saturate ONNX Runtime's 16-bit sums: the 7-bit graph is scored too, before any
+    layer is left in fp32, and the better one kept (the per-group fallback would use it); with VNNI only 8 bits."""
+    from bertkit import int8gate
+
+    monkeypatch.setattr(int8gate, "cpu_has_vnni", lambda: vnni)
+    _sabotage(monkeypatch, lambda name: name.startswith("/classifier/"), widths=(8,))
+    r = invoke(["export", str(model), "--onnx", "--int8"])
+    assert r.exit_code == 0, r.output
+    rec = _gate(model)
+    first = rec["variants"][0]
+    assert first["excluded"] == [] and first["weight_bits"] == 8 and not first["passed"]
+    if vnni:
+        assert rec["excluded"] == ["head"] and rec["weight_bits"] == 8
+        assert all(v["weight_bits"] == 8 for v in rec["variants"])
+    else:
+        assert rec["variants"][1] == {**rec["variants"][1], "excluded": [], "weight_bits": 7, "passed": True}
+        assert len(rec["variants"]) == 2 and rec["accepted"] and rec["excluded"] == [] and rec["weight_bits"] == 7
+        assert "7-bit weights" in rec["quantization"] and "(7-bit weights)" in r.stderr
 
 
 def test_gate_refuses_keeps_fp32_and_fast_runs_fp32(model, monkeypatch):
