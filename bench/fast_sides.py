@@ -58,15 +58,12 @@ def peer_int8(fp32: Path, dest: Path) -> None:
 
 
 def forward_flops(model: str, lengths: list[int]) -> float:
-    """Model FLOPs of one forward pass per text on its real tokens (no padding), the mean over the corpus: 2 x the
-    Linear layers' weights per token (Q, K, V, attention output, the two FFN matrices) plus 2 x 2 x T^2 x hidden per
-    layer for the attention scores and their use (softmax, LayerNorm, GELU and the head left out: < 2 %)."""
-    from transformers import AutoConfig
+    """Model FLOPs of one forward pass per text on its real tokens (no padding), the mean over the corpus
+    (train_flops.forward_flops)."""
+    import train_flops
 
-    c = AutoConfig.from_pretrained(model)
-    h, f, layers = c.hidden_size, c.intermediate_size, c.num_hidden_layers
-    per_token = 2 * layers * (4 * h * h + 2 * h * f)
-    return sum(per_token * t + layers * 4 * t * t * h for t in lengths) / max(1, len(lengths))
+    total = train_flops.forward_flops(train_flops.model_shape(model), sum(lengths), sum(t * t for t in lengths))
+    return total / max(1, len(lengths))
 
 
 def read_peak(path: str | None) -> dict | None:

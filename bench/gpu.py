@@ -48,12 +48,12 @@ def base_shaped(out: Path, vocab_from: str) -> str:
 
 
 def flops_per_token(model: str, mean_len: float) -> tuple[float, int]:
-    from transformers import AutoConfig
+    """(training FLOPs per token at the mean length, forward + backward: train_flops.training_flops of one token
+    whose sequence is `mean_len` long; the Linear weights of the encoder)."""
+    import train_flops
 
-    c = AutoConfig.from_pretrained(model)
-    per_layer = 4 * c.hidden_size ** 2 + 2 * c.hidden_size * c.intermediate_size  # attention projections + MLP
-    n = c.num_hidden_layers * per_layer
-    return 6 * n + 12 * c.num_hidden_layers * c.hidden_size * mean_len, n
+    h, f, layers = shape = train_flops.model_shape(model)
+    return train_flops.training_flops(shape, 1, mean_len), layers * (4 * h * h + 2 * h * f)
 
 
 def main() -> None:
