@@ -35,7 +35,16 @@ def word_tags(names: Sequence[str], feats: Features, probs: Sequence[np.ndarray]
     """Per sentence: (tags, scores) of its words, each from the window where it has the most context, read with
     `method` (bertkit.ner.decode: viterbi, the best sequence `scheme` allows; argmax); a word the tokenizer dropped
     gets the outside tag (score 0). A word's score is its probability of the tag it got."""
-    rows = align.word_predictions(feats.meta["windows"], probs, feats.meta["n_words"], aggregate)
+    return read_tags(names, word_rows(feats, probs, aggregate), scheme, method)
+
+
+def word_rows(feats: Features, probs: Sequence[np.ndarray], aggregate: str = "first") -> list:
+    """Per sentence, each word's probabilities (None for a word the tokenizer dropped), from its best window."""
+    return align.word_predictions(feats.meta["windows"], probs, feats.meta["n_words"], aggregate)
+
+
+def read_tags(names: Sequence[str], rows: list, scheme: str = "plain", method: str = "viterbi"):
+    """(tags, scores) per sentence from `word_rows`, read with `method` (see `word_tags`)."""
     tags, scores = [], []
     for sent, ids in zip(rows, decode(rows, names, scheme, method)):
         tags.append([names[i] for i in ids])

@@ -12,7 +12,7 @@ from bertkit.modeling import check_max_length
 from bertkit.ner.data import Tagged, check_known, label_list, parse_label_names, prepare, read_sentences
 from bertkit.ner.settings import NERConfig
 from bertkit.ner.spec import SPEC
-from bertkit.ner.task import TokenClassificationTask, featurize, score, word_tags
+from bertkit.ner.task import TokenClassificationTask, featurize, read_tags, score, word_rows
 from bertkit.train import Finished
 
 
@@ -126,7 +126,8 @@ class NERTraining:
         """The best model's dev metrics, read with --decode; for span schemes also the confusion matrix of entity
         types and, beside viterbi, what each word's own argmax would have scored (the same run's comparison)."""
         cfg = self.cfg
-        pred, _ = word_tags(self.labels, self.dev_feats, probs, scheme=self.scheme, method=cfg.decode)
+        rows = word_rows(self.dev_feats, probs)  # once; read below with --decode, and with argmax beside it
+        pred, _ = read_tags(self.labels, rows, self.scheme, cfg.decode)
         out = score(self.dev_data.tags, pred, self.scheme, cfg.strict, detail=True)
         if self.scheme == "plain":
             return out
@@ -135,7 +136,7 @@ class NERTraining:
         out["decode"] = cfg.decode
         out["confusion_matrix"] = type_confusion(self.dev_data.tags, pred)
         if cfg.decode != "argmax":
-            alone, _ = word_tags(self.labels, self.dev_feats, probs, scheme=self.scheme, method="argmax")
+            alone, _ = read_tags(self.labels, rows, self.scheme, "argmax")
             s = score(self.dev_data.tags, alone, self.scheme, cfg.strict)
             out["argmax"] = {k: s[k] for k in ("f1", "precision", "recall")}
         return out
