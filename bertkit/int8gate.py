@@ -205,7 +205,7 @@ def run_gate(score: Callable[[Path], Score], fp32: Path, pre: Path, work: Path, 
     decision = {"accepted": v.passed, "metric": ref.metric, "fp32": round(ref.value, 6), "int8": round(v.metric, 6),
                 "relative_drop": round(v.drop, 6), "max_drop": max_drop, "agreement": round(v.agreement, 6),
                 "excluded": v.excluded, "excluded_nodes": [n for g in v.excluded for n in groups[g]],
-                "weight_bits": v.extra["bits"],
+                "weight_bits": v.extra["bits"], "cpu_vnni": cpu_has_vnni(),
                 "quantization": f"dynamic int8 (ONNX Runtime, per channel, {v.extra['bits']}-bit weights)",
                 "variants": [t.record() for t in tried]}
     if v.passed:

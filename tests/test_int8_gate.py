@@ -146,6 +146,27 @@ def test_gate_tries_7_bit_weights_where_the_cpu_has_no_vnni(model, monkeypatch, 
         assert "7-bit weights" in rec["quantization"] and "(7-bit weights)" in r.stderr
 
 
+def test_an_8_bit_graph_gated_with_vnni_is_not_run_without_it(model, monkeypatch):
+    """The gate records whether its CPU had VNNI: an 8-bit graph it passed there is not trusted on a CPU without VNNI
+    (ONNX Runtime's 16-bit sums may saturate), and --fast runs fp32, saying why; the other way round it runs."""
+    from bertkit import int8gate
+    from bertkit.classify.predict import Classifier
+
+    monkeypatch.setattr(int8gate, "cpu_has_vnni", lambda: True)
+    r = invoke(["export", str(model), "--onnx", "--int8"])
+    assert r.exit_code == 0, r.output
+    rec = _gate(model)
+    assert rec["accepted"] and rec["weight_bits"] == 8 and rec["cpu_vnni"] is True
+    assert Classifier(str(model), fast=True).backend.startswith("ONNX Runtime int8")
+    monkeypatch.setattr(int8gate, "cpu_has_vnni", lambda: False)
+    fast = Classifier(str(model), fast=True)
+    assert fast.backend.startswith("ONNX Runtime fp32") and "without VNNI" in fast.backend
+    rec.update(cpu_vnni=False)  # gated without VNNI (its 8-bit weights scored where they could saturate): trusted
+    meta = json.loads((model / "bertkit.json").read_text())
+    (model / "bertkit.json").write_text(json.dumps({**meta, "int8_gate": rec}))
+    assert Classifier(str(model), fast=True).backend.startswith("ONNX Runtime int8")
+
+
 def test_gate_refuses_keeps_fp32_and_fast_runs_fp32(model, monkeypatch):
     from bertkit.classify.predict import Classifier
 

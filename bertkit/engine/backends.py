@@ -147,6 +147,13 @@ def gated_int8(model_dir: str | Path) -> tuple[Path | None, str]:
     newest = max((s[2] for s in _weights_stamp(folder)), default=0)
     if not f.is_file() or f.stat().st_mtime_ns < newest:
         return None, f"the gated int8 file {f} is missing or older than the weights; export it again"
+    if rec.get("weight_bits") == 8 and rec.get("cpu_vnni"):
+        from bertkit.int8gate import cpu_has_vnni
+
+        if not cpu_has_vnni():
+            return None, ("its int8 graph (8-bit weights) passed the accuracy gate on a CPU with VNNI; without "
+                          "VNNI, as here, ONNX Runtime adds int8 products in 16 bits, which 8-bit weights can "
+                          "saturate: run bertkit export --onnx --int8 on this machine to gate it here")
     drop = rec.get("relative_drop")
     return f, f"int8 passed the accuracy gate ({rec.get('metric')} drop {drop:.2%} <= {rec.get('max_drop'):.2%})"
 
@@ -227,7 +234,7 @@ def load_for_inference(auto_cls, name: str, device: torch.device, *, fast: bool 
             raise TypeError("load_for_inference(fast=True) on CPU needs exporter= (bertkit.export.export_onnx)")
         f = onnx_file(path, choice == "ort-int8", exporter, allow_pickle=allow_pickle,
                       trust_remote_code=trust_remote_code)
-        note = f"; {why}" if why.startswith(("int8 was refused", "the gated")) else ""
+        note = f"; {why}" if why.startswith(("int8 was refused", "the gated", "its int8 graph")) else ""
         return _logged(Loaded(config, None, OrtModel(f, config), None, f"ONNX Runtime {choice[4:]} ({f}{note})"))
     model = load_pretrained(auto_cls, name, allow_pickle=allow_pickle, trust_remote_code=trust_remote_code)
     model.to(device).eval()
