@@ -52,8 +52,8 @@ def flops_per_token(model: str, mean_len: float) -> tuple[float, int]:
     whose sequence is `mean_len` long; the Linear weights of the encoder)."""
     import train_flops
 
-    h, f, layers = shape = train_flops.model_shape(model)
-    return train_flops.training_flops(shape, 1, mean_len), layers * (4 * h * h + 2 * h * f)
+    shape = train_flops.model_shape(model)
+    return train_flops.training_flops(shape, 1, mean_len), train_flops.linear_weights(shape)
 
 
 def main() -> None:

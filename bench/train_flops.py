@@ -67,13 +67,19 @@ def model_shape(model: str) -> tuple[int, int, int]:
     return c.hidden_size, c.intermediate_size, c.num_hidden_layers
 
 
+def linear_weights(shape: tuple[int, int, int]) -> int:
+    """The encoder's Linear weights: Q, K, V, the attention output and the two FFN matrices of every layer."""
+    h, f, layers = shape
+    return layers * (4 * h * h + 2 * h * f)
+
+
 def forward_flops(shape: tuple[int, int, int], tokens: float, tokens_sq: float) -> float:
     """Forward FLOPs of rows with `tokens` tokens in all and `tokens_sq` the sum of their squares: 2 x the Linear
     layers' weights per token (Q, K, V, attention output, the two FFN matrices) plus 2 x 2 x T^2 x hidden per layer
     for the attention scores and their use (softmax, LayerNorm, GELU and the head left out: < 2 %). The one formula
     of bench/: the inference benches (fast_sides) and bench/gpu.py use it too."""
-    h, f, layers = shape
-    return 2 * layers * (4 * h * h + 2 * h * f) * tokens + layers * 4 * h * tokens_sq
+    h, _, layers = shape
+    return 2 * linear_weights(shape) * tokens + layers * 4 * h * tokens_sq
 
 
 def training_flops(shape: tuple[int, int, int], tokens: float, tokens_sq: float) -> float:
