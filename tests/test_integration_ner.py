@@ -1,7 +1,8 @@
-"""Slow: fine-tune the real packaged MiniLM on WNUT-17 (2 epochs); dev entity F1 above chance, offsets exact on the
-whole dev set, and the Hugging Face pipeline's entities equal bertkit's `--decode argmax` (the pipeline's reading)
-where its word splitting matches; the default viterbi reading changes only sentences whose argmax tags are ill
-formed."""
+"""Slow: fine-tune the real packaged MiniLM on WNUT-17 (its first 2,400 sentences, 2 epochs); dev entity F1 above
+chance, offsets exact on the whole dev set, and, on the first 450 dev sentences, the Hugging Face pipeline's entities
+equal bertkit's `--decode argmax` (the pipeline's reading) where its word splitting matches; the default viterbi
+reading changes only sentences whose argmax tags are ill formed. (bench/predict_ner.py reports the pipeline's
+agreement on the whole dev set.)"""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ def test_minilm_wnut17_learns_and_pipeline_agrees(shared_data, minilm, tmp_path)
     wnut = shared_data / "ner" / "wnut17"
     out = tmp_path / "wnut"
     r = invoke(["ner", "train", "--train", str(wnut / "train.conll"), "--dev", str(wnut / "dev.conll"),
-                "--dev-limit", "400", "--epochs", "2", "--lr", "1e-4", "-o", str(out)])
+                "--limit", "2400", "--dev-limit", "400", "--epochs", "2", "--lr", "1e-4", "-o", str(out)])
     assert r.exit_code == 0, r.stderr[-3000:]
     summary = json.loads(r.stdout)
     assert summary["scheme"] == "IOB2" and summary["f1"] > 0.3, summary  # an untrained head scores 0
@@ -37,6 +38,7 @@ def test_minilm_wnut17_learns_and_pipeline_agrees(shared_data, minilm, tmp_path)
     pipe = pipeline("token-classification", model=str(out), aggregation_strategy="first", device="cpu")
     same = {"argmax": 0, "viterbi": 0}
     comparable = 0
+    texts, ours = texts[:450], ours[:450]
     words = [split_words(t)[0] for t in texts]
     for text, w, rec, rec_alone, tags in zip(texts, words, ours, alone(texts), alone.tag_words(words)[0]):
         spans = {how: {(e["type"], e["start"], e["end"]) for e in r["entities"]}
