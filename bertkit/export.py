@@ -57,10 +57,12 @@ def traceable(spec, path: str, allow_pickle: bool, trust_remote_code: bool):
 
 def export_onnx(model_dir: str, out: str | None = None, int8: bool = False, opset: int = OPSET,
                 allow_pickle: bool = False, trust_remote_code: bool = False, overwrite: bool = True,
-                max_drop: float | None = None, data: str | None = None, limit: int | None = None) -> dict[str, Any]:
+                max_drop: float | None = None, data: str | None = None, limit: int | None = None,
+                confidence: float | None = None) -> dict[str, Any]:
     """Write the ONNX file (fp32, or dynamic int8) of a model folder; a summary of what was written and checked.
     int8 with `max_drop` (a fraction): through the accuracy gate (bertkit.int8gate) on `data` (default: the run's dev
-    file), the decision recorded in bertkit.json; a refused int8 graph is not written. `max_drop` None: ungated."""
+    file), the decision recorded in bertkit.json; a refused int8 graph is not written. `max_drop` None: ungated;
+    `confidence`: the drop's bootstrap bound must pass too."""
     from bertkit.console import quiet_libraries
     from bertkit.modeling import resolve_model
     from bertkit.outdir import read_metadata
@@ -74,9 +76,10 @@ def export_onnx(model_dir: str, out: str | None = None, int8: bool = False, opse
     dest = destination(path, out, int8, overwrite)
     gated = int8 and max_drop is not None
     if gated:  # the options and the data checked before any work
-        from bertkit.int8gate import check_max_drop, gate_data
+        from bertkit.int8gate import check_confidence, check_max_drop, gate_data
 
-        max_drop, data = check_max_drop(max_drop), gate_data(path, meta, data)
+        max_drop, confidence = check_max_drop(max_drop), check_confidence(confidence)
+        data = gate_data(path, meta, data)
     model, names, probe = traceable(spec, path, allow_pickle, trust_remote_code)
     made_folder = not dest.parent.exists()
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -87,7 +90,7 @@ def export_onnx(model_dir: str, out: str | None = None, int8: bool = False, opse
         trace(model, probe, names, spec.outputs, traced, opset)
         if gated:
             gate = dict(max_drop=max_drop, data=data, limit=limit, allow_pickle=allow_pickle,
-                        trust_remote_code=trust_remote_code)
+                        trust_remote_code=trust_remote_code, confidence=confidence)
             decision, traced = gated_int8(spec, path, traced, Path(tmp), **gate)
         elif int8:
             traced = quantize_int8(traced, Path(tmp) / "quantized.onnx")
@@ -125,7 +128,8 @@ def destination(path: str, out: str | None, int8: bool, overwrite: bool) -> Path
 
 
 def gated_int8(spec, path: str, traced: Path, tmp: Path, *, max_drop: float, data: str, limit: int | None,
-               allow_pickle: bool, trust_remote_code: bool) -> tuple[dict, Path | None]:
+               allow_pickle: bool, trust_remote_code: bool,
+               confidence: float | None = None) -> tuple[dict, Path | None]:
     """(the gate's decision, the accepted int8 graph or None: fp32 kept) for the traced fp32 graph."""
     from bertkit import console
     from bertkit.int8gate import preprocess, run_gate, scorer
@@ -135,12 +139,15 @@ def gated_int8(spec, path: str, traced: Path, tmp: Path, *, max_drop: float, dat
     with_external_data(traced, fp32)
     score = scorer(spec, path, data, limit, allow_pickle, trust_remote_code)
     console.log(f"int8 gate: scoring fp32 and int8 on {data}")
-    decision, chosen = run_gate(score, fp32, preprocess(traced, tmp / "preprocessed.onnx"), tmp, max_drop, console.log)
+    decision, chosen = run_gate(score, fp32, preprocess(traced, tmp / "preprocessed.onnx"), tmp, max_drop, console.log,
+                                confidence)
     decision["data"] = str(data)
     if chosen is None:
         console.warn(f"int8 gate: {decision['why']}; no int8 graph written, --fast runs fp32")
     else:
         console.log(f"int8 gate: accepted ({decision['why']})")
+        if "caution" in decision:
+            console.warn(f"int8 gate: {decision['caution']}")
     return decision, chosen
 
 

@@ -6,7 +6,10 @@
    predictions' agreement with fp32 (ner: per word). Where the CPU has no VNNI, both 8-bit and 7-bit weights are
    scored (`weight_widths`); the better one is kept, and the fallback below uses it.
 2. The relative drop, (fp32 - int8) / |fp32| (the other way round for a lower-is-better metric), must be at most
-   `max_drop` (default 1 %: the acceptance rule of Intel Neural Compressor's validated int8 models).
+   `max_drop` (default 1 %: the acceptance rule of Intel Neural Compressor's validated int8 models). How well the
+   data pins the drop down is measured too: a paired bootstrap over its examples (the same resamples for fp32 and
+   int8) gives a 95 % interval of the drop; with `confidence` (`--gate-confidence`), that one-sided bound must be at
+   most `max_drop` as well, so that a small or noisy gate set cannot pass a drop it cannot see.
 3. Otherwise each group of nodes (an encoder layer, or the head: pooler / classifier / QA outputs) is measured: the
    metric of the graph quantized everywhere but there. Groups are then left in fp32 one after another, the one that
    recovers most first, until a variant passes; if none does (short of leaving everything in fp32), fp32 is kept.
@@ -23,9 +26,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+import numpy as np
+
 from bertkit.errors import BertkitError, UsageError
 
 DEFAULT_MAX_DROP = 0.01
+BOOTSTRAP_ROUNDS = 1000
 QUANTIZED_OPS = ("MatMul", "Gemm")
 _LAYER = re.compile(r"layers?[._/](\d+)[./]")
 
@@ -39,6 +45,8 @@ class Score:
     value: float
     higher_is_better: bool
     keys: Sequence[Any]
+    examples: int = 0  # how many examples (rows, questions, sentences) `on` resamples
+    on: Callable[[np.ndarray], float] | None = None  # the metric on a resample of them (an index array)
 
 
 @dataclass
@@ -52,7 +60,15 @@ class Variant:
 
     def record(self) -> dict[str, Any]:
         return {"excluded": self.excluded, "weight_bits": self.extra.get("bits"), "metric": round(self.metric, 6),
-                "relative_drop": round(self.drop, 6), "agreement": round(self.agreement, 6), "passed": self.passed}
+                "relative_drop": round(self.drop, 6), "agreement": round(self.agreement, 6), "passed": self.passed,
+                **{k: self.extra[k] for k in ("drop_interval_95", "drop_bound") if k in self.extra}}
+
+
+def check_confidence(confidence: float | None) -> float | None:
+    if confidence is not None and not 0.5 <= confidence < 1.0:
+        raise UsageError(f"--gate-confidence {confidence}: give the one-sided confidence the drop's bound must hold "
+                         "at, from 0.5 to below 1 (0.95 = 95 %)")
+    return confidence
 
 
 def check_max_drop(max_drop: float) -> float:
@@ -86,6 +102,40 @@ def relative_drop(ref: Score, got: Score) -> float:
     if ref.value == 0:
         return 0.0 if diff <= 0 else float("inf")
     return diff / abs(ref.value)
+
+
+class Bootstrap:
+    """The paired bootstrap of the relative drop: `rounds` resamples of the examples (with replacement, seeded, so
+    every variant is scored on the same resamples), each scored for fp32 once and for every int8 variant."""
+
+    def __init__(self, ref: Score, rounds: int = BOOTSTRAP_ROUNDS, seed: int = 0):
+        self.ref, self.rounds, self.seed = ref, rounds, seed
+        self.usable = ref.on is not None and ref.examples > 1
+        self.ref_values = self._values(ref) if self.usable else None
+
+    def _values(self, score: Score) -> np.ndarray:
+        rng = np.random.default_rng(self.seed)
+        n = self.ref.examples
+        return np.array([score.on(rng.integers(0, n, n)) for _ in range(self.rounds)], dtype=np.float64)
+
+    def drops(self, got: Score) -> np.ndarray | None:
+        if not self.usable or got.on is None or got.examples != self.ref.examples:
+            return None
+        ref, vals = self.ref_values, self._values(got)
+        diff = (ref - vals) if self.ref.higher_is_better else (vals - ref)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out = np.where(ref != 0, diff / np.abs(ref), np.where(diff <= 0, 0.0, np.inf))
+        return out
+
+    @staticmethod
+    def interval(drops: np.ndarray) -> list[float]:
+        """The 95 % percentile interval of the drop."""
+        return [round(float(v), 6) for v in np.percentile(drops, [2.5, 97.5])]
+
+    @staticmethod
+    def bound(drops: np.ndarray, confidence: float) -> float:
+        """The one-sided upper bound of the drop at `confidence`."""
+        return round(float(np.percentile(drops, 100 * confidence)), 6)
 
 
 def agreement(ref: Score, got: Score) -> float:
@@ -179,43 +229,74 @@ def scorer(spec, folder: str, data: str, limit: int | None, allow_pickle: bool,
 
 
 def run_gate(score: Callable[[Path], Score], fp32: Path, pre: Path, work: Path, max_drop: float,
-             log: Callable[[str], None]) -> tuple[dict[str, Any], Path | None]:
+             log: Callable[[str], None], confidence: float | None = None) -> tuple[dict[str, Any], Path | None]:
     """(the decision, the accepted int8 graph or None). `fp32`: the graph to score as the reference; `pre`: it
-    preprocessed for quantization; variants are written in `work`."""
+    preprocessed for quantization; variants are written in `work`; `confidence`: the drop's bootstrap bound must
+    pass too."""
     ref = score(fp32)
-    log(f"int8 gate: fp32 {ref.metric} {ref.value:.4f}")
+    log(f"int8 gate: fp32 {ref.metric} {ref.value:.4f}" + (f" on {ref.examples} examples" if ref.examples else ""))
+    boot = Bootstrap(ref)
+    if confidence is not None and not boot.usable:
+        raise BertkitError(f"--gate-confidence: {ref.metric} is not scored per example, so its drop has no bootstrap "
+                           "bound; leave --gate-confidence out")
     groups = node_groups(pre)
     tried: list[Variant] = []
 
     def attempt(excluded: list[str], bits: int) -> Variant:
         f = quantize(pre, work / f"int8-{len(tried)}.onnx", [n for g in excluded for n in groups[g]], bits=bits)
         got = score(f)
-        drop = relative_drop(ref, got)
-        v = Variant(excluded, got.value, drop, agreement(ref, got), drop <= max_drop, {"file": f, "bits": bits})
+        drop, extra = relative_drop(ref, got), {"file": f, "bits": bits, **_spread(boot, got, confidence)}
+        passed = drop <= max_drop and extra.get("drop_bound", drop) <= max_drop
+        v = Variant(excluded, got.value, drop, agreement(ref, got), passed, extra)
         tried.append(v)
+        spread = (f", 95 % interval {extra['drop_interval_95'][0]:.2%} to {extra['drop_interval_95'][1]:.2%}"
+                  if "drop_interval_95" in extra else "")
         log(f"int8 gate: {'all nodes int8' if not excluded else 'fp32 kept in ' + ', '.join(excluded)} ({bits}-bit "
-            f"weights): {ref.metric} {got.value:.4f} (relative drop {drop:.2%}, labels agree {v.agreement:.2%}) "
-            f"{'passes' if v.passed else 'fails'} --max-drop {max_drop:.2%}")
+            f"weights): {ref.metric} {got.value:.4f} (relative drop {drop:.2%}{spread}, labels agree "
+            f"{v.agreement:.2%}) {'passes' if v.passed else 'fails'} --max-drop {max_drop:.2%}"
+            + (f" at {confidence:.0%} confidence (bound {extra['drop_bound']:.2%})" if confidence is not None else ""))
         return v
 
     v = _best([attempt([], bits) for bits in weight_widths()])
     if not v.passed:  # per group, with the weight width that did best on the whole graph
         bits = v.extra["bits"]
         v = _fallback(lambda excluded: attempt(excluded, bits), list(groups), tried)
+    return _decision(ref, v, tried, groups, max_drop, confidence), (v.extra["file"] if v.passed else None)
+
+
+def _spread(boot: Bootstrap, got: Score, confidence: float | None) -> dict[str, Any]:
+    """The drop's 95 % bootstrap interval, and its one-sided bound at `confidence` (where asked)."""
+    drops = boot.drops(got)
+    if drops is None:
+        return {}
+    return {"drop_interval_95": boot.interval(drops),
+            **({"drop_bound": boot.bound(drops, confidence)} if confidence is not None else {})}
+
+
+def _decision(ref: Score, v: Variant, tried: list[Variant], groups: dict[str, list[str]], max_drop: float,
+              confidence: float | None) -> dict[str, Any]:
     decision = {"accepted": v.passed, "metric": ref.metric, "fp32": round(ref.value, 6), "int8": round(v.metric, 6),
                 "relative_drop": round(v.drop, 6), "max_drop": max_drop, "agreement": round(v.agreement, 6),
+                "examples": ref.examples or None, "confidence": confidence,
+                **{k: v.extra[k] for k in ("drop_interval_95", "drop_bound") if k in v.extra},
                 "excluded": v.excluded, "excluded_nodes": [n for g in v.excluded for n in groups[g]],
                 "weight_bits": v.extra["bits"], "cpu_vnni": cpu_has_vnni(),
                 "quantization": f"dynamic int8 (ONNX Runtime, per channel, {v.extra['bits']}-bit weights)",
                 "variants": [t.record() for t in tried]}
+    bound = f" (bound at {confidence:.0%}: {v.extra['drop_bound']:.2%})" if "drop_bound" in v.extra else ""
     if v.passed:
-        decision["why"] = (f"{ref.metric} {v.metric:.4f} vs fp32 {ref.value:.4f}: relative drop {v.drop:.2%} <= "
-                           f"{max_drop:.2%}" + (f" with {', '.join(v.excluded)} in fp32" if v.excluded else ""))
+        decision["why"] = (f"{ref.metric} {v.metric:.4f} vs fp32 {ref.value:.4f}: relative drop {v.drop:.2%}{bound} "
+                           f"<= {max_drop:.2%}" + (f" with {', '.join(v.excluded)} in fp32" if v.excluded else ""))
+        high = v.extra.get("drop_interval_95", [0.0, 0.0])[1]
+        if confidence is None and high > max_drop:
+            decision["caution"] = (f"on these {ref.examples} examples the drop's 95 % interval reaches {high:.2%}, "
+                                   f"above --max-drop {max_drop:.2%}: a larger --calibration file narrows it, and "
+                                   "--gate-confidence 0.95 makes the gate require the bound")
     else:
         best = min(tried, key=lambda t: t.drop)
-        decision["why"] = (f"no int8 variant kept {ref.metric} within {max_drop:.2%} of fp32 {ref.value:.4f} (best: "
-                           f"{best.metric:.4f}, drop {best.drop:.2%}, {len(tried)} variants tried); fp32 kept")
-    return decision, (v.extra["file"] if v.passed else None)
+        decision["why"] = (f"no int8 variant kept {ref.metric} within {max_drop:.2%} of fp32 {ref.value:.4f}{bound} "
+                           f"(best: {best.metric:.4f}, drop {best.drop:.2%}, {len(tried)} variants tried); fp32 kept")
+    return decision
 
 
 def _best(variants: Sequence[Variant]) -> Variant:

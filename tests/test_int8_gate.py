@@ -99,6 +99,9 @@ def test_gate_accepts_and_fast_runs_the_int8_graph(model):
     rec = _gate(model)
     assert rec["accepted"] and rec["metric"] == "accuracy" and rec["excluded"] == []
     assert rec["relative_drop"] <= 0.01 and rec["fp32"] >= 0.8 and rec["file"] == "onnx/model_quantized.onnx"
+    lo, hi = rec["drop_interval_95"]  # the paired bootstrap over the 40 dev rows
+    assert rec["examples"] == 40 and lo <= hi and rec["confidence"] is None and "drop_bound" not in rec
+    assert all(len(v["drop_interval_95"]) == 2 for v in rec["variants"])
     assert "int8 gate: accepted" in r.stderr and f"fp32 accuracy {rec['fp32']:.4f}" in r.stderr
     texts = [t for t, _ in sentiment_rows(200, seed=7)]
     ref, fast = Classifier(str(model)), Classifier(str(model), fast=True)
@@ -193,6 +196,15 @@ def test_max_drop_zero_is_honoured(model):
     assert (rec["accepted"] and rec["relative_drop"] <= 0) or not rec["accepted"] or rec["excluded"]
 
 
+def test_gate_confidence_is_recorded_and_bounds_what_passes(model):
+    r = invoke(["export", str(model), "--onnx", "--int8", "--gate-confidence", "0.95"])
+    assert r.exit_code == 0, r.output
+    rec = _gate(model)
+    assert rec["confidence"] == 0.95 and all("drop_bound" in v for v in rec["variants"])
+    assert all(v["passed"] == (v["relative_drop"] <= 0.01 and v["drop_bound"] <= 0.01) for v in rec["variants"])
+    assert "at 95% confidence (bound" in r.stderr
+
+
 def test_a_stale_int8_file_is_not_used(model):
     import os
 
@@ -233,6 +245,8 @@ def test_calibration_file_and_qa(tiny_bert, tmp_path, monkeypatch):
     (["--int8", "--max-drop", "-0.1"], 2, "between 0 and 1"),
     (["--max-drop", "0.01"], 2, "--max-drop: only with --int8"),
     (["--calibration", "x.tsv"], 2, "--calibration: only with --int8"),
+    (["--gate-confidence", "0.95"], 2, "--gate-confidence: only with --int8"),
+    (["--int8", "--gate-confidence", "1"], 2, "--gate-confidence 1.0: give the one-sided confidence"),
     (["--int8", "--limit", "0"], 2, "--limit 0"),
     (["--int8", "--calibration", "missing.tsv"], 1, "--calibration missing.tsv: file not found"),
 ])

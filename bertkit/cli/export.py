@@ -23,6 +23,10 @@ def export_command(
     max_drop: Annotated[Optional[float], typer.Option(
         "--max-drop", help="With --int8: the largest relative drop of the task's metric (classify: the selection "
         "metric, QA: F1, ner: entity micro F1) int8 may cost, 0-1. \\[default: 0.01]")] = None,
+    gate_confidence: Annotated[Optional[float], typer.Option(
+        "--gate-confidence", help="With --int8: also require the drop's one-sided bootstrap bound at this confidence "
+        "(e.g. 0.95) to be within --max-drop, so that a small or noisy gate file cannot pass a drop it cannot resolve. "
+        "\\[default: the measured drop alone decides; its 95 % interval is recorded]")] = None,
     calibration: Annotated[Optional[str], typer.Option(
         "--calibration", "--data", help="With --int8: the labelled file the gate scores on (the task's dev-data "
         "format). \\[default: the dev file bertkit.json records]")] = None,
@@ -45,8 +49,8 @@ def export_command(
 
     if not onnx:
         raise UsageError("name the format: --onnx (the only export format so far)")
-    given = [n for n, v in (("--max-drop", max_drop), ("--calibration", calibration),
-                            ("--limit", limit)) if v is not None]
+    given = [n for n, v in (("--max-drop", max_drop), ("--gate-confidence", gate_confidence),
+                            ("--calibration", calibration), ("--limit", limit)) if v is not None]
     if given and not int8:
         raise UsageError(f"{', '.join(given)}: only with --int8 (the accuracy gate); add --int8 or leave it out")
     if limit is not None and limit < 1:
@@ -54,5 +58,5 @@ def export_command(
     summary = export_onnx(model_dir, output, int8=int8, overwrite=bool(overwrite), allow_pickle=bool(allow_pickle),
                           trust_remote_code=bool(trust_remote_code),
                           max_drop=(DEFAULT_MAX_DROP if max_drop is None else max_drop) if int8 else None,
-                          data=calibration, limit=limit)
+                          data=calibration, limit=limit, confidence=gate_confidence)
     write_document(summary, fmt, title="bertkit export")

@@ -1,5 +1,5 @@
 """The int8 accuracy gate's hook for QA models (TaskSpec.gate_ref): F1 on a labelled file (SQuAD JSON or rows), as
-`bertkit qa eval` scores it, and the answers given."""
+`bertkit qa eval` scores it, each question's F1 (for the gate's bootstrap), and the answers given."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ from bertkit.int8gate import Score
 
 
 def measure(qa, data: str, limit: int | None) -> Callable[[], Score]:
+    import numpy as np
+
     from bertkit.qa import postprocess as pp
     from bertkit.qa.evaluate import allow_no_answer, gold_for_file
 
@@ -19,6 +21,7 @@ def measure(qa, data: str, limit: int | None) -> Callable[[], Score]:
         preds = qa.predict(d.examples)
         res = pp.evaluate(gold, preds, v2, qa.null_threshold)
         keys = [qa.format(p, 1, v2)[0]["answer"] for p in preds]
-        return Score("f1", float(res["f1"]), True, keys)
+        f1 = np.fromiter(pp.question_f1(gold, preds, v2, qa.null_threshold).values(), dtype=np.float64)
+        return Score("f1", float(res["f1"]), True, keys, len(f1), lambda idx: 100.0 * float(f1[idx].mean()))
 
     return score

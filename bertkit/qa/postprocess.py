@@ -189,3 +189,13 @@ def evaluate(gold, preds: Sequence[Prediction], allow_no_answer: bool, threshold
         na = {p.id: p.score_diff for p in preds}
         return squad_evaluate(gold, texts, na_probs=na, na_prob_thresh=threshold)
     return squad_evaluate(gold, texts)
+
+
+def question_f1(gold, preds: Sequence[Prediction], allow_no_answer: bool, threshold: float) -> dict[str, float]:
+    """qid -> the F1 (0-1) of each question that `evaluate`'s "f1" averages (x 100), read the same way."""
+    from bertkit.qa.squad_metrics import per_question_f1
+
+    texts = {p.id: p.text(allow_no_answer, threshold) for p in preds}
+    if allow_no_answer:
+        return per_question_f1(gold, texts, {p.id: p.score_diff for p in preds}, threshold)
+    return per_question_f1(gold, texts)

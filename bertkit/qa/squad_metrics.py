@@ -262,6 +262,16 @@ def _check_inputs(golds: list[GoldQuestion], preds: Mapping[str, str], na_probs:
             raise BertkitError(f"no-answer probabilities missing for {len(absent)} questions (e.g. {absent[0]})")
 
 
+def per_question_f1(dataset_or_examples: Examples, preds: Mapping[str, str],
+                    na_probs: Mapping[str, float] | None = None, na_prob_thresh: float = 1.0) -> dict[str, float]:
+    """qid -> the F1 (0-1) that `squad_evaluate`'s "f1" averages (x 100), no-answer threshold applied: the per-question
+    scores a bootstrap resamples."""
+    golds = _as_gold(dataset_or_examples)
+    _check_inputs(golds, preds, na_probs)
+    probs = na_probs if na_probs is not None else {k: 0.0 for k in preds}
+    return apply_no_ans_threshold(get_raw_scores(golds, preds)[1], probs, make_qid_to_has_ans(golds), na_prob_thresh)
+
+
 def squad_evaluate(dataset_or_examples: Examples, preds: Mapping[str, str],
                    na_probs: Mapping[str, float] | None = None, na_prob_thresh: float = 1.0) -> dict[str, Any]:
     """Score predictions exactly like the official SQuAD v2.0 script.
