@@ -17,11 +17,13 @@ def agreement(a: list, b: list, n: int) -> float:
     return sum(x == y for x, y in zip(a, b)) / max(1, n)
 
 
-def export_for_fast(model: str, tmp: Path, dev: str | None = None, limit: int | None = None) -> dict:
+def export_for_fast(model: str, tmp: Path, dev: str | None = None, limit: int | None = None,
+                    confidence: float | None = None) -> dict:
     """The model copied into tmp with `bertkit export --onnx` beside it (what `--fast` loads, so its child does not
     export) and, with `dev` (labelled data), `bertkit export --onnx --int8 --calibration dev` (the accuracy gate: an
     accepted int8 graph is what `--fast` runs); the fp32 file for the ONNX Runtime peer, and its int8 file as ONNX
     Runtime's docs make it (quant_pre_process, then quantize_dynamic with int8 weights, its defaults otherwise).
+    `confidence`: the gate's `--gate-confidence`.
     Setup, not timed; run as commands so that this parent stays small (a child's peak RSS starts from its parent's
     at fork)."""
     import shutil
@@ -38,7 +40,8 @@ def export_for_fast(model: str, tmp: Path, dev: str | None = None, limit: int | 
     if dev:
         t0 = time.perf_counter()
         r = subprocess.run([sys.executable, "-m", "bertkit", "-q", "export", str(copy), "--onnx", "--int8",
-                            "--overwrite", "--calibration", dev, *(["--limit", str(limit)] if limit else [])],
+                            "--overwrite", "--calibration", dev, *(["--limit", str(limit)] if limit else []),
+                            *(["--gate-confidence", str(confidence)] if confidence else [])],
                            capture_output=True, text=True, env=env)
         gate = json.loads(r.stdout).get("gate") if r.returncode == 0 else {"error": r.stderr.strip().splitlines()[-1:]}
         out["gate"] = {**gate, "export_and_gate_s": round(time.perf_counter() - t0, 1)}

@@ -194,6 +194,8 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--sides", default=None, help="run only these sides (comma-separated names as in the output; "
                     "bertkit and one pipeline side are needed for the ratios)")
     ap.add_argument("--no-gate", action="store_true", help="no `export --int8` gate: --fast runs ONNX Runtime fp32")
+    ap.add_argument("--gate-confidence", type=float, default=None,
+                    help="the gate's `export --gate-confidence`: the drop's bootstrap bound must pass too")
     ap.add_argument("--peak", default=None, help="a bench/peak.py result (.json): rates as a share of its peak")
     ap.add_argument("--smoke", action="store_true",
                     help="tiny random model, 40 sentences, the pipeline at its default batch size only")
@@ -216,7 +218,7 @@ def main() -> None:
             base = packaged_model()
         model = make_classifier(base, tmp_p / "classifier") if not args.model else args.model
         onnx_files = {} if args.no_fast else export_for_fast(model, tmp_p, None if args.no_gate else args.dev,
-                                                           40 if args.smoke else None)
+                                                           40 if args.smoke else None, args.gate_confidence)
         gate = onnx_files.pop("gate", None)
         if onnx_files:
             model = onnx_files.pop("model")

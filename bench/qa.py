@@ -2,7 +2,7 @@
 transformers 4.57 question-answering pipeline, which transformers 5 removed).
 
     nice -n 5 python bench/qa.py [--data ../shared/data/squad/xquad.en.json] [--model DIR] [--limit 300] [--repeats 1]
-                                 [--threads N] [--with-tf4-pipeline]
+                                 [--threads N] [--with-tf4-pipeline] [--gate-questions 300] [--gate-confidence C]
 
 Model: --model (a `bertkit qa train` folder or any *ForQuestionAnswering folder). By default the script
 fine-tunes the packaged all-MiniLM-L6-v2 once with `bertkit qa train` (--train-questions answerable questions of
@@ -22,7 +22,8 @@ reverse order). By default the first --limit 300 of the 1,190 questions (--limit
   torch; `pip install transformers==4.57.1`), on the same examples and scorer.
 - bertkit-fast: `bertkit qa eval --fast` (its ONNX file exported beforehand with `bertkit export --onnx`, then
   `bertkit export --onnx --int8 --calibration G` on --gate-questions held-out questions: the accuracy gate keeps
-  int8 only if F1 drops by at most 1 % relative; untimed, kind=gate says what it decided);
+  int8 only if F1 drops by at most 1 % relative, and with --gate-confidence C only if the drop's bootstrap bound
+  at C does too; untimed, kind=gate says what it decided, with the drop's 95 % interval);
 - ort-loop-fp32 / ort-loop-int8: the per-question loop on an ONNX Runtime session of the exported file (fp32, dynamic
   int8), as ONNX Runtime's docs use it (--no-fast leaves these three out); kind=ratio-fast compares bertkit-fast.
 Model loading is timed apart (load_s) and excluded from questions/s; each side warms up on 8 questions first.
@@ -268,7 +269,9 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--gate-questions", type=int, default=300,
                     help="the int8 gate's data (`bertkit export --int8 --calibration`): this many answerable questions "
                          "of --train after the training ones, paragraphs not in --data (0: no gate, --fast runs fp32)")
-    ap.add_argument("--smoke", action="store_true", help="tiny random model, 12 questions, 1 repeat")
+    ap.add_argument("--gate-confidence", type=float, default=None,
+                    help="the gate's `export --gate-confidence`: the drop's bootstrap bound must pass too")
+    ap.add_argument("--smoke", action="store_true", help="tiny random model, 12 questions (gate: 12), 1 repeat")
     return ap
 
 
@@ -282,7 +285,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bertkit-bench-qa-") as tmp:
         if args.smoke:
             model = tiny_qa(tiny_model(Path(tmp) / "tiny"), Path(tmp) / "tiny-qa")
-            args.limit, args.repeats = 12, 1
+            args.limit, args.repeats, args.gate_questions = 12, 1, min(args.gate_questions, 12)
         else:
             model = args.model or qa_model(args, packaged_model(), cache_root)
         sides = (["bertkit", "loop"] + (["bertkit-bf16"] if args.bertkit_bf16 else [])
@@ -292,10 +295,10 @@ def main() -> None:
             from fast_sides import export_for_fast
 
             gate_file = None
-            if args.gate_questions and not args.smoke:  # held out: after the training questions, not in XQuAD
+            if args.gate_questions:  # held out: after the training questions, not in XQuAD
                 gate_file = str(train_questions_file(args.train, args.data, args.gate_questions,
                                                      Path(tmp) / "gate.json", skip=args.train_questions))
-            onnx = export_for_fast(model, Path(tmp), gate_file)
+            onnx = export_for_fast(model, Path(tmp), gate_file, confidence=args.gate_confidence)
             model = onnx.pop("model")
             gate = onnx.pop("gate", None)
             if gate is not None:

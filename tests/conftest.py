@@ -22,6 +22,21 @@ if "BERTKIT_CACHE_DIR" not in os.environ:  # tests never write into the user's t
     atexit.register(shutil.rmtree, os.environ["BERTKIT_CACHE_DIR"], True)
 
 REPO = Path(__file__).resolve().parents[1]
+
+# Seconds per test file on the 2-core CI machine (pytest --durations=0, 2026-12-07), the heaviest ones only. The
+# files start heaviest first (addopts: --dist loadfile --no-loadscope-reorder), so that neither pytest-xdist worker
+# ends the run with a several-minute file alone; xdist's own reorder (by test count) started the one-test
+# integration files last.
+FILE_SECONDS = {"test_bench_smoke_inference.py": 370, "test_resume.py": 215, "test_integration_ner.py": 170,
+                "test_families.py": 165, "test_distributed.py": 150, "test_bench_smoke.py": 100,
+                "test_qa_minilm.py": 87, "test_ner_engine.py": 76, "test_remote_code.py": 65,
+                "test_integration_classify.py": 64, "test_serve_http.py": 48, "test_browser.py": 31,
+                "test_serve_ner.py": 29, "test_first_hour.py": 24}
+
+
+def pytest_collection_modifyitems(config, items):
+    items.sort(key=lambda item: -FILE_SECONDS.get(Path(str(item.fspath)).name, 0))  # stable: the rest keep order
+
 SHARED = Path(os.environ.get("BERTKIT_SHARED_DATA", REPO.parent / "shared" / "data"))
 
 WORDS = """the a an and or but of to in on at by for with from is was are were be been it this that these those

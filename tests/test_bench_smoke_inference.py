@@ -31,7 +31,7 @@ def test_predict_ner_smoke(shared_data):
 
 
 def test_predict_classify_smoke(shared_data):
-    lines = run_bench("predict_classify.py")
+    lines = run_bench("predict_classify.py", "--gate-confidence", "0.9")
     ratios = {ln["corpus"]: ln for ln in lines if ln["kind"] == "ratio"}
     assert set(ratios) == {"sst2-dev", "long"}
     for r in ratios.values():
@@ -41,6 +41,7 @@ def test_predict_classify_smoke(shared_data):
     assert set(fast) == {"sst2-dev", "long"}
     (gate,) = [ln for ln in lines if ln["kind"] == "gate"]  # `export --int8` through the accuracy gate
     assert gate["metric"] == "accuracy" and isinstance(gate["accepted"], bool) and gate["variants"]
+    assert gate["confidence"] == 0.9 and gate["examples"] == 40 and all("drop_bound" in v for v in gate["variants"])
     for r in fast.values():
         int8 = "int8" in r["fast_backend"]
         assert int8 == gate["accepted"] and r["gate"]["accepted"] == gate["accepted"]
@@ -51,7 +52,7 @@ def test_predict_classify_smoke(shared_data):
 
 
 def test_qa_smoke(shared_data):
-    lines = run_bench("qa.py")
+    lines = run_bench("qa.py", "--gate-confidence", "0.9")
     sides = {ln["side"]: ln for ln in lines if ln["kind"] == "summary"}
     assert set(sides) == {"bertkit", "loop", "bertkit-fast", "ort-loop-fp32", "ort-loop-int8"}
     assert all(s["questions"] == 12 and s["questions_per_s"] > 0 for s in sides.values())
@@ -59,8 +60,10 @@ def test_qa_smoke(shared_data):
     assert ratio["peer"] == "loop" and ratio["x"] > 0
     fast = {ln["peer"]: ln for ln in lines if ln["kind"] == "ratio-fast"}
     assert set(fast) == {"loop", "ort-loop-fp32", "ort-loop-int8"}
-    # ONNX Runtime fp32: the same answers
-    assert fast["loop"]["exact_diff_vs_fp32"] == 0 and fast["loop"]["f1_diff_vs_fp32"] == 0
+    (gate,) = [ln for ln in lines if ln["kind"] == "gate"]  # on 12 held-out questions
+    assert gate["questions"] == gate["examples"] == 12 and gate["confidence"] == 0.9 and gate["metric"] == "f1"
+    if not gate["accepted"]:  # ONNX Runtime fp32: the same answers
+        assert fast["loop"]["exact_diff_vs_fp32"] == 0 and fast["loop"]["f1_diff_vs_fp32"] == 0
 
 
 needs_ort = pytest.mark.skipif(__import__("importlib").util.find_spec("onnxruntime") is None,
