@@ -13,6 +13,11 @@ os.environ.setdefault("BERTKIT_NO_PROGRESS", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+if int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")) > 1:
+    # One torch / ONNX Runtime thread per pytest-xdist worker (and the processes it starts), unless asked otherwise:
+    # two workers with two OpenMP threads each on the 2-core CI machine spin against each other (CI 2026-12-07: the
+    # WNUT-17 integration test took 576 s beside another training test, 168 s alone).
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
 if "BERTKIT_CACHE_DIR" not in os.environ:  # tests never write into the user's tokenization cache
     import atexit
     import shutil
