@@ -179,23 +179,27 @@ def tune_null_threshold(gold, preds: Sequence[Prediction]) -> tuple[float, dict[
     return thresh, res
 
 
+def _scorer_input(preds: Sequence[Prediction], allow_no_answer: bool,
+                  threshold: float) -> tuple[dict[str, str], dict[str, Any]]:
+    """(qid -> the text scored, the scorer's no-answer arguments): na_prob_thresh = threshold keeps the scorer and the
+    written predictions in agreement; without no-answers the scorer's defaults."""
+    texts = {p.id: p.text(allow_no_answer, threshold) for p in preds}
+    if not allow_no_answer:
+        return texts, {}
+    return texts, {"na_probs": {p.id: p.score_diff for p in preds}, "na_prob_thresh": threshold}
+
+
 def evaluate(gold, preds: Sequence[Prediction], allow_no_answer: bool, threshold: float) -> dict[str, Any]:
-    """Official scores of the predictions at `threshold` (na_prob_thresh = threshold keeps the scorer and the
-    written predictions in agreement)."""
+    """Official scores of the predictions at `threshold`."""
     from bertkit.qa.squad_metrics import squad_evaluate
 
-    texts = {p.id: p.text(allow_no_answer, threshold) for p in preds}
-    if allow_no_answer:
-        na = {p.id: p.score_diff for p in preds}
-        return squad_evaluate(gold, texts, na_probs=na, na_prob_thresh=threshold)
-    return squad_evaluate(gold, texts)
+    texts, na = _scorer_input(preds, allow_no_answer, threshold)
+    return squad_evaluate(gold, texts, **na)
 
 
 def question_f1(gold, preds: Sequence[Prediction], allow_no_answer: bool, threshold: float) -> dict[str, float]:
     """qid -> the F1 (0-1) of each question that `evaluate`'s "f1" averages (x 100), read the same way."""
     from bertkit.qa.squad_metrics import per_question_f1
 
-    texts = {p.id: p.text(allow_no_answer, threshold) for p in preds}
-    if allow_no_answer:
-        return per_question_f1(gold, texts, {p.id: p.score_diff for p in preds}, threshold)
-    return per_question_f1(gold, texts)
+    texts, na = _scorer_input(preds, allow_no_answer, threshold)
+    return per_question_f1(gold, texts, **na)
