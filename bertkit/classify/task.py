@@ -69,6 +69,12 @@ class ClassificationTask:
         cross-entropy for multi-class; class weights as `pos_weight` / per-class weights."""
         return self.loss_from_logits(self.logits(model, batch).float(), batch["labels"])
 
+    def loss_positions(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The position the head reads: [CLS], the first (bertkit.engine.last_layer checks it on the model)."""
+        first = torch.zeros_like(batch["input_ids"], dtype=torch.bool)
+        first[:, 0] = True
+        return first
+
     def loss_from_logits(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         w = self.weights.to(logits.device) if self.weights is not None else None
         pt = self.space.problem_type

@@ -17,7 +17,7 @@ import torch
 
 from bertkit import console
 from bertkit.engine import checkpoint as ckpt
-from bertkit.engine import cpu_attention, embedding_grad, memory
+from bertkit.engine import cpu_attention, embedding_grad, last_layer, memory
 from bertkit.engine import dropout as fast_dropout
 from bertkit.engine.batching import Features
 from bertkit.engine.callbacks import Callback, stop_signals
@@ -43,6 +43,7 @@ class Engine:
         self.fast_dropouts = fast_dropout.install(model) if cpu and not cfg.compile else 0
         self.fast_attention = cpu and not cfg.compile and cpu_attention.install(model)  # until fit ends
         self.buffered_embeddings = embedding_grad.install(model) if cpu and not cfg.compile else 0  # until fit ends
+        self.last_layer = not cfg.compile and last_layer.install(model)  # checked in _setup; until fit ends
         self.state = TrainState()
         self.callbacks = list(callbacks)
         self.best_weights: dict[str, torch.Tensor] | None = None  # main process only
@@ -82,6 +83,11 @@ class Engine:
         self._bad = torch.zeros((), dtype=torch.long, device=acc.device)
         self._grad_norm: torch.Tensor | None = None
         self._last_eval_step: int | None = None
+        if self.last_layer:  # the first rows' loss must be the same with the last layer at the loss's positions only
+            first = self.task.collate(train.rows(self.sampler.local(0, 0).rows[:8]))
+            self.last_layer = last_layer.verify(self.task, self.model, {k: v.to(acc.device) for k, v in first.items()})
+            console.log("last layer: " + ("computed only at the positions the loss reads" if self.last_layer else
+                                          "whole (the head reads more than the loss's positions)"))
 
     # -- the loop ----------------------------------------------------------------------------------
     def fit(self, train: Features, dev: Features | None = None, resume: Path | None = None) -> TrainResult:
@@ -97,6 +103,7 @@ class Engine:
             self._call("on_train_end")
             cpu_attention.uninstall(self.model)
             embedding_grad.uninstall(self.model)
+            last_layer.uninstall(self.model)
         return self._finish()
 
     def _loop(self) -> None:
@@ -122,7 +129,8 @@ class Engine:
         sum(local losses) × processes / `items` (the window's denominator, `ShardedBucketSampler.window_items`) gives
         every item (a row; a labelled token for token classification) the same weight, whatever the batch's lengths
         or the process count."""
-        with self.accelerator.autocast():
+        positions = self.task.loss_positions(batch) if self.last_layer else None
+        with self.accelerator.autocast(), last_layer.only(positions):
             per_row = self.task.loss(model, batch).float()
         weights = torch.tensor(lb.weights, device=per_row.device)
         return (per_row * weights).sum() * (self.accelerator.num_processes / max(items, 1.0))

@@ -22,6 +22,8 @@ class Task(Protocol):
     - `greater_is_better`: whether a higher `metric` is better.
     - `dev_loss(outputs, features)` (optional): the mean dev loss, or None; it breaks ties of `metric` when the
       best model is chosen (`bertkit.engine.selection`).
+    - `loss_positions(batch)` (optional): a (rows, length) bool tensor of the positions `loss` reads; the encoder's
+      last layer then computes only there in training (`bertkit.engine.last_layer`, checked on the model first).
     """
 
     metric: str

@@ -92,6 +92,10 @@ class TokenClassificationTask:
         tok = F.cross_entropy(logits.transpose(1, 2), y, ignore_index=align.IGNORE, reduction="none")
         return tok.sum(dim=1)
 
+    def loss_positions(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The positions `loss` reads: the labelled tokens (bertkit.engine.last_layer)."""
+        return batch["labels"] != align.IGNORE
+
     def predict_step(self, model, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         return {"probs": torch.softmax(self.logits(model, batch).float(), dim=-1)}
 
