@@ -140,7 +140,7 @@ def test_peak_smoke():
 
 @pytest.mark.parametrize("script", ["train_classify.py", "train_ner.py", "predict_ner.py", "predict_classify.py",
                                     "qa.py", "gpu.py", "fast_backends.py", "peak.py", "compile_train.py",
-                                    "dropout_step.py", "memory_step.py"])
+                                    "dropout_step.py", "memory_step.py", "last_layer_step.py"])
 def test_help_documents_the_command(script):
     r = subprocess.run([sys.executable, str(REPO / "bench" / script), "--help"], capture_output=True, text=True,
                        timeout=60)
@@ -154,6 +154,16 @@ def test_dropout_step_smoke():
     assert all(s["step_ms"] > 0 and s["timed_steps"] == 1 for s in sides.values())
     (ratio,) = [ln for ln in lines if ln["kind"] == "ratio"]
     assert all(ratio[k] > 0 for k in ("x_bertkit_vs_torch", "x_bertkit_attention_vs_torch", "x_none_vs_torch"))
+
+
+@pytest.mark.parametrize("task", ["token", "sequence"])
+def test_last_layer_step_smoke(task):
+    lines = run_bench("last_layer_step.py", "--task", task)
+    sides = {ln["side"]: ln for ln in lines if ln["kind"] == "side"}
+    assert set(sides) == {"whole", "last-layer"}
+    assert all(s["step_ms"] > 0 and s["timed_steps"] == 1 and s["task"] == task for s in sides.values())
+    (ratio,) = [ln for ln in lines if ln["kind"] == "ratio"]
+    assert ratio["x_last_layer_vs_whole"] > 0 and 0 < ratio["labelled_share"] < 1
 
 
 def test_memory_step_smoke():
