@@ -39,7 +39,8 @@ def setup(args: argparse.Namespace):
     auto = AutoModelForTokenClassification if args.task == "token" else AutoModelForSequenceClassification
     model = auto.from_pretrained(args.model, num_labels=13 if args.task == "token" else 2,
                                  attn_implementation="sdpa").train()
-    dropout.install(model), cpu_attention.install(model), embedding_grad.install(model)
+    for piece in (dropout, cpu_attention, embedding_grad):  # as the engine installs them on the CPU
+        piece.install(model)
     if not last_layer.install(model):
         raise SystemExit(f"{args.model}: its last layer does not have BERT's shape")
     ids, mask, labels = synthetic_batch(model, args.batch_size, args.length)
