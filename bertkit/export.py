@@ -78,7 +78,8 @@ def export_onnx(model_dir: str, out: str | None = None, int8: bool = False, opse
     if gated:  # the options and the data checked before any work
         from bertkit.int8gate import check_confidence, check_max_drop, gate_data
 
-        max_drop, confidence, data = check_max_drop(max_drop), check_confidence(confidence), gate_data(path, meta, data)
+        max_drop, confidence = check_max_drop(max_drop), check_confidence(confidence)
+        data = gate_data(path, meta, data)
     model, names, probe = traceable(spec, path, allow_pickle, trust_remote_code)
     made_folder = not dest.parent.exists()
     dest.parent.mkdir(parents=True, exist_ok=True)
