@@ -140,7 +140,8 @@ def test_peak_smoke():
 
 @pytest.mark.parametrize("script", ["train_classify.py", "train_ner.py", "predict_ner.py", "predict_classify.py",
                                     "qa.py", "gpu.py", "fast_backends.py", "peak.py", "compile_train.py",
-                                    "dropout_step.py", "memory_step.py", "last_layer_step.py"])
+                                    "dropout_step.py", "memory_step.py", "last_layer_step.py",
+                                    "step_profile.py"])
 def test_help_documents_the_command(script):
     r = subprocess.run([sys.executable, str(REPO / "bench" / script), "--help"], capture_output=True, text=True,
                        timeout=60)
@@ -164,6 +165,16 @@ def test_last_layer_step_smoke(task):
     assert all(s["step_ms"] > 0 and s["timed_steps"] == 1 and s["task"] == task for s in sides.values())
     (ratio,) = [ln for ln in lines if ln["kind"] == "ratio"]
     assert ratio["x_last_layer_vs_whole"] > 0 and 0 < ratio["labelled_share"] < 1
+
+
+def test_step_profile_smoke():
+    lines = run_bench("step_profile.py", "--peak", str(REPO / "bench" / "results" / "peak-zen4.json"))
+    (step,) = [ln for ln in lines if ln["kind"] == "step"]
+    assert step["step_ms"] > 0 and step["timed_steps"] == 2 and step["precision"] == "bf16"
+    ops = {ln["ops"]: ln for ln in lines if ln["kind"] == "ops"}
+    assert {"matmul", "attention", "optimizer"} <= set(ops)
+    assert abs(sum(o["share"] for o in ops.values()) - 1) < 0.01
+    assert ops["matmul"]["gflops"] > 0 and 0 < ops["matmul"]["share_of_peak"]
 
 
 def test_memory_step_smoke():
