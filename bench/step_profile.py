@@ -24,13 +24,13 @@ With --peak (bench/peak.py's result), the matrix products' rate is also a share 
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import time
 
 import torch
 from common import emit
 from dropout_step import step_options
+from fast_sides import read_peak
 from last_layer_step import setup
 
 KINDS = {
@@ -114,7 +114,7 @@ def main() -> None:
                 times.append((time.perf_counter() - t0) * 1000)
         us, flops = profile(step, args.profiled_steps)
     precision = "fp32" if args.fp32 else "bf16"
-    peak = json.load(open(args.peak))["records"][-1]["gflops"].get(precision) if args.peak else None
+    peak = (read_peak(args.peak) or {}).get("gflops", {}).get(precision)
     common = {"bench": "step_profile", "task": args.task, "batch_size": args.batch_size, "length": args.length,
               "threads": args.threads, "precision": precision}
     emit({"kind": "step", **common, "step_ms": round(statistics.median(times), 1), "timed_steps": len(times),
