@@ -133,6 +133,7 @@ def gated_int8(spec, path: str, traced: Path, tmp: Path, *, max_drop: float, dat
     """(the gate's decision, the accepted int8 graph or None: fp32 kept) for the traced fp32 graph."""
     from bertkit import console
     from bertkit.int8gate import preprocess, run_gate, scorer
+    from bertkit.int8smooth import calibrated
 
     fp32 = tmp / "fp32" / FP32_FILE
     fp32.parent.mkdir()
@@ -140,7 +141,7 @@ def gated_int8(spec, path: str, traced: Path, tmp: Path, *, max_drop: float, dat
     score = scorer(spec, path, data, limit, allow_pickle, trust_remote_code)
     console.log(f"int8 gate: scoring fp32 and int8 on {data}")
     decision, chosen = run_gate(score, fp32, preprocess(traced, tmp / "preprocessed.onnx"), tmp, max_drop, console.log,
-                                confidence)
+                                confidence, smoothing=lambda pre: calibrated(score, pre, tmp))
     decision["data"] = str(data)
     if chosen is None:
         console.warn(f"int8 gate: {decision['why']}; no int8 graph written, --fast runs fp32")

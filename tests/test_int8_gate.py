@@ -145,7 +145,9 @@ def test_gate_tries_7_bit_weights_where_the_cpu_has_no_vnni(model, monkeypatch, 
         assert all(v["weight_bits"] == 8 for v in rec["variants"])
     else:
         assert rec["variants"][1] == {**rec["variants"][1], "excluded": [], "weight_bits": 7, "passed": True}
-        assert len(rec["variants"]) == 2 and rec["accepted"] and rec["excluded"] == [] and rec["weight_bits"] == 7
+        # then the smoothed graph at the better width (the tiny model's LayerNorms feed its matrix products)
+        assert rec["variants"][2] == {**rec["variants"][2], "excluded": [], "weight_bits": 7, "smoothed": True}
+        assert len(rec["variants"]) == 3 and rec["accepted"] and rec["excluded"] == [] and rec["weight_bits"] == 7
         assert "7-bit weights" in rec["quantization"] and "(7-bit weights)" in r.stderr
 
 
@@ -273,3 +275,67 @@ def test_relative_drop_directions():
     assert relative_drop(Score("hamming_loss", 0.1, False, []),
                          Score("hamming_loss", 0.11, False, [])) == pytest.approx(0.1)
     assert relative_drop(Score("f1", 0.0, True, []), Score("f1", 0.0, True, [])) == 0.0
+
+
+def _preprocessed(model, tmp_path):
+    import onnx
+
+    from bertkit import int8gate
+
+    r = invoke(["export", str(model), "--onnx", "-o", str(tmp_path / "m.onnx")])
+    assert r.exit_code == 0, r.output
+    onnx.save(onnx.load(str(tmp_path / "m.onnx")), str(tmp_path / "single.onnx"))  # weights inside, as the gate's
+    return int8gate.preprocess(tmp_path / "single.onnx", tmp_path / "pre.onnx")
+
+
+def test_smoothing_keeps_the_fp32_function(model, tmp_path):
+    """The LayerNorm outputs divided by s and the weights after them multiplied by s: the same outputs in fp32, for
+    any measured maxima; the probe graph exposes every LayerNorm output that feeds a matrix product."""
+    import onnxruntime as ort
+
+    from bertkit import int8smooth
+
+    pre = _preprocessed(model, tmp_path)
+    names = int8smooth.probe(pre, tmp_path / "probe.onnx")
+    assert len(names) == 4  # embeddings, then per layer the attention's and the output's LayerNorm (2 layers)
+    rng = np.random.default_rng(0)
+    maxima = {n: rng.uniform(0.05, 40.0, size=32) for n in names}
+    smoothed = int8smooth.smooth(pre, tmp_path / "smoothed.onnx", maxima)
+    ids = rng.integers(5, 40, size=(3, 11))
+    feeds = {"input_ids": ids, "attention_mask": np.ones_like(ids), "token_type_ids": np.zeros_like(ids)}
+    runs = [ort.InferenceSession(str(f)) for f in (pre, smoothed)]
+    feeds = {k: v for k, v in feeds.items() if k in {i.name for i in runs[0].get_inputs()}}
+    (a,), (b,) = (s.run(None, feeds) for s in runs)
+    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+    probe = ort.InferenceSession(str(tmp_path / "probe.onnx")).run(names, feeds)
+    assert all(x.shape == (3, 11, 32) for x in probe)
+
+
+def test_calibration_measures_the_real_tokens_on_the_gate_data(model, tmp_path):
+    from bertkit import int8gate, int8smooth
+    from bertkit.taskspec import get
+
+    pre = _preprocessed(model, tmp_path)
+    dev = json.loads((model / "bertkit.json").read_text())
+    data = int8gate.gate_data(str(model), dev, None)
+    score = int8gate.scorer(get("classify"), str(model), data, None, False, False)
+    names, maxima = int8smooth.probe(pre, tmp_path / "p.onnx"), {}
+    ref = score(pre)
+    got = score(tmp_path / "p.onnx", runner=int8smooth.observer(names, maxima))
+    assert got.value == ref.value and list(got.keys) == list(ref.keys)  # the task sees its own outputs only
+    assert set(maxima) == set(names) and all(m.shape == (32,) and (m > 0).all() for m in maxima.values())
+    assert int8smooth.calibrated(score, pre, tmp_path).name == "smoothed.onnx"
+
+
+def test_the_faithful_recipe_is_chosen_between_plain_and_smoothed():
+    from bertkit.int8gate import Variant, _faithful
+
+    def v(passed, agree):
+        return Variant([], 0.9, 0.0, agree, passed)
+
+    plain, smoothed = v(True, 0.80), v(False, 0.95)
+    assert _faithful(plain, smoothed) is plain  # only one passes: that one
+    assert _faithful(v(False, 0.8), s := v(True, 0.7)) is s
+    assert _faithful(p := v(True, 0.80), s := v(True, 0.86)) is s  # both pass: the one closer to fp32
+    assert _faithful(p := v(False, 0.80), s := v(False, 0.86)) is s  # both fail: the fallback starts from it
+    assert _faithful(p := v(True, 0.9), v(True, 0.9)) is p  # a tie: the plain graph
