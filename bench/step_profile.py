@@ -32,6 +32,7 @@ from common import emit
 from dropout_step import step_options
 from fast_sides import read_peak
 from last_layer_step import setup
+from train_flops import sig
 
 KINDS = {
     "matmul": ("aten::mm", "aten::addmm"),
@@ -122,10 +123,9 @@ def main() -> None:
     total = sum(us.values()) or 1.0
     for k in sorted(us, key=us.get, reverse=True):
         rate = flops[k] / (us[k] / 1e6) / 1e9 if flops.get(k) and us[k] else None
+        rates = {"gflops": sig(rate), **({"share_of_peak": sig(rate / peak)} if peak else {})} if rate else {}
         emit({"kind": "ops", **common, "ops": k, "share": round(us[k] / total, 4),
-              "ms_per_step": round(us[k] / 1000 / args.profiled_steps, 2),
-              **({"gflops": round(rate, 1)} if rate else {}),
-              **({"share_of_peak": round(rate / peak, 3)} if rate and peak else {})})
+              "ms_per_step": round(us[k] / 1000 / args.profiled_steps, 2), **rates})
 
 
 if __name__ == "__main__":

@@ -93,12 +93,12 @@ def figures(count: dict[str, int], shape: tuple[int, int, int], train_s: float, 
         return {}
     real = training_flops(shape, count["real"], count["real_sq"])
     padded = training_flops(shape, count["padded"], count["padded_sq"])
-    return {"model_gflop_per_sample": _sig(real / 1e9 / max(samples, 1)),
-            "achieved_gflops": _sig(real / 1e9 / train_s), "executed_gflops": _sig(padded / 1e9 / train_s),
+    return {"model_gflop_per_sample": sig(real / 1e9 / max(samples, 1)),
+            "achieved_gflops": sig(real / 1e9 / train_s), "executed_gflops": sig(padded / 1e9 / train_s),
             "padded_per_real": round(count["padded"] / max(count["real"], 1), 3)}
 
 
-def _sig(x: float) -> float:
+def sig(x: float) -> float:
     return float(f"{x:.4g}")  # four significant digits: 99.12 for MiniLM, 0.01234 for the tests' tiny model
 
 
@@ -111,8 +111,8 @@ def peak_share(run: dict[str, Any], peak: dict | None, precision: str) -> dict[s
     if not top:
         return {}
     return {"peak_precision": prec, "peak_gflops": top,
-            "achieved_share_of_peak": _sig(run["achieved_gflops"] / top),
-            "executed_share_of_peak": _sig(run["executed_gflops"] / top)}
+            "achieved_share_of_peak": sig(run["achieved_gflops"] / top),
+            "executed_share_of_peak": sig(run["executed_gflops"] / top)}
 
 
 def ceiling(t: dict | None, runs: list | None, peak: dict | None) -> dict:
