@@ -6,8 +6,9 @@
    predictions' agreement with fp32 (ner: per word). Where the CPU has no VNNI, both 8-bit and 7-bit weights are
    scored (`weight_widths`); the better one is kept, and the fallback below uses it. Where LayerNorm outputs feed
    matrix products, the graph with those activations smoothed (bertkit.int8smooth: their per-channel scale moved
-   into the weights, measured on the same data) is scored too at that width; of the two, the one that passes is
-   kept, and where both pass or both fail, the one whose predictions agree with fp32's more often (`_faithful`).
+   into the weights, measured on the same data; at two strengths) is scored too at that width; of these, the one
+   that passes is kept, and where several pass or none does, the one whose predictions agree with fp32's most often
+   (`_faithful`).
 2. The relative drop, (fp32 - int8) / |fp32| (the other way round for a lower-is-better metric), must be at most
    `max_drop` (default 1 %: the acceptance rule of Intel Neural Compressor's validated int8 models). How well the
    data pins the drop down is measured too: a paired bootstrap over its examples (the same resamples for fp32 and
@@ -63,7 +64,7 @@ class Variant:
 
     def record(self) -> dict[str, Any]:
         return {"excluded": self.excluded, "weight_bits": self.extra.get("bits"),
-                "smoothed": self.extra.get("smoothed", False), "metric": round(self.metric, 6),
+                "smoothing_alpha": self.extra.get("alpha"), "metric": round(self.metric, 6),
                 "relative_drop": round(self.drop, 6), "agreement": round(self.agreement, 6), "passed": self.passed,
                 **{k: self.extra[k] for k in ("drop_interval_95", "drop_bound") if k in self.extra}}
 
@@ -234,11 +235,11 @@ def scorer(spec, folder: str, data: str, limit: int | None, allow_pickle: bool,
 
 def run_gate(score: Callable[[Path], Score], fp32: Path, pre: Path, work: Path, max_drop: float,
              log: Callable[[str], None], confidence: float | None = None,
-             smoothing: Callable[[Path], Path | None] | None = None) -> tuple[dict[str, Any], Path | None]:
+             smoothing: Callable[[Path], list] | None = None) -> tuple[dict[str, Any], Path | None]:
     """(the decision, the accepted int8 graph or None). `fp32`: the graph to score as the reference; `pre`: it
     preprocessed for quantization; variants are written in `work`; `confidence`: the drop's bootstrap bound must
-    pass too; `smoothing(pre)`: `pre` with its activations smoothed (bertkit.int8smooth), or None, scored as one
-    more all-int8 variant at the better weight width."""
+    pass too; `smoothing(pre)`: [(alpha, `pre` with its activations smoothed)] (bertkit.int8smooth), each scored as
+    one more all-int8 variant at the better weight width."""
     ref = score(fp32)
     log(f"int8 gate: fp32 {ref.metric} {ref.value:.4f}" + (f" on {ref.examples} examples" if ref.examples else ""))
     boot = Bootstrap(ref)
@@ -248,26 +249,25 @@ def run_gate(score: Callable[[Path], Score], fp32: Path, pre: Path, work: Path, 
     groups = node_groups(pre)
     tried: list[Variant] = []
 
-    def attempt(excluded: list[str], bits: int, source: Path = pre) -> Variant:
-        f = quantize(source, work / f"int8-{len(tried)}.onnx", [n for g in excluded for n in groups[g]], bits=bits)
+    def attempt(excluded: list[str], bits: int, source: tuple[float | None, Path] = (None, pre)) -> Variant:
+        f = quantize(source[1], work / f"int8-{len(tried)}.onnx", [n for g in excluded for n in groups[g]], bits=bits)
         got = score(f)
-        drop, extra = relative_drop(ref, got), {"file": f, "bits": bits, "source": source, "smoothed": source != pre,
+        drop, extra = relative_drop(ref, got), {"file": f, "bits": bits, "source": source, "alpha": source[0],
                                                 **_spread(boot, got, confidence)}
         passed = drop <= max_drop and extra.get("drop_bound", drop) <= max_drop
         v = Variant(excluded, got.value, drop, agreement(ref, got), passed, extra)
         tried.append(v)
         spread = (f", 95 % interval {extra['drop_interval_95'][0]:.2%} to {extra['drop_interval_95'][1]:.2%}"
                   if "drop_interval_95" in extra else "")
-        log(f"int8 gate: {'all nodes int8' if not excluded else 'fp32 kept in ' + ', '.join(excluded)} ({bits}-bit "
-            f"weights{', smoothed' if extra['smoothed'] else ''}): {ref.metric} {got.value:.4f} (relative drop "
-            f"{drop:.2%}{spread}, labels agree {v.agreement:.2%}) {'passes' if v.passed else 'fails'} "
-            f"--max-drop {max_drop:.2%}"
+        how = f"{bits}-bit weights" + (f", smoothed at alpha {source[0]}" if source[0] else "")
+        log(f"int8 gate: {'all nodes int8' if not excluded else 'fp32 kept in ' + ', '.join(excluded)} ({how}): "
+            f"{ref.metric} {got.value:.4f} (relative drop {drop:.2%}{spread}, labels agree {v.agreement:.2%}) "
+            f"{'passes' if v.passed else 'fails'} --max-drop {max_drop:.2%}"
             + (f" at {confidence:.0%} confidence (bound {extra['drop_bound']:.2%})" if confidence is not None else ""))
         return v
 
     v = _best([attempt([], bits) for bits in weight_widths()])
-    smoothed = smoothing(pre) if smoothing else None
-    if smoothed is not None:
+    for smoothed in smoothing(pre) if smoothing else []:
         v = _faithful(v, attempt([], v.extra["bits"], smoothed))
     if not v.passed:  # per group, with the weight width (and smoothing) that did best on the whole graph
         bits, source = v.extra["bits"], v.extra["source"]
@@ -291,9 +291,10 @@ def _decision(ref: Score, v: Variant, tried: list[Variant], groups: dict[str, li
                 "examples": ref.examples or None, "confidence": confidence,
                 **{k: v.extra[k] for k in ("drop_interval_95", "drop_bound") if k in v.extra},
                 "excluded": v.excluded, "excluded_nodes": [n for g in v.excluded for n in groups[g]],
-                "weight_bits": v.extra["bits"], "smoothed": v.extra["smoothed"], "cpu_vnni": cpu_has_vnni(),
+                "weight_bits": v.extra["bits"], "smoothing_alpha": v.extra["alpha"], "cpu_vnni": cpu_has_vnni(),
                 "quantization": f"dynamic int8 (ONNX Runtime, per channel, {v.extra['bits']}-bit weights"
-                                + (", LayerNorm outputs smoothed)" if v.extra["smoothed"] else ")"),
+                                + (f", LayerNorm outputs smoothed at alpha {v.extra['alpha']})" if v.extra["alpha"]
+                                   else ")"),
                 "variants": [t.record() for t in tried]}
     bound = f" (bound at {confidence:.0%}: {v.extra['drop_bound']:.2%})" if "drop_bound" in v.extra else ""
     if v.passed:
@@ -317,14 +318,14 @@ def _best(variants: Sequence[Variant]) -> Variant:
     return min(variants, key=lambda v: (v.drop, -v.agreement, v.extra["bits"]))
 
 
-def _faithful(plain: Variant, smoothed: Variant) -> Variant:
-    """The plain or the smoothed all-int8 graph: the one that passes where only one does, else the one whose
+def _faithful(kept: Variant, smoothed: Variant) -> Variant:
+    """The all-int8 graph kept so far or a smoothed one: the one that passes where only one does, else the one whose
     predictions equal fp32's more often (a paired count, steadier on a small gate set than the metric's drop: MiniLM QA
     on 200 XQuAD questions, smoothed: 86.5 % agreement and a 6.9 % drop; plain: 80.5 % and 4.6 %; on all 1,190 the
-    smoothed graph drops 0.9 %, the plain one 2.4 %); the plain one on a tie."""
-    if plain.passed != smoothed.passed:
-        return plain if plain.passed else smoothed
-    return max((plain, smoothed), key=lambda v: v.agreement)
+    smoothed graph drops 0.9 %, the plain one 2.4 %); the one kept on a tie."""
+    if kept.passed != smoothed.passed:
+        return kept if kept.passed else smoothed
+    return max((kept, smoothed), key=lambda v: v.agreement)
 
 
 def _fallback(attempt: Callable[[list[str]], Variant], names: list[str], tried: list[Variant]) -> Variant:

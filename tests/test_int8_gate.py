@@ -145,9 +145,10 @@ def test_gate_tries_7_bit_weights_where_the_cpu_has_no_vnni(model, monkeypatch, 
         assert all(v["weight_bits"] == 8 for v in rec["variants"])
     else:
         assert rec["variants"][1] == {**rec["variants"][1], "excluded": [], "weight_bits": 7, "passed": True}
-        # then the smoothed graph at the better width (the tiny model's LayerNorms feed its matrix products)
-        assert rec["variants"][2] == {**rec["variants"][2], "excluded": [], "weight_bits": 7, "smoothed": True}
-        assert len(rec["variants"]) == 3 and rec["accepted"] and rec["excluded"] == [] and rec["weight_bits"] == 7
+        # then the smoothed graphs at the better width (the tiny model's LayerNorms feed its matrix products)
+        assert [(v["excluded"], v["weight_bits"], v["smoothing_alpha"]) for v in rec["variants"][2:]] == [
+            ([], 7, 0.5), ([], 7, 0.75)]
+        assert len(rec["variants"]) == 4 and rec["accepted"] and rec["excluded"] == [] and rec["weight_bits"] == 7
         assert "7-bit weights" in rec["quantization"] and "(7-bit weights)" in r.stderr
 
 
@@ -300,7 +301,7 @@ def test_smoothing_keeps_the_fp32_function(model, tmp_path):
     assert len(names) == 4  # embeddings, then per layer the attention's and the output's LayerNorm (2 layers)
     rng = np.random.default_rng(0)
     maxima = {n: rng.uniform(0.05, 40.0, size=32) for n in names}
-    smoothed = int8smooth.smooth(pre, tmp_path / "smoothed.onnx", maxima)
+    smoothed = int8smooth.smooth(pre, tmp_path / "smoothed.onnx", maxima, alpha=0.75)
     ids = rng.integers(5, 40, size=(3, 11))
     feeds = {"input_ids": ids, "attention_mask": np.ones_like(ids), "token_type_ids": np.zeros_like(ids)}
     runs = [ort.InferenceSession(str(f)) for f in (pre, smoothed)]
@@ -324,7 +325,8 @@ def test_calibration_measures_the_real_tokens_on_the_gate_data(model, tmp_path):
     got = score(tmp_path / "p.onnx", runner=int8smooth.observer(names, maxima))
     assert got.value == ref.value and list(got.keys) == list(ref.keys)  # the task sees its own outputs only
     assert set(maxima) == set(names) and all(m.shape == (32,) and (m > 0).all() for m in maxima.values())
-    assert int8smooth.calibrated(score, pre, tmp_path).name == "smoothed.onnx"
+    assert [(a, f.name) for a, f in int8smooth.calibrated(score, pre, tmp_path)] == [
+        (a, f"smoothed-{a}.onnx") for a in int8smooth.ALPHAS]
 
 
 def test_the_faithful_recipe_is_chosen_between_plain_and_smoothed():
@@ -338,4 +340,4 @@ def test_the_faithful_recipe_is_chosen_between_plain_and_smoothed():
     assert _faithful(v(False, 0.8), s := v(True, 0.7)) is s
     assert _faithful(p := v(True, 0.80), s := v(True, 0.86)) is s  # both pass: the one closer to fp32
     assert _faithful(p := v(False, 0.80), s := v(False, 0.86)) is s  # both fail: the fallback starts from it
-    assert _faithful(p := v(True, 0.9), v(True, 0.9)) is p  # a tie: the plain graph
+    assert _faithful(p := v(True, 0.9), v(True, 0.9)) is p  # a tie: the one kept so far
