@@ -62,9 +62,14 @@ class Variant:
     passed: bool
     extra: dict = field(default_factory=dict)
 
+    @property
+    def alpha(self) -> float | None:
+        """The smoothing strength of the graph it was quantized from (None: not smoothed)."""
+        return self.extra.get("source", (None,))[0]
+
     def record(self) -> dict[str, Any]:
         return {"excluded": self.excluded, "weight_bits": self.extra.get("bits"),
-                "smoothing_alpha": self.extra.get("alpha"), "metric": round(self.metric, 6),
+                "smoothing_alpha": self.alpha, "metric": round(self.metric, 6),
                 "relative_drop": round(self.drop, 6), "agreement": round(self.agreement, 6), "passed": self.passed,
                 **{k: self.extra[k] for k in ("drop_interval_95", "drop_bound") if k in self.extra}}
 
@@ -252,7 +257,7 @@ def run_gate(score: Callable[[Path], Score], fp32: Path, pre: Path, work: Path, 
     def attempt(excluded: list[str], bits: int, source: tuple[float | None, Path] = (None, pre)) -> Variant:
         f = quantize(source[1], work / f"int8-{len(tried)}.onnx", [n for g in excluded for n in groups[g]], bits=bits)
         got = score(f)
-        drop, extra = relative_drop(ref, got), {"file": f, "bits": bits, "source": source, "alpha": source[0],
+        drop, extra = relative_drop(ref, got), {"file": f, "bits": bits, "source": source,
                                                 **_spread(boot, got, confidence)}
         passed = drop <= max_drop and extra.get("drop_bound", drop) <= max_drop
         v = Variant(excluded, got.value, drop, agreement(ref, got), passed, extra)
@@ -291,10 +296,9 @@ def _decision(ref: Score, v: Variant, tried: list[Variant], groups: dict[str, li
                 "examples": ref.examples or None, "confidence": confidence,
                 **{k: v.extra[k] for k in ("drop_interval_95", "drop_bound") if k in v.extra},
                 "excluded": v.excluded, "excluded_nodes": [n for g in v.excluded for n in groups[g]],
-                "weight_bits": v.extra["bits"], "smoothing_alpha": v.extra["alpha"], "cpu_vnni": cpu_has_vnni(),
+                "weight_bits": v.extra["bits"], "smoothing_alpha": v.alpha, "cpu_vnni": cpu_has_vnni(),
                 "quantization": f"dynamic int8 (ONNX Runtime, per channel, {v.extra['bits']}-bit weights"
-                                + (f", LayerNorm outputs smoothed at alpha {v.extra['alpha']})" if v.extra["alpha"]
-                                   else ")"),
+                                + (f", LayerNorm outputs smoothed at alpha {v.alpha})" if v.alpha else ")"),
                 "variants": [t.record() for t in tried]}
     bound = f" (bound at {confidence:.0%}: {v.extra['drop_bound']:.2%})" if "drop_bound" in v.extra else ""
     if v.passed:
