@@ -135,7 +135,10 @@ def test_peak_smoke():
     lines = run_bench("peak.py")
     rates = {ln["backend"]: ln["gflops"] for ln in lines if ln["kind"] == "matmul"}
     (peak,) = [ln for ln in lines if ln["kind"] == "peak"]
-    assert set(rates) == {"fp32", "bf16", "int8"} and all(r > 0 for r in rates.values()) and peak["gflops"] == rates
+    assert set(rates) == {"fp32", "fp32-ort", "bf16", "int8"} and all(r > 0 for r in rates.values())
+    assert peak["by_backend"] == rates
+    fp32 = max(rates["fp32"], rates["fp32-ort"])  # each precision's best backend
+    assert peak["gflops"] == {"fp32": fp32, "bf16": rates["bf16"], "int8": rates["int8"]}
 
 
 @pytest.mark.parametrize("script", ["train_classify.py", "train_ner.py", "predict_ner.py", "predict_classify.py",
