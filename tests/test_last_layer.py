@@ -121,3 +121,22 @@ def test_other_layer_shapes_and_the_switch_keep_the_whole_layer(monkeypatch):
     assert last_layer.find(distil) is None and not last_layer.install(distil)
     monkeypatch.setenv(last_layer.OFF_ENV, "1")
     assert not last_layer.install(tiny("bert", "Token"))
+
+
+def test_the_read_rows_are_padded_to_a_grid_with_the_same_loss_and_gradients():
+    model = tiny("bert", "Token")
+    assert last_layer.install(model)
+    ids = torch.randint(5, 100, (5, 12))
+    labelled = torch.ones_like(ids, dtype=torch.bool)
+    labelled[:, 0] = False  # 55 labelled tokens: 56 rows on the grid
+    batch = {"input_ids": ids, "labels": torch.where(labelled, ids % 5, torch.full_like(ids, -100))}
+    calls = []
+    hook = model.base_model.encoder.layer[-1].attention.self.query.register_forward_hook(
+        lambda mod, args, out: calls.append(tuple(args[0].shape)))
+    loss_and_grads(model, batch, labelled)
+    hook.remove()
+    assert calls == [(56, 32)]
+    assert_same(model, batch, labelled)
+    padded = {n: last_layer._padded(torch.zeros(n, 1)).shape[0] for n in range(1, 4097)}
+    assert all(n <= p <= n * 9 / 8 for n, p in padded.items())  # at most 1/8 more rows
+    assert len({p for n, p in padded.items() if 512 <= n < 1024}) == last_layer.GRID + 1  # 512, 576, ..., 1024
