@@ -31,7 +31,7 @@ import torch
 
 OFF_ENV = "BERTKIT_FULL_LAST_LAYER"
 _LAYER_ONLY = ("encoder_hidden_states", "encoder_attention_mask", "cache", "past_key_values", "output_attentions")
-GRID = 8  # padded row counts a doubling holds (at most 1/8 more rows than read, ~3 % on average)
+GRID = 8  # padded row counts per doubling, a power of two (at most 1/8 more rows than read, ~3 % on average)
 _positions: ContextVar[torch.Tensor | None] = ContextVar("bertkit_loss_positions", default=None)
 
 
