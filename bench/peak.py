@@ -99,6 +99,9 @@ def main() -> None:
     args = parse_args(ap)
     if args.smoke:
         args.shapes, args.repeats = "64x96x128", 1
+    unknown = sorted(set(args.backends.split(",")) - set(PRECISION))
+    if unknown:
+        ap.error(f"--backends: unknown {', '.join(unknown)}; choose from {', '.join(PRECISION)}")
     import torch
 
     torch.set_num_threads(args.threads)

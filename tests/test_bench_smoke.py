@@ -141,6 +141,12 @@ def test_peak_smoke():
     assert peak["gflops"] == {"fp32": fp32, "bf16": rates["bf16"], "int8": rates["int8"]}
 
 
+def test_peak_refuses_an_unknown_backend_before_measuring():
+    r = subprocess.run([sys.executable, str(REPO / "bench" / "peak.py"), "--backends", "fp32,bf17"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and not r.stdout and "--backends: unknown bf17" in r.stderr.splitlines()[-1]
+
+
 @pytest.mark.parametrize("script", ["train_classify.py", "train_ner.py", "predict_ner.py", "predict_classify.py",
                                     "qa.py", "gpu.py", "fast_backends.py", "peak.py", "compile_train.py",
                                     "dropout_step.py", "memory_step.py", "last_layer_step.py",
