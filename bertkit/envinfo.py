@@ -79,6 +79,8 @@ def report() -> dict:
         pkgs[name] = {"version": v, "tested": spec, "ok": ok if v is not None else False}
     import torch
 
+    from bertkit.engine.backends import fast_report
+
     mps = getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()
     device = "cuda" if torch.cuda.is_available() else ("mps" if mps else "cpu")
     info = {
@@ -90,6 +92,7 @@ def report() -> dict:
         "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
         "bf16_supported": bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported()) or device == "cpu",
         "mixed_precision_auto": _auto_precision(),
+        "fast": fast_report(device),
         "cpu_count": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "packages": pkgs,

@@ -45,6 +45,28 @@ def test_auto_precision_resolves_by_hardware(monkeypatch):
     assert precision.resolve_mixed_precision("bf16", "cpu") == ("bf16", "as asked")
 
 
+def test_env_says_what_fast_runs_here_and_why(monkeypatch):
+    import platform
+
+    from bertkit.engine import backends, precision
+
+    env = json.loads(invoke(["env"]).stdout)
+    assert env["fast"] == backends.fast_report(env["device"]) and env["fast"]["runs"] and env["fast"]["why"]
+    monkeypatch.setattr(backends, "_has_onnx", lambda: False)
+    monkeypatch.setattr(precision, "cpu_flags", lambda: frozenset({"avx2", "avx512_bf16"}))
+    fast = backends.fast_report("cpu")
+    assert fast["runs"] == "PyTorch, bf16 autocast" and "pip install 'bertkit[onnx]'" in fast["why"]
+    monkeypatch.setattr(precision, "cpu_flags", lambda: frozenset({"avx2"}))
+    assert backends.fast_report("cpu")["runs"] == "PyTorch, fp32"
+    monkeypatch.setattr(backends, "_has_onnx", lambda: True)
+    fast = backends.fast_report("cpu")
+    assert fast["runs"].startswith("ONNX Runtime: the model's int8 graph") and "fast-backend.md" in fast["why"]
+    if platform.machine().lower() in ("x86_64", "amd64"):  # elsewhere VNNI is taken as present
+        assert fast["int8_weights"] == "8-bit or 7-bit: the CPU has no VNNI"
+        monkeypatch.setattr(precision, "cpu_flags", lambda: frozenset({"avx2", "avx512_vnni"}))
+        assert backends.fast_report("cpu")["int8_weights"] == "8-bit: the CPU has VNNI"
+
+
 def test_cpu_training_paths_logged_and_the_saved_model_runs_sdpa(clf_dir):
     """The engine's CPU dropout masks and attention path are said in the log; what is saved names SDPA only."""
     out, log = clf_dir

@@ -184,6 +184,28 @@ def fast_choice(model_dir: str, device: torch.device) -> str:
     return FAST_BACKEND_CPU
 
 
+def fast_report(device_type: str) -> dict:
+    """What `--fast` runs on this machine and why, before any model (`bertkit env`); per model, its gate record in
+    bertkit.json decides between int8 and fp32 (`gated_int8`)."""
+    from bertkit.defaults import FAST_BACKEND_CPU, FAST_FALLBACK_CPU
+    from bertkit.engine.precision import native_bf16
+
+    if device_type != "cpu":
+        ok, why = native_bf16(device_type)
+        return {"runs": f"PyTorch, {'bf16' if ok else 'fp16'} autocast", "why": why}
+    if FAST_BACKEND_CPU.startswith("ort-") and _has_onnx():
+        from bertkit.int8gate import cpu_has_vnni, weight_widths
+
+        widths = " or ".join(f"{b}-bit" for b in weight_widths())
+        return {"runs": "ONNX Runtime: the model's int8 graph where `bertkit export --onnx --int8` passed its accuracy "
+                        "gate, else fp32",
+                "why": "the fastest backend within the accuracy gate (docs/design/fast-backend.md)",
+                "int8_weights": f"{widths}: the CPU {'has' if cpu_has_vnni() else 'has no'} VNNI"}
+    ok, why = native_bf16("cpu")
+    runs = "PyTorch, bf16 autocast" if FAST_FALLBACK_CPU == "bf16" and ok else "PyTorch, fp32"
+    return {"runs": runs, "why": f"ONNX Runtime is not installed (pip install 'bertkit[onnx]'); {why}"}
+
+
 def torch_fast(model: torch.nn.Module, choice: str,
                device: torch.device) -> tuple[torch.nn.Module, torch.dtype | None, str]:
     """(what runs, autocast dtype or None, a description) for a `fast_choice` that runs the PyTorch model."""

@@ -77,6 +77,7 @@ EXAMPLES = [
     Example("fast", [f"{TWO} | bertkit classify predict -m runs/reviews --fast"]),
     Example("export", ["bertkit export runs/reviews --onnx", "bertkit export runs/reviews --onnx --int8"]),
     Example("env-mixed-precision", ["bertkit env | grep -A3 mixed_precision_auto"], model=False),
+    Example("env-fast", ["bertkit env | grep -A4 '\"fast\"'"], model=False),
     Example("env-table", ["bertkit env --format table"], model=False),
     Example("errors", [
         "bertkit classify train --train reviews.csv -o runs/a",
