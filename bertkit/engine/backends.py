@@ -165,35 +165,41 @@ def _has_onnx() -> bool:
     return find_spec("onnx") is not None and find_spec("onnxruntime") is not None
 
 
+def _cpu_choice(local_folder: bool = True) -> tuple[str, str | None]:
+    """(the `--fast` backend on the CPU, why the fallback runs instead of defaults.FAST_BACKEND_CPU, or None)."""
+    from bertkit.defaults import FAST_BACKEND_CPU, FAST_FALLBACK_CPU
+
+    if FAST_BACKEND_CPU.startswith("ort-"):
+        missing = not _has_onnx()
+        if missing or not local_folder:
+            return FAST_FALLBACK_CPU, ("ONNX Runtime is not installed (pip install 'bertkit[onnx]')" if missing
+                                       else "the model is not a local folder")
+    return FAST_BACKEND_CPU, None
+
+
 def fast_choice(model_dir: str, device: torch.device) -> str:
     """The `--fast` backend for this device: "accelerator" (bf16 / fp16 autocast), else defaults.FAST_BACKEND_CPU
     (why: docs/design/fast-backend.md), or FAST_FALLBACK_CPU with a warning when ONNX Runtime cannot run it."""
-    from bertkit.defaults import FAST_BACKEND_CPU, FAST_FALLBACK_CPU
-
     if device.type != "cpu":
         return "accelerator"
-    if FAST_BACKEND_CPU.startswith("ort-"):
-        missing = not _has_onnx()
-        if missing or not Path(model_dir).is_dir():
-            from bertkit import console
+    choice, why = _cpu_choice(Path(model_dir).is_dir())
+    if why:
+        from bertkit import console
 
-            why = ("ONNX Runtime is not installed (pip install 'bertkit[onnx]')" if missing
-                   else "the model is not a local folder")
-            console.warn(f"--fast: {why}, so the next fastest backend runs: {FAST_FALLBACK_CPU}")
-            return FAST_FALLBACK_CPU
-    return FAST_BACKEND_CPU
+        console.warn(f"--fast: {why}, so the next fastest backend runs: {choice}")
+    return choice
 
 
 def fast_report(device_type: str) -> dict:
     """What `--fast` runs on this machine and why, before any model (`bertkit env`); per model, its gate record in
     bertkit.json decides between int8 and fp32 (`gated_int8`)."""
-    from bertkit.defaults import FAST_BACKEND_CPU, FAST_FALLBACK_CPU
     from bertkit.engine.precision import native_bf16
 
     if device_type != "cpu":
         ok, why = native_bf16(device_type)
         return {"runs": f"PyTorch, {'bf16' if ok else 'fp16'} autocast", "why": why}
-    if FAST_BACKEND_CPU.startswith("ort-") and _has_onnx():
+    choice, fallback = _cpu_choice()
+    if choice.startswith("ort-"):
         from bertkit.int8gate import cpu_has_vnni, weight_widths
 
         widths = " or ".join(f"{b}-bit" for b in weight_widths())
@@ -202,8 +208,9 @@ def fast_report(device_type: str) -> dict:
                 "why": "the fastest backend within the accuracy gate (docs/design/fast-backend.md)",
                 "int8_weights": f"{widths}: the CPU {'has' if cpu_has_vnni() else 'has no'} VNNI"}
     ok, why = native_bf16("cpu")
-    runs = "PyTorch, bf16 autocast" if FAST_FALLBACK_CPU == "bf16" and ok else "PyTorch, fp32"
-    return {"runs": runs, "why": f"ONNX Runtime is not installed (pip install 'bertkit[onnx]'); {why}"}
+    runs = {"torch-int8": "PyTorch, dynamic int8 (Linear layers)", "bf16": "PyTorch, bf16 autocast" if ok else None}
+    return {"runs": runs.get(choice) or "PyTorch, fp32",
+            "why": f"{fallback or 'defaults.FAST_BACKEND_CPU (docs/design/fast-backend.md)'}; {why}"}
 
 
 def torch_fast(model: torch.nn.Module, choice: str,
