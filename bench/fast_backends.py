@@ -9,6 +9,12 @@ Every backend runs the same code path (`Classifier.predict_proba`: tokenization,
   torch-int8   torch.ao dynamic int8 on every Linear layer
   ort-fp32     ONNX Runtime on `bertkit export DIR --onnx`
   ort-int8     ONNX Runtime on `bertkit export DIR --onnx --int8`
+  ort-int8-static, ort-int8-static-pct
+               ONNX Runtime's static int8 (QDQ: quantize_static with per-channel int8 weights and uint8 activations,
+               every MatMul / Gemm, the MinMax or the Percentile calibrator) on the same preprocessed fp32 graph,
+               its activation ranges calibrated on the first --calibration-rows dev sentences; the issue's "static
+               with calibration ... when it is better", measured (the gate keeps dynamic int8: see
+               docs/design/fast-backend.md#static-int8)
   compile      torch.compile(model, dynamic=True) (its compile time is reported apart, in warm_s)
 In one process, backends alternated per repeat (A B C, C B A, ...). One JSON line per backend and corpus:
 sentences_per_s (median), x_vs_fp32, label agreement with fp32 and max |prob - prob_fp32|.
@@ -17,16 +23,58 @@ sentences_per_s (median), x_vs_fp32, label agreement with fp32 and max |prob - p
 from __future__ import annotations
 
 import argparse
+import contextlib
+import sys
 import tempfile
 import time
 from pathlib import Path
 
-from common import SHARED, emit, environment, median, order, parse_args, read_tsv
+from common import SHARED, emit, environment, median, order, parse_args, read_tsv, tiny_model
 
-BACKENDS = ("fp32", "bf16", "torch-int8", "ort-fp32", "ort-int8", "compile")
+BACKENDS = ("fp32", "bf16", "torch-int8", "ort-fp32", "ort-int8", "ort-int8-static", "ort-int8-static-pct", "compile")
+STATIC = {"ort-int8-static": "MinMax", "ort-int8-static-pct": "Percentile"}
 
 
-def prepare(clf, backend: str, tmp: Path):
+def calibration_feeds(clf, texts: list[str], batch: int = 16) -> list[dict]:
+    """The graph's inputs for `texts` as the classifier tokenizes them, in batches of one shape: `batch` rows (a last
+    partial batch is left out where there are full ones), padded to the longest text's length (ONNX Runtime's
+    Percentile calibrator stacks every batch's activations, so their shapes must agree)."""
+    texts = texts[: max(len(texts) // batch * batch, min(len(texts), batch))]
+    longest = max(len(ids) for ids in clf.tokenizer(texts, truncation=True, max_length=clf.max_length)["input_ids"])
+    out = []
+    for i in range(0, len(texts), batch):
+        enc = clf.tokenizer(texts[i:i + batch], padding="max_length", truncation=True, max_length=longest,
+                            return_tensors="np")
+        out.append({k: v.astype("int64") for k, v in enc.items()})
+    return out
+
+
+def static_int8(fp32: Path, dest: Path, feeds: list[dict], method: str) -> Path:
+    """ONNX Runtime's static quantization (QDQ) of `fp32` (one file, weights inside), calibrated on `feeds`."""
+    import onnx
+    from onnxruntime import quantization as q
+
+    from bertkit.int8gate import preprocess
+
+    pre = preprocess(fp32, dest.with_name(f"{dest.stem}.pre.onnx"))
+    names = {i.name for i in onnx.load(str(pre), load_external_data=False).graph.input}
+
+    class Reader(q.CalibrationDataReader):
+        def __init__(self):
+            self.batches = iter([{k: v for k, v in f.items() if k in names} for f in feeds])
+
+        def get_next(self):
+            return next(self.batches, None)
+
+    with contextlib.redirect_stdout(sys.stderr):  # the calibrators print their progress: stdout is for JSON
+        q.quantize_static(str(pre), str(dest), Reader(), quant_format=q.QuantFormat.QDQ, per_channel=True,
+                          activation_type=q.QuantType.QUInt8, weight_type=q.QuantType.QInt8,
+                          op_types_to_quantize=["MatMul", "Gemm"],
+                          calibrate_method=getattr(q.CalibrationMethod, method), use_external_data_format=True)
+    return dest
+
+
+def prepare(clf, backend: str, tmp: Path, feeds: list[dict]):
     """(model-like, bf16) for a backend of this Classifier."""
     import torch
 
@@ -37,6 +85,13 @@ def prepare(clf, backend: str, tmp: Path):
         return clf.model, backend == "bf16"
     if backend == "torch-int8":
         return int8_dynamic(clf.model), False
+    if backend in STATIC:
+        from fast_sides import single_file
+
+        fp32 = tmp / f"{backend}.fp32.onnx"
+        export_onnx(clf.path, str(fp32))
+        single_file(fp32)
+        return OrtModel(static_int8(fp32, tmp / f"{backend}.onnx", feeds, STATIC[backend]), clf.model.config), False
     if backend.startswith("ort-"):
         f = tmp / f"{backend}.onnx"
         export_onnx(clf.path, str(f), int8=backend == "ort-int8")
@@ -46,65 +101,104 @@ def prepare(clf, backend: str, tmp: Path):
     raise ValueError(backend)
 
 
-def main() -> None:
+def tiny_classifier(tmp: Path) -> str:
+    """The tests' tiny random BERT with a seeded 2-label head (--smoke)."""
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    base, out = tiny_model(tmp / "tiny"), tmp / "classifier"
+    torch.manual_seed(0)
+    labels = {0: "0", 1: "1"}  # SST-2's, so that accuracy is scored
+    AutoModelForSequenceClassification.from_pretrained(base, num_labels=2, id2label=labels,
+                                                       label2id={v: k for k, v in labels.items()}).save_pretrained(out)
+    AutoTokenizer.from_pretrained(base).save_pretrained(out)
+    return str(out)
+
+
+def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model", required=True,
-                    help="a sequence-classification folder (e.g. from `bertkit classify train`)")
+    ap.add_argument("--model", help="a sequence-classification folder (e.g. from `bertkit classify train`)")
     ap.add_argument("--dev", default=str(SHARED / "glue" / "SST-2" / "dev.tsv"))
     ap.add_argument("--long-texts", type=int, default=200)
     ap.add_argument("--join", type=int, default=6)
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--limit", type=int, default=None, help="only the first N dev sentences")
     ap.add_argument("--backends", default=",".join(BACKENDS))
-    args = parse_args(ap)
+    ap.add_argument("--calibration-rows", type=int, default=200,
+                    help="the static int8 backends' calibration data: the first N dev sentences")
+    ap.add_argument("--smoke", action="store_true", help="a tiny random classifier, 24 sentences, 4 long texts")
+    return ap
 
+
+def measure(clf, backends: list[str], corpora: dict[str, list[str]], repeats: int, tmp: Path, feeds: list[dict]):
+    """(warm-up seconds, sentences/s runs, last probabilities), per backend (and corpus), alternated per repeat."""
+    prepared, warm, rates, probs = {}, {}, {}, {}
+    for b in backends:
+        t0 = time.perf_counter()
+        prepared[b] = prepare(clf, b, tmp, feeds)
+        clf.model, clf.bf16 = prepared[b]
+        for texts in corpora.values():
+            clf.predict_proba(texts[:16])
+        warm[b] = round(time.perf_counter() - t0, 2)
+    for b in order(backends, repeats):
+        clf.model, clf.bf16 = prepared[b]
+        for name, texts in corpora.items():
+            t0 = time.perf_counter()
+            probs.setdefault(b, {})[name] = clf.predict_proba(texts)
+            rates.setdefault(b, {}).setdefault(name, []).append(len(texts) / (time.perf_counter() - t0))
+    return warm, rates, probs
+
+
+def record(clf, b: str, name: str, rates: dict, probs: dict, gold: list[int]) -> dict:
+    """Speed against fp32, label agreement with fp32 and, on SST-2 dev, accuracy (the gate's metric)."""
     import numpy as np
 
-    from bertkit.classify.predict import Classifier
     from bertkit.classify.task import decide
 
-    sents, _ = read_tsv(args.dev)
-    sents = sents[: args.limit] if args.limit else sents
-    n = len(sents)
-    long = [" ".join(sents[(i * 2 + k) % n] for k in range(args.join)) for i in range(args.long_texts)]
-    corpora = {"sst2-dev": sents, "long": long}
-    clf = Classifier(args.model)
-    clf.path = args.model
-    base_model = clf.model
-    backends = [b for b in args.backends.split(",") if b]
-    env = environment()
+    rate = median(rates[b][name])
+    rec = {"backend": b, "sentences_per_s": round(rate, 1)}
+    pred = decide(clf.space, probs[b][name], clf.thresholds)
+    if "fp32" in probs:
+        ref = probs["fp32"][name]
+        agree = float((pred == decide(clf.space, ref, clf.thresholds)).mean())
+        rec.update(x_vs_fp32=round(rate / median(rates["fp32"][name]), 2), label_agreement=round(agree, 4),
+                   max_prob_diff=float(f"{np.abs(probs[b][name] - ref).max():.3g}"))
+    if name == "sst2-dev" and {str(g) for g in gold} <= set(clf.space.names):
+        rec["accuracy"] = round(float(np.mean([clf.space.names[k] == str(g) for k, g in zip(pred, gold)])), 4)
+    return rec
+
+
+def main() -> None:
+    ap = parser()
+    args = parse_args(ap)
+    unknown = [b for b in args.backends.split(",") if b and b not in BACKENDS]
+    if unknown:
+        ap.error(f"--backends: unknown {','.join(unknown)}; choose from {','.join(BACKENDS)}")
+    if not args.model and not args.smoke:
+        ap.error("--model DIR is required (a sequence-classification folder), or --smoke")
+    from bertkit.classify.predict import Classifier
+
     with tempfile.TemporaryDirectory(prefix="bertkit-bench-fast-") as tmp:
-        prepared, warm = {}, {}
+        if args.smoke:
+            args.model = tiny_classifier(Path(tmp))
+            args.limit, args.long_texts, args.repeats, args.calibration_rows = 24, 4, 1, 8
+        sents, gold = read_tsv(args.dev)
+        sents, gold = (sents[: args.limit], gold[: args.limit]) if args.limit else (sents, gold)
+        n = len(sents)
+        long = [" ".join(sents[(i * 2 + k) % n] for k in range(args.join)) for i in range(args.long_texts)]
+        corpora = {"sst2-dev": sents, "long": long}
+        clf = Classifier(args.model)
+        clf.path = args.model
+        backends = [b for b in args.backends.split(",") if b]
+        calibration = sents[: args.calibration_rows]
+        feeds = calibration_feeds(clf, calibration)
+        warm, rates, probs = measure(clf, backends, corpora, args.repeats, Path(tmp), feeds)
+    env = environment()
+    for name in corpora:
         for b in backends:
-            t0 = time.perf_counter()
-            prepared[b] = prepare(clf, b, Path(tmp))
-            clf.model, clf.bf16 = prepared[b]
-            clf.predict_proba(sents[:16])
-            clf.predict_proba(long[:16])
-            warm[b] = round(time.perf_counter() - t0, 2)
-        rates: dict[str, dict[str, list[float]]] = {}
-        probs: dict[str, dict[str, np.ndarray]] = {}
-        for b in order(backends, args.repeats):
-            clf.model, clf.bf16 = prepared[b]
-            for name, texts in corpora.items():
-                t0 = time.perf_counter()
-                p = clf.predict_proba(texts)
-                rates.setdefault(b, {}).setdefault(name, []).append(len(texts) / (time.perf_counter() - t0))
-                probs.setdefault(b, {})[name] = p
-        clf.model = base_model
-        for name in corpora:
-            ref = probs["fp32"][name] if "fp32" in probs else None
-            for b in backends:
-                rate = median(rates[b][name])
-                rec = {"kind": "backend", "bench": "fast_backends", "corpus": name, "texts": len(corpora[name]),
-                       "backend": b,
-                       "sentences_per_s": round(rate, 1), "warm_s": warm[b]}
-                if ref is not None:
-                    pred = decide(clf.space, probs[b][name], clf.thresholds)
-                    agree = float((pred == decide(clf.space, ref, clf.thresholds)).mean())
-                    rec.update(x_vs_fp32=round(rate / median(rates["fp32"][name]), 2), label_agreement=round(agree, 4),
-                               max_prob_diff=float(f"{np.abs(probs[b][name] - ref).max():.3g}"))
-                emit({**rec, **env})
+            emit({"kind": "backend", "bench": "fast_backends", "corpus": name, "texts": len(corpora[name]),
+                  **record(clf, b, name, rates, probs, gold), "warm_s": warm[b],
+                  **({"calibration_rows": sum(len(f["input_ids"]) for f in feeds)} if b in STATIC else {}), **env})
 
 
 if __name__ == "__main__":

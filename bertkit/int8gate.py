@@ -8,7 +8,8 @@
    matrix products, the graph with those activations smoothed (bertkit.int8smooth: their per-channel scale moved
    into the weights, measured on the same data; at two strengths) is scored too at that width; of these, the one
    that passes is kept, and where several pass or none does, the one whose predictions agree with fp32's most often
-   (`_faithful`).
+   (`_faithful`). Static quantization (QDQ, calibrated activation ranges) is not scored: measured, it was slower than
+   dynamic and less accurate (docs/design/fast-backend.md#static-int8).
 2. The relative drop, (fp32 - int8) / |fp32| (the other way round for a lower-is-better metric), must be at most
    `max_drop` (default 1 %: the acceptance rule of Intel Neural Compressor's validated int8 models). How well the
    data pins the drop down is measured too: a paired bootstrap over its examples (the same resamples for fp32 and

@@ -193,3 +193,21 @@ def test_memory_step_smoke():
     assert all(s["step_ms"] > 0 and s["timed_steps"] == 1 and s["length"] == 8 for s in sides.values())
     (ratio,) = [ln for ln in lines if ln["kind"] == "ratio"]
     assert ratio["x_embedding_vs_before"] > 0 and ratio["x_both_vs_before"] > 0
+
+
+def test_fast_backends_smoke_scores_static_int8_beside_dynamic(shared_data):
+    lines = run_bench("fast_backends.py", "--backends", "fp32,ort-int8,ort-int8-static,ort-int8-static-pct")
+    got = {(ln["backend"], ln["corpus"]): ln for ln in lines if ln["kind"] == "backend"}
+    assert set(got) == {(b, c) for b in ("fp32", "ort-int8", "ort-int8-static", "ort-int8-static-pct")
+                        for c in ("sst2-dev", "long")}
+    for (backend, corpus), ln in got.items():
+        assert ln["sentences_per_s"] > 0 and 0 <= ln["label_agreement"] <= 1
+        assert ("accuracy" in ln) == (corpus == "sst2-dev")
+        assert ("calibration_rows" in ln) == backend.startswith("ort-int8-static")
+    assert got[("fp32", "sst2-dev")]["label_agreement"] == 1
+
+
+def test_fast_backends_refuses_an_unknown_backend():
+    r = subprocess.run([sys.executable, str(REPO / "bench" / "fast_backends.py"), "--model", "x", "--backends",
+                        "fp32,int4"], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and not r.stdout and "--backends: unknown int4" in r.stderr.splitlines()[-1]
