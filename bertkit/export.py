@@ -103,19 +103,25 @@ def export_onnx(model_dir: str, out: str | None = None, int8: bool = False, opse
                                    f"{FP32_TOLERANCE:g}); "
                                    "nothing written. Please report this model type")
             publish(staged, dest)
+    seconds = round(time.perf_counter() - t0, 2)
     if decision is not None:
         record_decision(path, decision, dest)
         if traced is None:
             if made_folder and not any(dest.parent.iterdir()):
                 dest.parent.rmdir()  # nothing was written: no empty folder that looks like an export
             return {"onnx": None, "task": spec.name, "precision": "fp32 kept (int8 refused)", "gate": decision,
-                    "seconds": round(time.perf_counter() - t0, 2)}
-    size = sum(f.stat().st_size for f in (dest, data_file(dest)))
+                    "seconds": seconds}
     precision = ("int8 (dynamic, gated)" if gated else "int8 (dynamic)") if int8 else "fp32"
+    return {**written(dest, spec, precision, opset, names, diff), "seconds": seconds,
+            **({"gate": decision} if decision is not None else {})}
+
+
+def written(dest: Path, spec, precision: str, opset: int, names: list[str], diff: float) -> dict[str, Any]:
+    """The summary of a written ONNX file."""
+    size = sum(f.stat().st_size for f in (dest, data_file(dest)))
     return {"onnx": str(dest), "weights": str(data_file(dest)), "task": spec.name, "precision": precision,
             "opset": opset, "inputs": names, "outputs": list(spec.outputs), "size_mb": round(size / 2**20, 2),
-            "max_abs_diff_vs_pytorch": float(f"{diff:.3g}"), "seconds": round(time.perf_counter() - t0, 2),
-            **({"gate": decision} if decision is not None else {})}
+            "max_abs_diff_vs_pytorch": float(f"{diff:.3g}")}
 
 
 def destination(path: str, out: str | None, int8: bool, overwrite: bool) -> Path:
