@@ -107,6 +107,18 @@ def median(xs: Sequence[float]) -> float:
     return float(statistics.median(xs)) if xs else float("nan")
 
 
+def paired(ours: Sequence[dict], peer: Sequence[dict], key: str, name: str) -> dict[str, Any]:
+    """Round by round (the i-th run of each side: the same seed and repeat, run back to back), our `key` over the
+    peer's, and their geometric mean: the machine's drift between rounds cancels in each ratio."""
+    import math
+
+    xs = [a[key] / b[key] for a, b in zip(ours, peer) if a.get(key) and b.get(key)]
+    if not xs:
+        return {}
+    return {f"rounds_x_vs_{name}": [round(x, 3) for x in xs],
+            f"geomean_x_vs_{name}": round(math.exp(sum(map(math.log, xs)) / len(xs)), 3)}
+
+
 def order(sides: Sequence[str], repeats: int) -> list[str]:
     """A B, B A, A B, ...: each repeat reverses the previous one, so drift in the machine's load cancels."""
     out: list[str] = []

@@ -51,6 +51,7 @@ from common import (
     median,
     order,
     packaged_model,
+    paired,
     parent_args,
     read_tsv,
     run_child,
@@ -275,6 +276,7 @@ def report(runs: dict[str, list[dict]], common: dict, bertkit_precision: str, pe
     grouped = {"x_vs_trainer_grouped": round(b["train_samples_per_s"] / g["train_samples_per_s"], 2),
                "bertkit_precision": bertkit_precision,
                "dev_accuracy_diff_points_vs_grouped": round(100 * (b["dev_accuracy"] - g["dev_accuracy"]), 2),
+               **paired(runs["bertkit"], runs["trainer-grouped"], "train_samples_per_s", "trainer_grouped"),
                } if g else {}
     defaults = {"train_samples_per_s_x": round(b["train_samples_per_s"] / t["train_samples_per_s"], 2),
                 "wall_x": round(t["wall_s"] / b["wall_s"], 2),

@@ -33,7 +33,18 @@ import time
 from pathlib import Path
 
 import train_flops as flops
-from common import SHARED, emit, environment, median, order, packaged_model, parent_args, run_child, tiny_model
+from common import (
+    SHARED,
+    emit,
+    environment,
+    median,
+    order,
+    packaged_model,
+    paired,
+    parent_args,
+    run_child,
+    tiny_model,
+)
 
 SIDES = ("bertkit", "trainer", "trainer-grouped")
 
@@ -250,13 +261,15 @@ def write_conll(src: str, dst: Path, limit: int | None) -> int:
 
 def run_sides(args: argparse.Namespace, params: dict, common: dict, bertkit_precision: str,
               peak: dict | None = None) -> dict[str, list]:
-    """Every side for every seed, each in a fresh child, alternated; one kind=run line each."""
+    """Every side for every seed, each in a fresh child, alternated (within a seed's repeats and from seed to seed);
+    one kind=run line each."""
     env, runs = environment(), {}
     sides = [s for s in args.sides.split(",") if s]
-    for seed in [int(s) for s in args.seeds.split(",")]:
+    for k, seed in enumerate(int(s) for s in args.seeds.split(",")):
         seeded = {**params, "seed": seed}
         grouped = {**seeded, "group_by_length": True, "trainer_bf16": bertkit_precision == "bf16"}
-        for i, side in enumerate(order(sides, args.repeats)):
+        # the order alternates from seed to seed as well (A B, B A, ...), so neither side always runs first
+        for i, side in enumerate(order(sides if k % 2 == 0 else sides[::-1], args.repeats)):
             side_params = grouped if side == "trainer-grouped" else dict(seeded)
             if side == "bertkit" and args.keep_model and "bertkit" not in runs:
                 side_params["keep_model"] = args.keep_model
@@ -286,7 +299,9 @@ def report(runs: dict[str, list], common: dict, peak: dict | None = None) -> Non
               **({"train_samples_per_s_x": round(b["train_samples_per_s"] / t["train_samples_per_s"], 2),
                   "dev_f1_diff_points": round(100 * (b["dev_f1"] - t["dev_f1"]), 2)} if t else {}),
               **({"x_vs_trainer_grouped": round(b["train_samples_per_s"] / g["train_samples_per_s"], 2),
-                  "dev_f1_diff_points_vs_grouped": round(100 * (b["dev_f1"] - g["dev_f1"]), 2)} if g else {})})
+                  "dev_f1_diff_points_vs_grouped": round(100 * (b["dev_f1"] - g["dev_f1"]), 2),
+                  **paired(runs["bertkit"], runs["trainer-grouped"], "train_samples_per_s", "trainer_grouped")}
+                 if g else {})})
 
 if __name__ == "__main__":
     main()

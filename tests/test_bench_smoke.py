@@ -36,6 +36,7 @@ def test_train_classify_smoke(shared_data):
         assert 0 < r["achieved_share_of_peak"] <= r["executed_share_of_peak"]
     (ratio,) = [ln for ln in lines if ln["kind"] == "ratio"]
     assert ratio["train_samples_per_s_x"] > 0 and ratio["x_vs_trainer_grouped"] > 0
+    assert len(ratio["rounds_x_vs_trainer_grouped"]) == 1 and ratio["geomean_x_vs_trainer_grouped"] > 0
     assert ratio["ceiling_x_vs_trainer"] > 0
     assert set(ratio["targets"]) == {"train_3.5x", "same_precision_1.5x_grouped", "accuracy_within_0.3",
                                      "rss_not_above"}
@@ -59,6 +60,7 @@ def test_train_ner_smoke(shared_data):
             assert r["decode"] == "viterbi" and 0.0 <= r["dev_f1_argmax"] <= 1.0
     (ratio,) = [ln for ln in lines if ln["kind"] == "ratio"]
     assert ratio["train_samples_per_s_x"] > 0 and ratio["x_vs_trainer_grouped"] > 0
+    assert len(ratio["rounds_x_vs_trainer_grouped"]) == 1 and ratio["geomean_x_vs_trainer_grouped"] > 0
     assert ratio["ceiling_x_vs_trainer"] > 0
 
 
@@ -86,6 +88,30 @@ def test_training_flops_count_the_training_forwards_real_and_padded(tiny_bert):
     assert train_flops.peak_share(rep | {"achieved_gflops": 50.0, "executed_gflops": 80.0},
                                   {"gflops": {"fp32": 100.0, "bf16": 400.0}}, "bf16") == {
         "peak_precision": "bf16", "peak_gflops": 400.0, "achieved_share_of_peak": 0.125, "executed_share_of_peak": 0.2}
+
+
+def test_train_ner_alternates_the_sides_from_seed_to_seed_and_pairs_the_rounds(monkeypatch):
+    import argparse
+
+    sys.path.insert(0, str(REPO / "bench"))
+    import common
+    import train_ner
+
+    calls = []
+
+    def child(argv):  # [script, "--child", side, "--params", json]
+        calls.append((argv[2], json.loads(argv[4])["seed"]))
+        return {"train_samples_per_s": {"bertkit": 3.0, "trainer-grouped": 2.0}[argv[2]] * len(calls)}
+
+    monkeypatch.setattr(train_ner, "run_child", child)
+    args = argparse.Namespace(sides="bertkit,trainer-grouped", seeds="1,2,3", repeats=1, keep_model=None)
+    runs = train_ner.run_sides(args, {}, {}, "bf16")
+    assert calls == [("bertkit", 1), ("trainer-grouped", 1), ("trainer-grouped", 2), ("bertkit", 2),
+                     ("bertkit", 3), ("trainer-grouped", 3)]
+    # each seed's runs paired, whichever ran first: 3*1 / 2*2, 3*4 / 2*3, 3*5 / 2*6
+    got = common.paired(runs["bertkit"], runs["trainer-grouped"], "train_samples_per_s", "peer")
+    assert got == {"rounds_x_vs_peer": [0.75, 2.0, 1.25], "geomean_x_vs_peer": round((0.75 * 2.0 * 1.25) ** (1 / 3), 3)}
+    assert common.paired([], [], "train_samples_per_s", "peer") == {}
 
 
 def test_train_ner_bertkit_set_refuses_a_malformed_pair():
