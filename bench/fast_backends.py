@@ -6,6 +6,7 @@ Every backend runs the same code path (`Classifier.predict_proba`: tokenization,
 `batched_forward`); only the model-like callable (or the autocast dtype) differs:
   fp32         the PyTorch model (bertkit's default)
   bf16         bf16 autocast (`--bf16`)
+  bf16-weights a bf16 copy of the model, its weights cast once (half the fp32 memory, no autocast)
   torch-int8   torch.ao dynamic int8 on every Linear layer
   ort-fp32     ONNX Runtime on `bertkit export DIR --onnx`
   ort-int8     ONNX Runtime on `bertkit export DIR --onnx --int8`
@@ -31,7 +32,8 @@ from pathlib import Path
 
 from common import SHARED, emit, environment, median, order, parse_args, read_tsv, tiny_model
 
-BACKENDS = ("fp32", "bf16", "torch-int8", "ort-fp32", "ort-int8", "ort-int8-static", "ort-int8-static-pct", "compile")
+BACKENDS = ("fp32", "bf16", "bf16-weights", "torch-int8", "ort-fp32", "ort-int8", "ort-int8-static",
+            "ort-int8-static-pct", "compile")
 STATIC = {"ort-int8-static": "MinMax", "ort-int8-static-pct": "Percentile"}
 
 
@@ -83,6 +85,10 @@ def prepare(clf, backend: str, tmp: Path, feeds: list[dict]):
 
     if backend in ("fp32", "bf16"):
         return clf.model, backend == "bf16"
+    if backend == "bf16-weights":
+        import copy
+
+        return copy.deepcopy(clf.model).to(torch.bfloat16), False
     if backend == "torch-int8":
         return int8_dynamic(clf.model), False
     if backend in STATIC:

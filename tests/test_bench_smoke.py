@@ -221,11 +221,11 @@ def test_memory_step_smoke():
     assert ratio["x_embedding_vs_before"] > 0 and ratio["x_both_vs_before"] > 0
 
 
-def test_fast_backends_smoke_scores_static_int8_beside_dynamic(shared_data):
-    lines = run_bench("fast_backends.py", "--backends", "fp32,ort-int8,ort-int8-static,ort-int8-static-pct")
+def test_fast_backends_smoke_scores_static_int8_and_bf16_weights(shared_data):
+    backends = ("fp32", "bf16-weights", "ort-int8", "ort-int8-static", "ort-int8-static-pct")
+    lines = run_bench("fast_backends.py", "--backends", ",".join(backends))
     got = {(ln["backend"], ln["corpus"]): ln for ln in lines if ln["kind"] == "backend"}
-    assert set(got) == {(b, c) for b in ("fp32", "ort-int8", "ort-int8-static", "ort-int8-static-pct")
-                        for c in ("sst2-dev", "long")}
+    assert set(got) == {(b, c) for b in backends for c in ("sst2-dev", "long")}
     for (backend, corpus), ln in got.items():
         assert ln["sentences_per_s"] > 0 and 0 <= ln["label_agreement"] <= 1
         assert ("accuracy" in ln) == (corpus == "sst2-dev")
