@@ -227,7 +227,7 @@ def test_fast_backends_smoke_scores_static_int8_and_bf16_weights(shared_data):
     got = {(ln["backend"], ln["corpus"]): ln for ln in lines if ln["kind"] == "backend"}
     assert set(got) == {(b, c) for b in backends for c in ("sst2-dev", "long")}
     for (backend, corpus), ln in got.items():
-        assert ln["sentences_per_s"] > 0 and 0 <= ln["label_agreement"] <= 1
+        assert ln["sentences_per_s"] > 0 and ln["first_pass_sentences_per_s"] > 0 and 0 <= ln["label_agreement"] <= 1
         assert ("accuracy" in ln) == (corpus == "sst2-dev")
         assert ("calibration_rows" in ln) == backend.startswith("ort-int8-static")
     assert got[("fp32", "sst2-dev")]["label_agreement"] == 1
