@@ -154,3 +154,24 @@ def test_gate_confidence_needs_a_per_example_metric(monkeypatch, tmp_path):
     score = lambda path: Score("roc_auc", 0.9, True, [1])  # noqa: E731
     with pytest.raises(BertkitError, match="not scored per example"):
         int8gate.run_gate(score, tmp_path / "f.onnx", tmp_path / "p.onnx", tmp_path, 0.01, print, confidence=0.95)
+
+
+def test_gate_confidence_confirms_the_choice_on_examples_that_did_not_choose_it(monkeypatch, tmp_path):
+    ref = (np.random.default_rng(2).random(400) < 0.8).astype(float)
+    chose, other = int8gate.halves(400)
+    assert len(chose) == len(other) == 200 and not set(chose) & set(other)
+    lucky = ref.copy()  # as fp32 where the variants are chosen, wrong on 30 right answers elsewhere
+    lucky[other[ref[other] == 1][:30]] = 0
+    gate = _fake_gate(monkeypatch, tmp_path, ref, {(): lucky, ("head",): ref.copy(), ("layer.0",): lucky})
+    loose, _ = gate()  # without --gate-confidence every example chooses: the drop shows, the head is kept in fp32
+    assert loose["accepted"] and loose["excluded"] == ["head"] and "confirmation" not in loose
+    strict, chosen = gate(confidence=0.95)
+    assert not strict["accepted"] and chosen is None and strict["excluded"] == []
+    conf = strict["confirmation"]
+    assert conf["examples"] == 200 and not conf["passed"] and conf["relative_drop"] > 0.15 and conf["drop_bound"] > 0.01
+    assert strict["relative_drop"] == 0 and strict["drop_bound"] == 0  # where it was chosen it looked exact
+    assert "but not on the other 200" in strict["why"] and strict["why"].endswith("fp32 kept")
+    ok = _fake_gate(monkeypatch, tmp_path, ref, {(): ref.copy(), ("head",): ref.copy(), ("layer.0",): ref.copy()})
+    passed, chosen = ok(confidence=0.95)
+    assert passed["accepted"] and chosen is not None and passed["confirmation"]["passed"]
+    assert "chosen on" in passed["why"] and "on the other 200" in passed["why"]
