@@ -265,11 +265,14 @@ def run_gate(score: Callable[[Path], Score], fp32: Path, pre: Path, work: Path, 
     one more all-int8 variant at the better weight width."""
     ref = score(fp32)
     log(f"int8 gate: fp32 {ref.metric} {ref.value:.4f}" + (f" on {ref.examples} examples" if ref.examples else ""))
-    if confidence is not None and not Bootstrap(ref, rounds=1).usable:
-        raise BertkitError(f"--gate-confidence: {ref.metric} is not scored per example, so its drop has no bootstrap "
-                           "bound; leave --gate-confidence out")
     split = halves(ref.examples) if confidence is not None else None  # chosen on split[0], confirmed on split[1]
     boot = Bootstrap(ref, subset=split[0] if split else None)
+    if split and ref.on is None:
+        raise BertkitError(f"--gate-confidence: {ref.metric} is not scored per example, so its drop has no bootstrap "
+                           "bound; leave --gate-confidence out")
+    if split and min(map(len, split)) < 2:
+        raise BertkitError(f"--gate-confidence: {ref.examples} examples cannot be split into a half to choose on and "
+                           "a half to confirm on; give a larger --calibration file")
     if split:
         log(f"int8 gate: variants judged on {len(split[0])} of the {ref.examples} examples, the choice confirmed on "
             f"the other {len(split[1])}")

@@ -154,6 +154,9 @@ def test_gate_confidence_needs_a_per_example_metric(monkeypatch, tmp_path):
     score = lambda path: Score("roc_auc", 0.9, True, [1])  # noqa: E731
     with pytest.raises(BertkitError, match="not scored per example"):
         int8gate.run_gate(score, tmp_path / "f.onnx", tmp_path / "p.onnx", tmp_path, 0.01, print, confidence=0.95)
+    few = lambda path: _score(np.array([1.0, 0.0, 1.0]))  # noqa: E731
+    with pytest.raises(BertkitError, match="3 examples cannot be split"):
+        int8gate.run_gate(few, tmp_path / "f.onnx", tmp_path / "p.onnx", tmp_path, 0.01, print, confidence=0.95)
 
 
 def test_gate_confidence_confirms_the_choice_on_examples_that_did_not_choose_it(monkeypatch, tmp_path):
