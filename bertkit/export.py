@@ -17,8 +17,9 @@ import os
 import tempfile
 import time
 import warnings
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from bertkit.engine.backends import FP32_FILE, INT8_FILE, ONNX_DIR, default_path, require_onnx, session  # noqa: F401
 from bertkit.errors import BertkitError, UsageError
@@ -81,11 +82,9 @@ def export_onnx(model_dir: str, out: str | None = None, int8: bool = False, opse
         max_drop, confidence = check_max_drop(max_drop), check_confidence(confidence)
         data = gate_data(path, meta, data)
     model, names, probe = traceable(spec, path, allow_pickle, trust_remote_code)
-    made_folder = not dest.parent.exists()
-    dest.parent.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     decision = None
-    with tempfile.TemporaryDirectory(prefix=".bertkit-export-", dir=dest.parent) as tmp:
+    with output_folder(dest.parent), tempfile.TemporaryDirectory(prefix=".bertkit-export-", dir=dest.parent) as tmp:
         traced = Path(tmp) / "traced.onnx"
         trace(model, probe, names, spec.outputs, traced, opset)
         if gated:
@@ -107,13 +106,24 @@ def export_onnx(model_dir: str, out: str | None = None, int8: bool = False, opse
     if decision is not None:
         record_decision(path, decision, dest)
         if traced is None:
-            if made_folder and not any(dest.parent.iterdir()):
-                dest.parent.rmdir()  # nothing was written: no empty folder that looks like an export
             return {"onnx": None, "task": spec.name, "precision": "fp32 kept (int8 refused)", "gate": decision,
                     "seconds": seconds}
     precision = ("int8 (dynamic, gated)" if gated else "int8 (dynamic)") if int8 else "fp32"
     return {**written(dest, spec, precision, opset, names, diff), "seconds": seconds,
             **({"gate": decision} if decision is not None else {})}
+
+
+@contextmanager
+def output_folder(folder: Path) -> Iterator[None]:
+    """`folder`, made if missing and removed again on the way out (an error, or int8 refused) if it is still empty:
+    nothing written leaves no empty folder that looks like an export."""
+    made = not folder.exists()
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        yield
+    finally:
+        if made and folder.is_dir() and not any(folder.iterdir()):
+            folder.rmdir()
 
 
 def written(dest: Path, spec, precision: str, opset: int, names: list[str], diff: float) -> dict[str, Any]:

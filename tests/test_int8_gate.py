@@ -341,3 +341,13 @@ def test_the_faithful_recipe_is_chosen_between_plain_and_smoothed():
     assert _faithful(p := v(True, 0.80), s := v(True, 0.86)) is s  # both pass: the one closer to fp32
     assert _faithful(p := v(False, 0.80), s := v(False, 0.86)) is s  # both fail: the fallback starts from it
     assert _faithful(p := v(True, 0.9), v(True, 0.9)) is p  # a tie: the one kept so far
+
+
+def test_gate_confidence_on_too_few_rows_is_one_line_and_leaves_no_folder(model, tmp_path):
+    r = invoke(["export", str(model), "--onnx", "--int8", "--gate-confidence", "0.95", "--calibration",
+                str(_tsv(tmp_path / "three.tsv", 3, 2))])
+    assert r.exit_code == 1
+    assert r.stderr.strip().splitlines()[-1] == (
+        "bertkit: error: --gate-confidence: 3 examples cannot be split into a half to choose on and a half to "
+        "confirm on; give a larger --calibration file")
+    assert not (model / "onnx").exists() and "int8_gate" not in json.loads((model / "bertkit.json").read_text())
