@@ -25,7 +25,8 @@ def export_command(
         "metric, QA: F1, ner: entity micro F1) int8 may cost, 0-1. \\[default: 0.01]")] = None,
     gate_confidence: Annotated[Optional[float], typer.Option(
         "--gate-confidence", help="With --int8: also require the drop's one-sided bootstrap bound at this confidence "
-        "(e.g. 0.95) to be within --max-drop, so that a small or noisy gate file cannot pass a drop it cannot resolve. "
+        "(e.g. 0.95) to be within --max-drop, so that a small or noisy gate file cannot pass a drop it cannot resolve; "
+        "the variant is chosen on half the rows and must pass again on the other half. "
         "\\[default: the measured drop alone decides; its 95 % interval is recorded]")] = None,
     calibration: Annotated[Optional[str], typer.Option(
         "--calibration", "--data", help="With --int8: the labelled file the gate scores on (the task's dev-data "
