@@ -52,14 +52,28 @@ def calibration_feeds(clf, texts: list[str], batch: int = 16) -> list[dict]:
     return out
 
 
-def static_int8(fp32: Path, dest: Path, feeds: list[dict], method: str) -> Path:
-    """ONNX Runtime's static quantization (QDQ) of `fp32` (one file, weights inside), calibrated on `feeds`."""
+def static_source(clf, tmp: Path) -> Path:
+    """The classifier's fp32 graph (one file, weights inside), preprocessed for quantization: made once, shared by
+    the static backends."""
+    from fast_sides import single_file
+
+    from bertkit.export import export_onnx
+    from bertkit.int8gate import preprocess
+
+    pre = tmp / "static.pre.onnx"
+    if not pre.is_file():
+        fp32 = tmp / "static.fp32.onnx"
+        export_onnx(clf.path, str(fp32))
+        single_file(fp32)
+        preprocess(fp32, pre)
+    return pre
+
+
+def static_int8(pre: Path, dest: Path, feeds: list[dict], method: str) -> Path:
+    """ONNX Runtime's static quantization (QDQ) of the preprocessed fp32 graph `pre`, calibrated on `feeds`."""
     import onnx
     from onnxruntime import quantization as q
 
-    from bertkit.int8gate import preprocess
-
-    pre = preprocess(fp32, dest.with_name(f"{dest.stem}.pre.onnx"))
     names = {i.name for i in onnx.load(str(pre), load_external_data=False).graph.input}
 
     class Reader(q.CalibrationDataReader):
@@ -93,12 +107,8 @@ def prepare(clf, backend: str, tmp: Path, feeds: list[dict]):
     if backend == "torch-int8":
         return int8_dynamic(clf.model), False
     if backend in STATIC:
-        from fast_sides import single_file
-
-        fp32 = tmp / f"{backend}.fp32.onnx"
-        export_onnx(clf.path, str(fp32))
-        single_file(fp32)
-        return OrtModel(static_int8(fp32, tmp / f"{backend}.onnx", feeds, STATIC[backend]), clf.model.config), False
+        graph = static_int8(static_source(clf, tmp), tmp / f"{backend}.onnx", feeds, STATIC[backend])
+        return OrtModel(graph, clf.model.config), False
     if backend.startswith("ort-"):
         f = tmp / f"{backend}.onnx"
         export_onnx(clf.path, str(f), int8=backend == "ort-int8")
